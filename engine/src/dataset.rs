@@ -173,11 +173,7 @@ impl Dataset {
 
     /// The newest date anywhere in the data: a hint for a sensible as-of date.
     pub fn latest_date(&self) -> Option<NaiveDate> {
-        self.deals
-            .iter()
-            .flat_map(|d| [d.created, if d.outcome.is_closed() { d.closed } else { None }])
-            .flatten()
-            .max()
+        self.deals.iter().flat_map(|d| [d.created, if d.outcome.is_closed() { d.closed } else { None }]).flatten().max()
     }
 }
 

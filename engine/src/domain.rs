@@ -137,11 +137,7 @@ pub struct ProbabilityError(pub f64);
 
 impl Probability {
     pub fn new(p: f64) -> Result<Self, ProbabilityError> {
-        if (0.0..=1.0).contains(&p) {
-            Ok(Self(p))
-        } else {
-            Err(ProbabilityError(p))
-        }
+        if (0.0..=1.0).contains(&p) { Ok(Self(p)) } else { Err(ProbabilityError(p)) }
     }
 
     /// Clamps into [0, 1]; NaN becomes 0.5, the uninformed answer.

@@ -243,12 +243,7 @@ pub struct Context {
 
 /// Reads, maps and validates an export. `joins` holds one lookup table per `[[join]]` of the
 /// mapping, in order.
-pub fn ingest<R: Read>(
-    input: R,
-    mapping: &Mapping,
-    joins: Vec<Table>,
-    ctx: Context,
-) -> Result<Ingested, IngestError> {
+pub fn ingest<R: Read>(input: R, mapping: &Mapping, joins: Vec<Table>, ctx: Context) -> Result<Ingested, IngestError> {
     if joins.len() != mapping.joins.len() {
         return Err(IngestError::JoinCount { expected: mapping.joins.len(), given: joins.len() });
     }
@@ -345,7 +340,10 @@ pub fn ingest<R: Read>(
     let mut stage_inputs = Vec::new();
     for (stage, column) in &mapping.stages.entered {
         if let Some(cell) = skip_or_fail("stage entry date", stage, column)? {
-            stage_inputs.push((schema.stages.intern(stage) as usize, Input { field: format!("entered {stage}"), column: column.clone(), cell }));
+            stage_inputs.push((
+                schema.stages.intern(stage) as usize,
+                Input { field: format!("entered {stage}"), column: column.clone(), cell },
+            ));
         }
     }
     schema.has_created = created_in.is_some();
@@ -373,8 +371,14 @@ pub fn ingest<R: Read>(
     .flat_map(|(labels, o)| labels.iter().map(move |l| (normalize_key(l), o)))
     .collect();
     let known_labels = || {
-        let mut all: Vec<&str> =
-            mapping.outcome.won.iter().chain(&mapping.outcome.lost).chain(&mapping.outcome.open).map(String::as_str).collect();
+        let mut all: Vec<&str> = mapping
+            .outcome
+            .won
+            .iter()
+            .chain(&mapping.outcome.lost)
+            .chain(&mapping.outcome.open)
+            .map(String::as_str)
+            .collect();
         all.dedup();
         all.join(", ")
     };
@@ -455,7 +459,8 @@ pub fn ingest<R: Read>(
                 } else {
                     format!("unknown outcome label; the mapping knows: {}", known_labels())
                 };
-                let kind = if raw_outcome.is_empty() { ProblemKind::MissingRequired } else { ProblemKind::UnknownOutcome };
+                let kind =
+                    if raw_outcome.is_empty() { ProblemKind::MissingRequired } else { ProblemKind::UnknownOutcome };
                 probs.add(&outcome_in.column, raw_outcome, kind, Severity::Error, reason);
             }
             found
@@ -512,12 +517,24 @@ pub fn ingest<R: Read>(
         }
         if let (Some(c), Some(input)) = (created, &created_in) {
             if c > ctx.today {
-                probs.add(&input.column, get(input), ProblemKind::DateInFuture, Severity::Error, format!("created date is after today ({})", ctx.today));
+                probs.add(
+                    &input.column,
+                    get(input),
+                    ProblemKind::DateInFuture,
+                    Severity::Error,
+                    format!("created date is after today ({})", ctx.today),
+                );
             }
         }
         if let (Some(z), Some(input), true) = (closed, &closed_in, closed_outcome) {
             if z > ctx.today {
-                probs.add(&input.column, get(input), ProblemKind::DateInFuture, Severity::Error, format!("a closed deal's close date is after today ({})", ctx.today));
+                probs.add(
+                    &input.column,
+                    get(input),
+                    ProblemKind::DateInFuture,
+                    Severity::Error,
+                    format!("a closed deal's close date is after today ({})", ctx.today),
+                );
             }
         }
 
@@ -528,7 +545,13 @@ pub fn ingest<R: Read>(
                 let raw = get(input);
                 if raw.is_empty() {
                     if mapping.requires("amount") {
-                        probs.add(&input.column, raw, ProblemKind::MissingRequired, Severity::Error, "required field `amount` is blank".into());
+                        probs.add(
+                            &input.column,
+                            raw,
+                            ProblemKind::MissingRequired,
+                            Severity::Error,
+                            "required field `amount` is blank".into(),
+                        );
                     }
                     None
                 } else {
@@ -550,7 +573,13 @@ pub fn ingest<R: Read>(
                         Ok(v) => match Amount::new(v) {
                             Ok(a) => Some(a),
                             Err(e) => {
-                                probs.add(&input.column, raw, ProblemKind::NonPositiveAmount, Severity::Error, e.to_string());
+                                probs.add(
+                                    &input.column,
+                                    raw,
+                                    ProblemKind::NonPositiveAmount,
+                                    Severity::Error,
+                                    e.to_string(),
+                                );
                                 None
                             }
                         },
@@ -566,7 +595,13 @@ pub fn ingest<R: Read>(
             };
             if let Some(input) = input {
                 if mapping.requires(field) && get(input).is_empty() {
-                    probs.add(&input.column, "", ProblemKind::MissingRequired, Severity::Error, format!("required field `{field}` is blank"));
+                    probs.add(
+                        &input.column,
+                        "",
+                        ProblemKind::MissingRequired,
+                        Severity::Error,
+                        format!("required field `{field}` is blank"),
+                    );
                 }
             }
         }
@@ -581,7 +616,13 @@ pub fn ingest<R: Read>(
                 match parse_number(raw, mapping.source.decimal) {
                     Ok(v) => v,
                     Err(reason) => {
-                        probs.add(&input.column, raw, ProblemKind::BadNumber, Severity::Warning, format!("{reason}; treated as blank"));
+                        probs.add(
+                            &input.column,
+                            raw,
+                            ProblemKind::BadNumber,
+                            Severity::Warning,
+                            format!("{reason}; treated as blank"),
+                        );
                         f64::NAN
                     }
                 }
@@ -595,7 +636,13 @@ pub fn ingest<R: Read>(
             }
             match parse_date(raw, &mapping.source.date_formats) {
                 Some(d) => stage_entered[*slot] = Some(d),
-                None => probs.add(&input.column, raw, ProblemKind::BadDate, Severity::Warning, "not a date; stage entry ignored".into()),
+                None => probs.add(
+                    &input.column,
+                    raw,
+                    ProblemKind::BadDate,
+                    Severity::Warning,
+                    "not a date; stage entry ignored".into(),
+                ),
             }
         }
 
@@ -617,10 +664,12 @@ pub fn ingest<R: Read>(
         let has_error = probs.has_error();
         let deal_id = id.as_ref().map(|i| i.as_str().to_owned());
         if has_error {
-            finish_row(&mut report, probs.list, deal_id);
+            finish_row(&mut report, probs.list, deal_id.as_deref());
             continue;
         }
-        let (Some(id), Some(outcome)) = (id, outcome) else { unreachable!("errors above quarantine rows without id or outcome") };
+        let (Some(id), Some(outcome)) = (id, outcome) else {
+            unreachable!("errors above quarantine rows without id or outcome")
+        };
 
         let mut cats = Vec::with_capacity(cat_inputs.len());
         for (column, input) in schema.categorical.iter_mut().zip(&cat_inputs) {
@@ -658,7 +707,7 @@ pub fn ingest<R: Read>(
             nums: nums.into_boxed_slice(),
             row,
         });
-        finish_row(&mut report, probs.list, deal_id);
+        finish_row(&mut report, probs.list, deal_id.as_deref());
     }
     // Stage vocabularies can grow after early deals were read; pad their histories.
     let n_stages = schema.stages.len();
@@ -723,7 +772,12 @@ fn pct(part: f64, whole: f64) -> f64 {
     if whole <= 0.0 { 100.0 } else { (1000.0 * part / whole).round() / 10.0 }
 }
 
-fn value_of<'c>(cell: Cell, cells: &'c [String], joined: &'c [(crate::mapping::Join, Table)], rows: &[Option<usize>]) -> &'c str {
+fn value_of<'c>(
+    cell: Cell,
+    cells: &'c [String],
+    joined: &'c [(crate::mapping::Join, Table)],
+    rows: &[Option<usize>],
+) -> &'c str {
     match cell {
         Cell::Main(i) => cells.get(i).map_or("", String::as_str),
         Cell::Joined { join, column } => rows[join]
@@ -733,9 +787,9 @@ fn value_of<'c>(cell: Cell, cells: &'c [String], joined: &'c [(crate::mapping::J
     }
 }
 
-fn finish_row(report: &mut QualityReport, mut problems: Vec<Problem>, deal_id: Option<String>) {
+fn finish_row(report: &mut QualityReport, mut problems: Vec<Problem>, deal_id: Option<&str>) {
     for p in &mut problems {
-        p.deal_id.clone_from(&deal_id);
+        p.deal_id = deal_id.map(str::to_owned);
         let counts = match p.severity {
             Severity::Error => &mut report.errors_by_kind,
             Severity::Warning => &mut report.warnings_by_kind,
@@ -805,7 +859,8 @@ pub fn parse_number(raw: &str, decimal: char) -> Result<f64, &'static str> {
     for code in ["USD", "EUR", "GBP", "INR", "JPY", "CAD", "AUD"] {
         s = s.strip_prefix(code).or_else(|| s.strip_suffix(code)).unwrap_or(s).trim();
     }
-    let thousands: &[char] = if decimal == ',' { &['.', ' ', '\u{a0}', '\u{202f}', '\''] } else { &[',', ' ', '\u{a0}', '\u{202f}', '\''] };
+    let thousands: &[char] =
+        if decimal == ',' { &['.', ' ', '\u{a0}', '\u{202f}', '\''] } else { &[',', ' ', '\u{a0}', '\u{202f}', '\''] };
     let mut cleaned = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -813,7 +868,9 @@ pub fn parse_number(raw: &str, decimal: char) -> Result<f64, &'static str> {
             '-' | '−' if cleaned.is_empty() => negative = !negative,
             c if thousands.contains(&c) => {}
             c if c == decimal => cleaned.push('.'),
-            c if c.is_ascii_digit() || c == 'e' || c == 'E' || c == '+' || (c == '-' && !cleaned.is_empty()) => cleaned.push(c),
+            c if c.is_ascii_digit() || c == 'e' || c == 'E' || c == '+' || (c == '-' && !cleaned.is_empty()) => {
+                cleaned.push(c);
+            }
             _ => return Err("not a number"),
         }
     }

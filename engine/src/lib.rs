@@ -4,8 +4,17 @@
 //! the as-of date and configuration, and get values plus warnings back. Every number the engine
 //! produces is therefore reproducible from its inputs alone (see ARCHITECTURE.md).
 
+pub mod asof;
 pub mod dataset;
-pub mod generate;
 pub mod domain;
+pub mod eval;
+pub mod features;
+pub mod generate;
 pub mod ingest;
 pub mod mapping;
+pub mod metrics;
+pub mod model;
+pub mod score;
+pub mod similar;
+pub mod stats;
+pub mod texts;

@@ -127,11 +127,7 @@ pub struct Source {
 
 impl Default for Source {
     fn default() -> Self {
-        Self {
-            delimiter: default_delimiter(),
-            date_formats: default_date_formats(),
-            decimal: default_decimal(),
-        }
+        Self { delimiter: default_delimiter(), date_formats: default_date_formats(), decimal: default_decimal() }
     }
 }
 
@@ -162,11 +158,7 @@ pub struct ValidationRules {
 
 impl Default for ValidationRules {
     fn default() -> Self {
-        Self {
-            max_amount: default_max_amount(),
-            required: default_required(),
-            outlier_sigma: default_outlier_sigma(),
-        }
+        Self { max_amount: default_max_amount(), required: default_required(), outlier_sigma: default_outlier_sigma() }
     }
 }
 
@@ -260,7 +252,7 @@ impl Mapping {
                 ));
             }
         }
-        if !(raw.validation.max_amount > 0.0) {
+        if raw.validation.max_amount.is_nan() || raw.validation.max_amount <= 0.0 {
             return invalid("[validation] max_amount must be greater than 0".into());
         }
         if raw.source.decimal != '.' && raw.source.decimal != ',' {
@@ -291,9 +283,12 @@ impl Mapping {
             }
         }
         let mut names = IndexMap::new();
+        names.insert("owner".to_owned(), ());
         for name in raw.segments.keys().chain(&raw.features.categorical).chain(&raw.features.numeric) {
             if names.insert(name.clone(), ()).is_some() {
-                return invalid(format!("feature or segment {name:?} is declared twice"));
+                return invalid(format!(
+                    "feature or segment {name:?} is declared twice (\"owner\" is reserved for the owner field)"
+                ));
             }
         }
 

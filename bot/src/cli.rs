@@ -1,0 +1,162 @@
+//! Command-line interface: `dealwatch <command>`.
+//!
+//! Results go to stdout (`--format json` for machines); progress, warnings and logs to stderr.
+//! The date is read here, once: `--as-of` defaults to today and is passed down, so the engine
+//! never looks at a clock.
+
+use std::path::PathBuf;
+
+use chrono::NaiveDate;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "dealwatch",
+    version,
+    about = "Deal-risk scores that explain themselves, and pipeline insight, for B2B sales teams",
+    after_help = "Start with `dealwatch demo`. Every command has --help."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// Output format of results on stdout.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+
+    /// Replay history as of this date (YYYY-MM-DD): later outcomes are hidden, deals created
+    /// later do not exist. Defaults to today.
+    #[arg(long, global = true, value_name = "DATE")]
+    pub as_of: Option<NaiveDate>,
+
+    /// Directory with factors.toml and recommendations.toml, instead of the bundled texts.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub prompts: Option<PathBuf>,
+
+    /// Worker threads for model fitting (default: all cores).
+    #[arg(long, global = true)]
+    pub threads: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate, train, score and print a pipeline report on synthetic data, in seconds.
+    Demo(DemoArgs),
+    /// Write a realistic synthetic CRM export with planted, documented effects.
+    Generate(GenerateArgs),
+    /// Check an export against its mapping and print the data-quality report.
+    Validate(InputArgs),
+    /// Train on the earlier (or a random) part of the closed deals and report on the rest.
+    Eval(EvalArgs),
+    /// Train a model on every closed deal and write it as JSON.
+    Train(TrainArgs),
+    /// Score every open deal with its risk factors, actions and similar won deals.
+    Score(ScoreArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InputArgs {
+    /// The CRM export (CSV).
+    #[arg(long, short)]
+    pub input: PathBuf,
+    /// Field mapping: a TOML file, or a bundled name (generated, skygeni, maven).
+    /// Default: generated, the format `dealwatch generate` writes.
+    #[arg(long, short)]
+    pub mapping: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ModelArgs {
+    /// additive (explainable, default), logistic, or segment-rates (the baseline).
+    #[arg(long, default_value = "additive", value_parser = parse_model)]
+    pub model: engine::model::ModelKind,
+    /// Seed for folds and snapshots; the same seed and data give the same model.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+fn parse_model(s: &str) -> Result<engine::model::ModelKind, String> {
+    engine::model::ModelKind::parse(s)
+        .ok_or_else(|| format!("unknown model {s:?}; use additive, logistic or segment-rates"))
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Deals to generate.
+    #[arg(long, default_value_t = 5_000)]
+    pub deals: usize,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// How many of the riskiest deals to show.
+    #[arg(long, default_value_t = 5)]
+    pub top: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    #[arg(long, default_value_t = 5_000)]
+    pub deals: usize,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Output CSV file.
+    #[arg(long, short)]
+    pub out: PathBuf,
+    /// Write a messy export: BOM, CRLF, currency amounts, padded cells, and planted bad rows.
+    #[arg(long)]
+    pub messy: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// time: train on deals that closed earlier, test on later ones; random: a seeded split.
+    #[arg(long, value_enum, default_value_t = SplitArg::Time)]
+    pub split: SplitArg,
+    /// Share of closed deals held out for testing.
+    #[arg(long, default_value_t = 0.25)]
+    pub test_fraction: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SplitArg {
+    Time,
+    Random,
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Where to write the model JSON.
+    #[arg(long, short)]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ScoreArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// A model written by `dealwatch train`; without it one is trained on the export.
+    #[arg(long)]
+    pub model_file: Option<PathBuf>,
+    /// Score only this deal and show its full risk card.
+    #[arg(long)]
+    pub deal: Option<String>,
+    /// With --format table, how many deals to list (riskiest first). JSON and CSV list all.
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+}

@@ -1,0 +1,10 @@
+//! Dealwatch's service and command-line interface.
+//!
+//! Everything with side effects lives here: reading files and the clock, the command line, and
+//! (in later modules) the store, the HTTP server and the chat and CRM adapters. The pure work is
+//! done by the `engine` crate.
+
+pub mod cli;
+pub mod commands;
+pub mod report;
+pub mod resources;

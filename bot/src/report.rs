@@ -1,0 +1,249 @@
+//! Human-readable renderings for the terminal: data quality, model quality, pipeline summary and
+//! the risk card. JSON output is the engine's types serialised as they are.
+
+use std::fmt::Write as _;
+
+use engine::domain::RiskCategory;
+use engine::eval::EvalReport;
+use engine::ingest::{QualityReport, Severity};
+use engine::metrics::QualityMetrics;
+use engine::model::TrainedModel;
+use engine::score::RiskScore;
+use engine::texts::thousands;
+
+/// Data-quality report; `max_problems` examples are listed.
+pub fn quality(report: &QualityReport, max_problems: usize) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "Data quality: {} rows read, {} accepted, {} quarantined · completeness {:.1}% · validity {:.1}% · uniqueness {:.1}%",
+        thousands(report.rows_read as f64),
+        thousands(report.rows_accepted as f64),
+        thousands(report.rows_quarantined as f64),
+        report.completeness_pct,
+        report.validity_pct,
+        report.uniqueness_pct
+    );
+    let _ = writeln!(s, "  outcomes: {} won, {} lost, {} open", report.won, report.lost, report.open);
+    let kinds = |m: &std::collections::BTreeMap<engine::ingest::ProblemKind, usize>| {
+        m.iter()
+            .map(|(k, n)| {
+                format!(
+                    "{} {n}",
+                    serde_json::to_value(k).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !report.errors_by_kind.is_empty() {
+        let _ = writeln!(s, "  quarantined rows by reason: {}", kinds(&report.errors_by_kind));
+    }
+    if !report.warnings_by_kind.is_empty() {
+        let _ = writeln!(s, "  flagged (kept): {}", kinds(&report.warnings_by_kind));
+    }
+    for notice in &report.notices {
+        let _ = writeln!(s, "  note: {notice}");
+    }
+    let errors: Vec<_> = report.problems.iter().filter(|p| p.severity == Severity::Error).take(max_problems).collect();
+    for p in &errors {
+        let _ = writeln!(s, "  ✗ {p}");
+    }
+    if report.rows_quarantined > errors.len() && !errors.is_empty() {
+        let _ = writeln!(s, "  … and more; `dealwatch validate --format json` lists every problem");
+    }
+    s
+}
+
+pub fn metrics_line(m: &QualityMetrics) -> String {
+    let auc = m.roc_auc.map_or("n/a".into(), |a| format!("{a:.3}"));
+    let ci = m.roc_auc_interval.map_or(String::new(), |(l, h)| format!(" ({l:.3}–{h:.3})"));
+    format!(
+        "ROC-AUC {auc}{ci} · calibration error {:.3} · Brier {:.3} · log loss {:.3}",
+        m.calibration_error, m.brier, m.log_loss
+    )
+}
+
+pub fn eval(r: &EvalReport) -> String {
+    let mut s = String::new();
+    let split = match (r.split, r.cutoff) {
+        (engine::asof::SplitKind::Time, Some(c)) => {
+            format!("time split: trained on deals closed by {c}, tested on later ones")
+        }
+        _ => "random split".to_owned(),
+    };
+    let _ = writeln!(s, "Model {} ({}) — {split}", r.model, r.model_version);
+    let _ = writeln!(
+        s,
+        "  train {} deals (loss rate {:.1}%), test {} deals (loss rate {:.1}%)",
+        r.n_train,
+        r.train_loss_rate * 100.0,
+        r.n_test,
+        r.test_loss_rate * 100.0
+    );
+    let _ = writeln!(
+        s,
+        "  ROC-AUC {:.3} (95% {:.3}–{:.3}) · baseline (segment rates) {:.3}",
+        r.roc_auc, r.roc_auc_interval.0, r.roc_auc_interval.1, r.baseline_roc_auc
+    );
+    let _ = writeln!(
+        s,
+        "  calibration error {:.3} · Brier {:.3} · log loss {:.3}",
+        r.calibration_error, r.brier, r.log_loss
+    );
+    let opt = |v: Option<f64>, pct: bool| {
+        v.map_or("n/a".into(), |v| if pct { format!("{:.1}%", v * 100.0) } else { format!("{v:.2}") })
+    };
+    let _ = writeln!(
+        s,
+        "  high+critical: precision {} · recall {} · top-decile lift {}",
+        opt(r.precision_high_risk, true),
+        opt(r.recall_high_risk, true),
+        opt(r.top_decile_lift, false)
+    );
+    let _ = writeln!(s, "  {}", r.verdict);
+    for w in &r.warnings {
+        let _ = writeln!(s, "  warning: {w}");
+    }
+    s
+}
+
+pub fn model(m: &TrainedModel) -> String {
+    let mut s = String::new();
+    let window = m.window.map_or(String::new(), |w| format!(", closed {} … {}", w.from, w.to));
+    let _ = writeln!(
+        s,
+        "Model {} ({}) trained on {} closed deals ({} won, {} lost{window})",
+        m.kind.as_str(),
+        m.version,
+        m.n_train,
+        m.n_won,
+        m.n_lost
+    );
+    if let Some(metrics) = &m.metrics {
+        let _ = writeln!(s, "  out-of-fold: {}", metrics_line(metrics));
+    }
+    for w in &m.warnings {
+        let _ = writeln!(s, "  warning: {w}");
+    }
+    s
+}
+
+fn money(v: f64) -> String {
+    if v >= 1e6 {
+        format!("${:.1}M", v / 1e6)
+    } else if v >= 1e4 {
+        format!("${:.0}K", v / 1e3)
+    } else {
+        format!("${}", thousands(v))
+    }
+}
+
+/// The pipeline overview of seed 002: value, risk-adjusted value, optimism gap, risk mix.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct Pipeline {
+    pub open_deals: usize,
+    pub pipeline_value: f64,
+    pub risk_adjusted_value: f64,
+    pub optimism_gap: f64,
+    pub optimism_gap_pct: f64,
+    pub risk_distribution: std::collections::BTreeMap<&'static str, usize>,
+}
+
+impl Pipeline {
+    pub fn add(&mut self, amount: Option<f64>, p_loss: f64) {
+        self.open_deals += 1;
+        let a = amount.unwrap_or(0.0);
+        self.pipeline_value += a;
+        self.risk_adjusted_value += a * (1.0 - p_loss);
+        let cat = RiskCategory::from_score(engine::domain::risk_score(p_loss));
+        *self.risk_distribution.entry(cat.as_str()).or_default() += 1;
+    }
+
+    pub fn finish(&mut self) {
+        self.optimism_gap = self.pipeline_value - self.risk_adjusted_value;
+        self.optimism_gap_pct =
+            if self.pipeline_value > 0.0 { 100.0 * self.optimism_gap / self.pipeline_value } else { 0.0 };
+    }
+
+    pub fn text(&self) -> String {
+        let dist: Vec<String> = RiskCategory::ALL
+            .iter()
+            .map(|c| format!("{} {}", c.as_str(), self.risk_distribution.get(c.as_str()).copied().unwrap_or(0)))
+            .collect();
+        format!(
+            "Pipeline: {} open deals worth {}; risk-adjusted {} (optimism gap {:.0}%)\n  {}\n",
+            thousands(self.open_deals as f64),
+            money(self.pipeline_value),
+            money(self.risk_adjusted_value),
+            self.optimism_gap_pct,
+            dist.join(" · ")
+        )
+    }
+}
+
+/// The risk card a rep reads (the same content as the Slack card).
+pub fn card(score: &RiskScore, rank: Option<usize>) -> String {
+    let mut s = String::new();
+    let prefix = rank.map_or(String::new(), |r| format!("{r}. "));
+    let mut who = Vec::new();
+    if !score.company.is_empty() {
+        who.push(score.company.clone());
+    }
+    if let Some(a) = score.amount {
+        who.push(money(a));
+    }
+    if let Some(o) = &score.owner {
+        who.push(o.clone());
+    }
+    if let Some(st) = &score.stage {
+        who.push(st.clone());
+    }
+    if let Some(age) = score.age_days {
+        who.push(format!("{age} days open"));
+    }
+    let _ = writeln!(s, "{prefix}{} — {}", score.deal_id, who.join(" · "));
+    let _ = writeln!(
+        s,
+        "   Risk {}/100 ({}) · win probability {:.0}% · confidence {:.2}",
+        score.risk_score,
+        score.risk_category.as_str().to_uppercase(),
+        score.win_probability * 100.0,
+        score.confidence
+    );
+    if !score.risk_factors.is_empty() {
+        let _ = writeln!(s, "   Risk factors (average deal: {:.0}):", score.base_risk);
+        for f in &score.risk_factors {
+            let _ = writeln!(s, "     +{:>4.1} pts  {}", f.impact, f.description);
+        }
+    }
+    if !score.positive_factors.is_empty() {
+        let _ = writeln!(s, "   In its favour:");
+        for f in &score.positive_factors {
+            let _ = writeln!(s, "     {:>5.1} pts  {}", f.impact, f.description);
+        }
+    }
+    if !score.recommendations.is_empty() {
+        let _ = writeln!(s, "   Recommended actions:");
+        for r in &score.recommendations {
+            let _ = writeln!(s, "     [{}] {} — {}", r.priority.as_str(), r.action, r.rationale);
+        }
+    }
+    if !score.similar_deals.is_empty() {
+        let list: Vec<String> = score
+            .similar_deals
+            .iter()
+            .map(|d| {
+                format!(
+                    "{} {} ({}, similarity {:.2})",
+                    d.deal_id,
+                    d.company,
+                    d.amount.map_or("?".into(), money),
+                    d.similarity
+                )
+            })
+            .collect();
+        let _ = writeln!(s, "   Similar won deals: {}", list.join("; "));
+    }
+    s
+}
