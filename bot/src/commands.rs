@@ -147,7 +147,9 @@ fn validate(ctx: &Ctx, args: &InputArgs) -> anyhow::Result<()> {
         }
         Format::Table => write!(out, "{}", report::quality(&ingested.report, 20))?,
     }
-    writeln!(out)?;
+    if ctx.format == Format::Json {
+        writeln!(out)?;
+    }
     Ok(out.flush()?)
 }
 
@@ -268,7 +270,7 @@ fn score(ctx: &Ctx, args: &ScoreArgs) -> anyhow::Result<()> {
                     s.amount.map_or(String::new(), engine::texts::thousands),
                     s.risk_score.to_string(),
                     s.risk_category.to_string(),
-                    format!("{:.0}%", s.win_probability * 100.0),
+                    report::percent(s.win_probability),
                     s.risk_factors.first().map_or(String::new(), |f| f.description.clone()),
                 ]);
             }

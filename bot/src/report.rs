@@ -182,6 +182,15 @@ impl Pipeline {
     }
 }
 
+/// A probability as a whole percentage, never rounding a real chance to 0% or 100%.
+pub fn percent(p: f64) -> String {
+    match p * 100.0 {
+        x if x > 0.0 && x < 0.5 => "<1%".into(),
+        x if (99.5..100.0).contains(&x) => ">99%".into(),
+        x => format!("{x:.0}%"),
+    }
+}
+
 /// The risk card a rep reads (the same content as the Slack card).
 pub fn card(score: &RiskScore, rank: Option<usize>) -> String {
     let mut s = String::new();
@@ -205,10 +214,10 @@ pub fn card(score: &RiskScore, rank: Option<usize>) -> String {
     let _ = writeln!(s, "{prefix}{} — {}", score.deal_id, who.join(" · "));
     let _ = writeln!(
         s,
-        "   Risk {}/100 ({}) · win probability {:.0}% · confidence {:.2}",
+        "   Risk {}/100 ({}) · win probability {} · confidence {:.2}",
         score.risk_score,
         score.risk_category.as_str().to_uppercase(),
-        score.win_probability * 100.0,
+        percent(score.win_probability),
         score.confidence
     );
     if !score.risk_factors.is_empty() {

@@ -388,7 +388,7 @@ impl Encoder {
         if amount.overall.is_some() {
             features.extend([Feature::LogAmount, Feature::AmountRatio]);
         }
-        if stages.iter().any(|s| s.reached.n > 0.0) {
+        if schema.has_dates() && stages.iter().any(|s| s.reached.n > 0.0) {
             features.extend([Feature::Stage, Feature::DaysInStage, Feature::StageTimeRatio]);
         }
         for (k, stats) in numeric.iter().enumerate() {

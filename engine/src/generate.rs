@@ -1402,17 +1402,4 @@ mod tests {
             assert_eq!(s, format!("${want}"));
         }
     }
-
-    /// A speed check: `cargo test --release -p engine -- --ignored a_million_deals` (about a
-    /// second per variant when this was written).
-    #[test]
-    #[ignore = "slow in debug builds; a release-mode speed check"]
-    fn a_million_deals() -> TestResult {
-        let config = GenerateConfig::new(1_000_000, 1, as_of());
-        let summary = generate(&config, io::sink())?;
-        assert_eq!(summary.won + summary.lost + summary.open, 1_000_000);
-        let messy = generate(&GenerateConfig { messy: true, ..config }, io::sink())?;
-        assert_eq!(messy.planted.values().sum::<usize>(), 6 * 3_000);
-        Ok(())
-    }
 }

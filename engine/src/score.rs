@@ -225,7 +225,7 @@ impl<'a> Scorer<'a> {
             company: deal.name.clone(),
             owner,
             amount: deal.amount.map(|a| a.get()),
-            stage: self.dataset.schema.stages.name(deal.stage).map(str::to_owned),
+            stage: self.stage_shown(deal),
             age_days: self.as_of.zip(deal.created).map(|(a, c)| (a - c).num_days()),
             risk_score: score,
             risk_category: category,
@@ -241,6 +241,21 @@ impl<'a> Scorer<'a> {
             model_version: self.model.version.clone(),
             warnings,
         }
+    }
+
+    /// The stage as known on the as-of date: from the stage history when there is one; else the
+    /// export's current stage, unless the deal closed after the as-of date (then the current
+    /// stage is "Closed …", which was not known yet).
+    fn stage_shown(&self, deal: &Deal) -> Option<String> {
+        let stages = &self.dataset.schema.stages;
+        if self.dataset.schema.has_stage_history {
+            let at = self.as_of?;
+            return deal.stage_on(at).and_then(|(s, _)| stages.name(s as u32)).map(str::to_owned);
+        }
+        if deal.outcome.is_closed() {
+            return None;
+        }
+        stages.name(deal.stage).map(str::to_owned)
     }
 
     fn recommend(&self, category: RiskCategory, win: f64, factors: &[Factor]) -> Vec<Recommendation> {

@@ -1,1 +1,145 @@
+//! Helpers for Dealwatch's end-to-end tests: the real `dealwatch` binary, generated data, and
+//! the third-party data sets in `../shared/data`.
 
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use chrono::NaiveDate;
+use engine::dataset::Dataset;
+use engine::generate::{GenerateConfig, GenerateSummary, generate};
+use engine::ingest::{Context, Ingested, ingest};
+use engine::mapping::Mapping;
+
+/// The mapping `dealwatch generate` output is read with.
+pub const GENERATED_MAPPING: &str = include_str!("../../bot/mappings/generated.toml");
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+}
+
+/// The `dealwatch` binary built by this `cargo test` run (the `bot` package's integration test
+/// makes Cargo build it).
+pub fn binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/it-<hash> → target/<profile>/dealwatch
+    let dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
+    let bin = dir.join(format!("dealwatch{}", std::env::consts::EXE_SUFFIX));
+    assert!(bin.is_file(), "{} is missing: run the whole workspace's tests (`cargo test --workspace`)", bin.display());
+    let built = modified(&bin);
+    let root = repo_root();
+    for dir in ["bot/src", "bot/mappings", "engine/src", "prompts"] {
+        if let Some(newer) = newest_file(&root.join(dir)).filter(|(t, _)| *t > built) {
+            panic!(
+                "{} is older than {}: `cargo test -p tests` does not rebuild it; run `cargo test --workspace`",
+                bin.display(),
+                newer.1.display()
+            );
+        }
+    }
+    bin
+}
+
+fn modified(path: &Path) -> std::time::SystemTime {
+    std::fs::metadata(path).and_then(|m| m.modified()).unwrap_or(std::time::UNIX_EPOCH)
+}
+
+fn newest_file(dir: &Path) -> Option<(std::time::SystemTime, PathBuf)> {
+    let mut newest: Option<(std::time::SystemTime, PathBuf)> = None;
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        let candidate = if path.is_dir() { newest_file(&path) } else { Some((modified(&path), path)) };
+        if let Some(c) = candidate.filter(|c| newest.as_ref().is_none_or(|n| c.0 > n.0)) {
+            newest = Some(c);
+        }
+    }
+    newest
+}
+
+/// A `dealwatch` command with a fixed environment (no logging noise).
+pub fn dealwatch() -> Command {
+    let mut cmd = Command::new(binary());
+    cmd.env_remove("DEALWATCH_LOG");
+    cmd
+}
+
+/// Runs `dealwatch args…`, asserting success; returns stdout.
+pub fn run_ok(args: &[&str]) -> String {
+    let out = dealwatch().args(args).output().expect("run dealwatch");
+    assert!(
+        out.status.success(),
+        "dealwatch {args:?} failed:\nstdout:\n{}\nstderr:\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// Runs `dealwatch args…`, asserting failure; returns the output.
+pub fn run_err(args: &[&str]) -> Output {
+    let out = dealwatch().args(args).output().expect("run dealwatch");
+    assert!(!out.status.success(), "dealwatch {args:?} should fail but printed:\n{}", text(&out.stdout));
+    out
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+pub fn date(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("a YYYY-MM-DD date")
+}
+
+/// A generated export in memory.
+pub fn generated_csv(
+    deals: usize,
+    seed: u64,
+    as_of: NaiveDate,
+    messy: bool,
+    keep_truth: bool,
+) -> (Vec<u8>, GenerateSummary) {
+    let mut config = GenerateConfig::new(deals, seed, as_of);
+    config.messy = messy;
+    config.keep_truth = keep_truth;
+    let mut csv = Vec::with_capacity(deals * 200);
+    let summary = generate(&config, &mut csv).expect("generate into memory");
+    (csv, summary)
+}
+
+/// Ingests CSV bytes with the generated mapping.
+pub fn ingest_generated(csv: &[u8], today: NaiveDate) -> Ingested {
+    let mapping = Mapping::from_toml(GENERATED_MAPPING).expect("generated mapping");
+    ingest(csv, &mapping, Vec::new(), Context { today }).expect("ingest generated data")
+}
+
+/// A clean generated dataset.
+pub fn generated_dataset(deals: usize, seed: u64, as_of: NaiveDate) -> Dataset {
+    ingest_generated(&generated_csv(deals, seed, as_of, false, false).0, as_of).dataset
+}
+
+/// A file in `../shared/data`, or `None` (with a printed notice) when `../shared` is absent.
+/// CI sets `DEALWATCH_REQUIRE_SHARED=1`, and then a missing file fails the test instead.
+pub fn shared_data(relative: &str) -> Option<PathBuf> {
+    let base = std::env::var_os("DEALWATCH_SHARED_DIR").map_or_else(|| repo_root().join("../shared"), PathBuf::from);
+    let path = base.join("data").join(relative);
+    if path.is_file() {
+        return Some(path);
+    }
+    if std::env::var("DEALWATCH_REQUIRE_SHARED").is_ok_and(|v| v == "1") {
+        panic!("{} is required (DEALWATCH_REQUIRE_SHARED=1) but missing", path.display());
+    }
+    eprintln!("notice: skipping, {} is not present", path.display());
+    None
+}
+
+/// A scratch directory removed when dropped.
+pub fn scratch() -> tempfile::TempDir {
+    tempfile::tempdir().expect("create a temporary directory")
+}
+
+/// Writes `contents` to `dir/name` and returns the path as a string.
+pub fn write(dir: &Path, name: &str, contents: impl AsRef<[u8]>) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, contents).expect("write test file");
+    path.to_string_lossy().into_owned()
+}

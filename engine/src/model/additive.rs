@@ -20,8 +20,9 @@
 //! 3. Pair boosting: the selected pairs' tables are boosted on the residuals of phase 1.
 //!
 //! The model is the average of the bags, which smooths the shapes, and each bag's held-out
-//! predictions are out-of-fold scores for calibration. A pair term's contribution is credited half
-//! to each of its two features, so per-feature contributions still add up to the score.
+//! predictions are out-of-fold scores for calibration. A pair term's contribution is credited to
+//! its features (to the non-rate one when one of them is a segment rate, else half each), so
+//! per-feature contributions still add up to the score exactly.
 
 use serde::{Deserialize, Serialize};
 
@@ -82,6 +83,8 @@ impl Term {
 pub struct PairTerm {
     pub a: usize,
     pub b: usize,
+    /// Share of the term credited to feature `a`; the rest goes to `b`.
+    pub credit_a: f64,
     pub edges_a: Vec<f64>,
     pub edges_b: Vec<f64>,
     /// Row-major over (bin of a, bin of b).
@@ -108,15 +111,15 @@ pub struct AdditiveModel {
 }
 
 impl AdditiveModel {
-    /// Per-feature contributions; each pair term is credited half to each of its features.
+    /// Per-feature contributions, each pair term credited to its features (see `credit_a`).
     pub fn contributions(&self, x: &[f64], out: &mut [f64]) -> f64 {
         for ((o, term), &v) in out.iter_mut().zip(&self.terms).zip(x) {
             *o = term.contribution(v);
         }
         for pair in &self.pairs {
-            let half = pair.value(x[pair.a], x[pair.b]) / 2.0;
-            out[pair.a] += half;
-            out[pair.b] += half;
+            let v = pair.value(x[pair.a], x[pair.b]);
+            out[pair.a] += v * pair.credit_a;
+            out[pair.b] += v * (1.0 - pair.credit_a);
         }
         self.intercept
     }
@@ -209,7 +212,22 @@ pub fn fit(
         let mean = (0..n).map(|r| values[cell(&coarse, a, b, &bins, r)]).sum::<f64>() / n.max(1) as f64;
         values.iter_mut().for_each(|v| *v -= mean);
         intercept += mean;
-        pair_terms.push(PairTerm { a, b, edges_a: coarse[a].edges.clone(), edges_b: coarse[b].edges.clone(), values });
+        // A rate feature (monotone: a segment's win rate) is explained by its rate alone; an
+        // interaction with it modulates the other feature ("large *for an Enterprise deal*"),
+        // so it is credited to the other feature. Otherwise the two share it equally.
+        let credit_a = match (monotone.get(a).copied().unwrap_or(0) != 0, monotone.get(b).copied().unwrap_or(0) != 0) {
+            (true, false) => 0.0,
+            (false, true) => 1.0,
+            _ => 0.5,
+        };
+        pair_terms.push(PairTerm {
+            a,
+            b,
+            credit_a,
+            edges_a: coarse[a].edges.clone(),
+            edges_b: coarse[b].edges.clone(),
+            values,
+        });
     }
     let rounds = bags.iter().map(|b| b.rounds).collect();
     let pair_rounds = bags.iter().map(|b| b.pair_rounds).collect();

@@ -1,0 +1,13 @@
+//! Dealwatch's end-to-end tests, in one test binary (one link, shared helpers in `tests/src`).
+//!
+//! - `cli`: the real `dealwatch` binary, as a user runs it.
+//! - `replay`: as-of replay leaks nothing from the future; same input, same output.
+//! - `scores`: exact explanations, honest cold start, exports without dates, after-close columns.
+//! - `quality`: model quality on generated data against boosted trees and hidden outcomes.
+//! - `data_sets`: the third-party data sets in `../shared/data`.
+
+mod cli;
+mod data_sets;
+mod quality;
+mod replay;
+mod scores;
