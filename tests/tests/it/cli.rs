@@ -183,7 +183,12 @@ fn bad_inputs_name_the_file_column_or_mapping_at_fault() {
     let csv = write(dir.path(), "other.csv", "id,state\n1,Won\n");
     let err = run_err(&["validate", "--input", &csv]);
     let msg = text(&err.stderr);
-    assert!(msg.contains("field `id` names column \"deal_id\"") && msg.contains("columns: id, state"), "{msg}");
+    assert!(
+        msg.contains("field `id` names column \"deal_id\"")
+            && msg.contains("field `outcome` names column \"outcome\"")
+            && msg.contains("columns: id, state"),
+        "{msg}"
+    );
 
     let mapping = write(
         dir.path(),
