@@ -10,7 +10,7 @@ use engine::eval::{EvalConfig, evaluate};
 use engine::generate::{GenerateConfig, generate};
 use engine::ingest::Ingested;
 use engine::model::{ModelKind, TrainConfig, TrainedModel};
-use engine::score::{RiskScore, Scorer};
+use engine::score::{RiskScore, Scorer, Work};
 use engine::texts::Texts;
 
 use crate::cli::{
@@ -229,14 +229,7 @@ fn score(ctx: &Ctx, args: &ScoreArgs) -> anyhow::Result<()> {
     }
 
     // Rank every open deal by risk, then describe them in that order.
-    let mut ranked: Vec<(f64, usize)> =
-        view.open.iter().map(|&i| (scorer.quick(&dataset.deals[i], &mut work).p_loss, i)).collect();
-    ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-    let mut pipeline = Pipeline::default();
-    for &(p, i) in &ranked {
-        pipeline.add(dataset.deals[i].amount.map(|a| a.get()), p);
-    }
-    pipeline.finish();
+    let (ranked, pipeline) = rank_open(&scorer, dataset, &view, &mut work);
     match ctx.format {
         Format::Json => {
             write!(
@@ -281,6 +274,19 @@ fn score(ctx: &Ctx, args: &ScoreArgs) -> anyhow::Result<()> {
         }
     }
     Ok(out.flush()?)
+}
+
+/// Every open deal's P(loss), riskiest first (ties by position), and the pipeline summary.
+fn rank_open(scorer: &Scorer<'_>, dataset: &Dataset, view: &View, work: &mut Work) -> (Vec<(f64, usize)>, Pipeline) {
+    let mut ranked: Vec<(f64, usize)> =
+        view.open.iter().map(|&i| (scorer.quick(&dataset.deals[i], work).p_loss, i)).collect();
+    ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    let mut pipeline = Pipeline::default();
+    for &(p, i) in &ranked {
+        pipeline.add(dataset.deals[i].amount.map(|a| a.get()), p);
+    }
+    pipeline.finish();
+    (ranked, pipeline)
 }
 
 fn write_csv(out: &mut impl Write, scores: impl Iterator<Item = RiskScore>) -> anyhow::Result<()> {
@@ -416,14 +422,7 @@ fn demo(ctx: &Ctx, args: &DemoArgs) -> anyhow::Result<()> {
     write!(out, "{}", report::model(&model))?;
     let scorer = Scorer::new(&model, dataset, &view, &ctx.texts);
     let mut work = scorer.work();
-    let mut ranked: Vec<(f64, usize)> =
-        view.open.iter().map(|&i| (scorer.quick(&dataset.deals[i], &mut work).p_loss, i)).collect();
-    ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-    let mut pipeline = Pipeline::default();
-    for &(p, i) in &ranked {
-        pipeline.add(dataset.deals[i].amount.map(|a| a.get()), p);
-    }
-    pipeline.finish();
+    let (ranked, pipeline) = rank_open(&scorer, dataset, &view, &mut work);
     writeln!(out)?;
     write!(out, "{}", pipeline.text())?;
     writeln!(out, "\nRiskiest open deals:")?;

@@ -81,25 +81,17 @@ pub fn eval(r: &EvalReport) -> String {
         r.n_test,
         r.test_loss_rate * 100.0
     );
-    let _ = writeln!(
-        s,
-        "  ROC-AUC {:.3} (95% {:.3}–{:.3}) · baseline (segment rates) {:.3}",
-        r.roc_auc, r.roc_auc_interval.0, r.roc_auc_interval.1, r.baseline_roc_auc
-    );
-    let _ = writeln!(
-        s,
-        "  calibration error {:.3} · Brier {:.3} · log loss {:.3}",
-        r.calibration_error, r.brier, r.log_loss
-    );
+    let _ = writeln!(s, "  {} · baseline (segment rates) {:.3}", metrics_line(&r.metrics), r.baseline_roc_auc);
+    let m = &r.metrics;
     let opt = |v: Option<f64>, pct: bool| {
         v.map_or("n/a".into(), |v| if pct { format!("{:.1}%", v * 100.0) } else { format!("{v:.2}") })
     };
     let _ = writeln!(
         s,
         "  high+critical: precision {} · recall {} · top-decile lift {}",
-        opt(r.precision_high_risk, true),
-        opt(r.recall_high_risk, true),
-        opt(r.top_decile_lift, false)
+        opt(m.precision_high_risk, true),
+        opt(m.recall_high_risk, true),
+        opt(m.top_decile_lift, false)
     );
     let _ = writeln!(s, "  {}", r.verdict);
     for w in &r.warnings {

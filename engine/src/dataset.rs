@@ -20,6 +20,8 @@ pub const MISSING: Sym = Sym::MAX;
 pub struct Vocab {
     values: Vec<String>,
     index: HashMap<String, Sym>,
+    /// Raw spellings seen, so a repeated value is found without normalising it again.
+    raw: HashMap<String, Sym>,
 }
 
 impl Vocab {
@@ -28,14 +30,21 @@ impl Vocab {
         if value.is_empty() {
             return MISSING;
         }
-        let key = normalize_key(value);
-        let key = if key.is_empty() { value.to_owned() } else { key };
-        if let Some(&sym) = self.index.get(&key) {
+        if let Some(&sym) = self.raw.get(value) {
             return sym;
         }
-        let sym = self.values.len() as Sym;
-        self.values.push(value.to_owned());
-        self.index.insert(key, sym);
+        let key = normalize_key(value);
+        let key = if key.is_empty() { value.to_owned() } else { key };
+        let sym = match self.index.get(&key) {
+            Some(&sym) => sym,
+            None => {
+                let sym = self.values.len() as Sym;
+                self.values.push(value.to_owned());
+                self.index.insert(key, sym);
+                sym
+            }
+        };
+        self.raw.insert(value.to_owned(), sym);
         sym
     }
 

@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::asof::{Split, SplitError, SplitKind, View, split};
 use crate::dataset::Dataset;
 use crate::domain::Outcome;
-use crate::metrics::{QualityMetrics, ReliabilityBin, Signal, roc_auc};
+use crate::metrics::{QualityMetrics, Signal, roc_auc};
 use crate::model::{ModelKind, TrainConfig, TrainError, TrainedModel};
 
 #[derive(Debug, Clone)]
@@ -43,20 +43,14 @@ pub struct EvalReport {
     pub n_test: usize,
     pub train_loss_rate: f64,
     pub test_loss_rate: f64,
-    pub roc_auc: f64,
-    pub roc_auc_interval: (f64, f64),
-    pub brier: f64,
-    pub log_loss: f64,
-    pub calibration_error: f64,
-    pub precision_high_risk: Option<f64>,
-    pub recall_high_risk: Option<f64>,
-    pub top_decile_lift: Option<f64>,
+    /// roc_auc, roc_auc_interval, brier, log_loss, calibration_error, precision and recall of
+    /// high+critical, top-decile lift, reliability bins, on the test part.
+    #[serde(flatten)]
+    pub metrics: QualityMetrics,
     /// AUC of shrunken segment win rates alone on the same split.
     pub baseline_roc_auc: f64,
-    pub signal: Signal,
     pub verdict: String,
     pub cold_start: bool,
-    pub reliability: Vec<ReliabilityBin>,
     pub warnings: Vec<String>,
 }
 
@@ -87,7 +81,7 @@ pub fn evaluate(dataset: &Dataset, as_of: Option<NaiveDate>, config: &EvalConfig
 
     let roc_auc = metrics.roc_auc.unwrap_or(0.5);
     let interval = metrics.roc_auc_interval.unwrap_or((0.0, 1.0));
-    let signal = Signal::from_auc(roc_auc, interval);
+    let signal = metrics.signal.unwrap_or(Signal::None);
     let verdict = format!(
         "{} ROC-AUC {:.3} (95% interval {:.3}–{:.3}) on {} test deals; segment-rate baseline {:.3}.",
         signal.sentence(),
@@ -109,19 +103,10 @@ pub fn evaluate(dataset: &Dataset, as_of: Option<NaiveDate>, config: &EvalConfig
         n_test: test.len(),
         train_loss_rate: rate(&train_lost),
         test_loss_rate: rate(&test_lost),
-        roc_auc,
-        roc_auc_interval: interval,
-        brier: metrics.brier,
-        log_loss: metrics.log_loss,
-        calibration_error: metrics.calibration_error,
-        precision_high_risk: metrics.precision_high_risk,
-        recall_high_risk: metrics.recall_high_risk,
-        top_decile_lift: metrics.top_decile_lift,
+        metrics,
         baseline_roc_auc,
-        signal,
         verdict,
         cold_start: model.cold_start,
-        reliability: metrics.reliability,
         warnings,
     })
 }

@@ -5,10 +5,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use chrono::NaiveDate;
+use engine::asof::View;
 use engine::dataset::Dataset;
 use engine::generate::{GenerateConfig, GenerateSummary, generate};
 use engine::ingest::{Context, Ingested, ingest};
 use engine::mapping::Mapping;
+use engine::model::{ModelKind, TrainConfig, TrainedModel};
+use engine::score::{RiskScore, Scorer};
+use engine::texts::Texts;
 
 /// The mapping `dealwatch generate` output is read with.
 pub const GENERATED_MAPPING: &str = include_str!("../../bot/mappings/generated.toml");
@@ -142,4 +146,22 @@ pub fn write(dir: &Path, name: &str, contents: impl AsRef<[u8]>) -> String {
     let path = dir.join(name);
     std::fs::write(&path, contents).expect("write test file");
     path.to_string_lossy().into_owned()
+}
+
+/// The bundled prompt texts.
+pub fn texts() -> Texts {
+    Texts::from_toml(include_str!("../../prompts/factors.toml"), include_str!("../../prompts/recommendations.toml"))
+        .expect("bundled prompts")
+}
+
+/// Trains a `kind` model as of `as_of` and returns it with every open deal's full risk card.
+pub fn score_open(dataset: &Dataset, as_of: NaiveDate, kind: ModelKind) -> (TrainedModel, Vec<RiskScore>) {
+    let view = View::new(dataset, Some(as_of));
+    let model = TrainedModel::train(dataset, &view.closed, view.as_of, &TrainConfig { kind, ..TrainConfig::default() })
+        .expect("train");
+    let texts = texts();
+    let scorer = Scorer::new(&model, dataset, &view, &texts);
+    let mut work = scorer.work();
+    let scores = view.open.iter().map(|&i| scorer.score(i, &mut work)).collect();
+    (model, scores)
 }

@@ -26,6 +26,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::Training;
 use crate::stats::{logit, sigmoid};
 
 #[derive(Debug, Clone)]
@@ -144,23 +145,13 @@ fn edges_for(values: &[f64], max_bins: usize) -> Vec<f64> {
     edges
 }
 
-/// Fits the model. `x` is row-major (`n` rows × `f` features, NaN = missing), `lost` the labels,
-/// `fold` each row's fold in `0..k`. Returns the model and each row's out-of-fold log-odds.
+/// Fits the model. Returns it and each row's out-of-fold log-odds.
 ///
 /// `monotone[j]` constrains feature `j`'s shape: `1` non-decreasing, `-1` non-increasing, `0`
 /// free. Features that encode a win rate are constrained so that a better segment can never
 /// raise the risk, which keeps every factor's sentence and its sign in agreement.
-#[allow(clippy::too_many_arguments)]
-pub fn fit(
-    x: &[f64],
-    n_features: usize,
-    lost: &[bool],
-    fold: &[usize],
-    k: usize,
-    monotone: &[i8],
-    params: &Params,
-    threads: usize,
-) -> (AdditiveModel, Vec<f64>) {
+pub fn fit(training: &Training<'_>, monotone: &[i8], params: &Params, threads: usize) -> (AdditiveModel, Vec<f64>) {
+    let Training { x, n_features, lost, fold, k } = *training;
     let n = lost.len();
     let columns: Vec<Vec<f64>> = (0..n_features).map(|j| (0..n).map(|r| x[r * n_features + j]).collect()).collect();
     let edges: Vec<Vec<f64>> = columns.iter().map(|c| edges_for(c, params.max_bins.min(254))).collect();
@@ -456,8 +447,7 @@ impl Bag {
         let mut gh = vec![(0.0f64, 0.0f64); total_bins * LANES];
         let mut hist = vec![(0.0f64, 0.0f64, 0.0f64); data.n_bins.iter().copied().max().unwrap_or(1)];
         let mut delta = vec![0.0f64; total_bins];
-        let mut best = (valid_loss(&self.score_v, &self.y_v), self.shapes.clone(), 0usize);
-        let mut stale = 0;
+        let mut stop = EarlyStop::new(valid_loss(&self.score_v, &self.y_v), self.shapes.clone(), params.patience);
         for round in 1..=params.max_rounds {
             self.rounds = round;
             gh.fill((0.0, 0.0));
@@ -494,24 +484,15 @@ impl Bag {
                     *s += offsets.iter().zip(row).map(|(&off, &b)| delta[off + b as usize]).sum::<f64>();
                 }
             }
-            if self.y_v.is_empty() {
-                continue;
-            }
-            let loss = valid_loss(&self.score_v, &self.y_v);
-            if loss < best.0 - 1e-7 {
-                best = (loss, self.shapes.clone(), round);
-                stale = 0;
-            } else {
-                stale += 1;
-                if stale >= params.patience {
-                    break;
-                }
+            if !self.y_v.is_empty()
+                && stop.should_stop(valid_loss(&self.score_v, &self.y_v), round, || self.shapes.clone())
+            {
+                break;
             }
         }
         // Without a held-out fold there is nothing to stop on: keep the last round.
         if !self.y_v.is_empty() {
-            self.shapes = best.1;
-            self.rounds = best.2;
+            (self.shapes, self.rounds) = stop.best();
         }
         self.rescore();
     }
@@ -544,8 +525,7 @@ impl Bag {
         self.pairs = sizes.iter().map(|&c| vec![0.0; c]).collect();
         let mut grad = vec![(0.0, 0.0); self.y_t.len()];
         let mut hist = vec![(0.0f64, 0.0f64, 0.0f64); sizes.iter().copied().max().unwrap_or(1)];
-        let mut best = (valid_loss(&self.score_v, &self.y_v), self.pairs.clone(), 0usize);
-        let mut stale = 0;
+        let mut stop = EarlyStop::new(valid_loss(&self.score_v, &self.y_v), self.pairs.clone(), params.patience);
         for round in 1..=params.max_rounds {
             self.pair_rounds = round;
             // One gradient pass per round, as for main effects (refreshing it before every
@@ -573,23 +553,14 @@ impl Bag {
                     *s += delta[c as usize];
                 }
             }
-            if self.y_v.is_empty() {
-                continue;
-            }
-            let loss = valid_loss(&self.score_v, &self.y_v);
-            if loss < best.0 - 1e-7 {
-                best = (loss, self.pairs.clone(), round);
-                stale = 0;
-            } else {
-                stale += 1;
-                if stale >= params.patience {
-                    break;
-                }
+            if !self.y_v.is_empty()
+                && stop.should_stop(valid_loss(&self.score_v, &self.y_v), round, || self.pairs.clone())
+            {
+                break;
             }
         }
         if !self.y_v.is_empty() {
-            self.pairs = best.1;
-            self.pair_rounds = best.2;
+            (self.pairs, self.pair_rounds) = stop.best();
         }
         self.rescore();
         for (p, table) in self.pairs.iter().enumerate() {
@@ -600,6 +571,38 @@ impl Bag {
                 *s += table[c as usize];
             }
         }
+    }
+}
+
+/// Early stopping on held-out loss: remembers the best state and stops after `patience` rounds
+/// without improvement.
+struct EarlyStop<T> {
+    loss: f64,
+    state: T,
+    round: usize,
+    stale: usize,
+    patience: usize,
+}
+
+impl<T> EarlyStop<T> {
+    fn new(loss: f64, state: T, patience: usize) -> Self {
+        EarlyStop { loss, state, round: 0, stale: 0, patience }
+    }
+
+    /// Records round `round`'s loss (taking a snapshot of the state if it is the best yet) and
+    /// says whether to stop.
+    fn should_stop(&mut self, loss: f64, round: usize, snapshot: impl FnOnce() -> T) -> bool {
+        if loss < self.loss - 1e-7 {
+            (self.loss, self.state, self.round, self.stale) = (loss, snapshot(), round, 0);
+            false
+        } else {
+            self.stale += 1;
+            self.stale >= self.patience
+        }
+    }
+
+    fn best(self) -> (T, usize) {
+        (self.state, self.round)
     }
 }
 
@@ -732,7 +735,8 @@ mod tests {
             y.push(rnd() < sigmoid(z));
         }
         let fold: Vec<usize> = (0..n).map(|r| r % 3).collect();
-        let (model, oof) = fit(&x, 3, &y, &fold, 3, &[0, 0, 0], &Params::default(), 1);
+        let training = Training { x: &x, n_features: 3, lost: &y, fold: &fold, k: 3 };
+        let (model, oof) = fit(&training, &[0, 0, 0], &Params::default(), 1);
         let at = |a: f64, b: f64| {
             let mut out = [0.0; 3];
             let icpt = model.contributions(&[a, b, 0.5], &mut out);

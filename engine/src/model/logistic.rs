@@ -11,6 +11,8 @@ use linfa_logistic::LogisticRegression;
 use ndarray::{Array1, Array2};
 use serde::{Deserialize, Serialize};
 
+use super::Training;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Input {
     pub mean: f64,
@@ -127,14 +129,8 @@ fn fit_rows(
 }
 
 /// Fits on all rows, plus one model per fold for out-of-fold log-odds.
-pub fn fit(
-    x: &[f64],
-    n_features: usize,
-    lost: &[bool],
-    fold: &[usize],
-    k: usize,
-    alpha: f64,
-) -> Result<(LogisticModel, Vec<f64>), FitError> {
+pub fn fit(training: &Training<'_>, alpha: f64) -> Result<(LogisticModel, Vec<f64>), FitError> {
+    let Training { x, n_features, lost, fold, k } = *training;
     let n = lost.len();
     let all: Vec<usize> = (0..n).collect();
     let model = fit_rows(x, n_features, lost, &all, alpha)?;

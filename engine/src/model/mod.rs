@@ -55,6 +55,17 @@ impl ModelKind {
     }
 }
 
+/// What a model is fitted on: the out-of-fold feature matrix of the training deals (row-major,
+/// `n_features` per row, NaN = missing), whether each was lost, and its fold in `0..k`.
+#[derive(Debug, Clone, Copy)]
+pub struct Training<'a> {
+    pub x: &'a [f64],
+    pub n_features: usize,
+    pub lost: &'a [bool],
+    pub fold: &'a [usize],
+    pub k: usize,
+}
+
 /// Platt scaling on log-odds: calibrated = a·z + b.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Platt {
@@ -264,6 +275,7 @@ impl TrainedModel {
             let fold: Vec<usize> = rows.iter().map(|&i| fold_of(&deals[i], k, config.seed)).collect();
             let oof_encoders = fit_out_of_fold(dataset, rows, k, &encoder, config.threads);
             let x = training_matrix(dataset, rows, &oof_encoders, k, config.seed);
+            let training = Training { x: &x, n_features, lost: &lost, fold: &fold, k };
             let (body, oof) = match config.kind {
                 ModelKind::Additive => {
                     // Risk falls as a segment's win-rate lift rises.
@@ -275,12 +287,11 @@ impl TrainedModel {
                             _ => 0,
                         })
                         .collect();
-                    let (m, oof) =
-                        additive::fit(&x, n_features, &lost, &fold, k, &monotone, &config.additive, config.threads);
+                    let (m, oof) = additive::fit(&training, &monotone, &config.additive, config.threads);
                     (ModelBody::Additive(m), oof)
                 }
                 ModelKind::Logistic => {
-                    let (m, oof) = logistic::fit(&x, n_features, &lost, &fold, k, config.logistic_alpha)?;
+                    let (m, oof) = logistic::fit(&training, config.logistic_alpha)?;
                     (ModelBody::Logistic(m), oof)
                 }
                 ModelKind::SegmentRates => {

@@ -4,27 +4,12 @@ use engine::asof::View;
 use engine::dataset::Dataset;
 use engine::domain::Outcome;
 use engine::model::{ModelKind, TrainConfig, TrainedModel};
-use engine::score::Scorer;
-use tests::{date, generated_dataset};
-
-fn texts() -> engine::texts::Texts {
-    engine::texts::Texts::from_toml(
-        include_str!("../../../prompts/factors.toml"),
-        include_str!("../../../prompts/recommendations.toml"),
-    )
-    .expect("bundled prompts")
-}
+use tests::{date, generated_dataset, score_open};
 
 /// Every open deal's full risk card as JSON, and the model's version.
 fn cards(dataset: &Dataset, as_of: chrono::NaiveDate, kind: ModelKind) -> (String, Vec<String>) {
-    let view = View::new(dataset, Some(as_of));
-    let model = TrainedModel::train(dataset, &view.closed, view.as_of, &TrainConfig { kind, ..TrainConfig::default() })
-        .expect("train");
-    let texts = texts();
-    let scorer = Scorer::new(&model, dataset, &view, &texts);
-    let mut work = scorer.work();
-    let cards = view.open.iter().map(|&i| serde_json::to_string(&scorer.score(i, &mut work)).expect("json")).collect();
-    (model.version.clone(), cards)
+    let (model, scores) = score_open(dataset, as_of, kind);
+    (model.version, scores.iter().map(|s| serde_json::to_string(s).expect("json")).collect())
 }
 
 #[test]

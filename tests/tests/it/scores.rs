@@ -1,39 +1,19 @@
 //! What a score says: exact, ordered, honest about thin data.
 
 use engine::asof::View;
-use engine::dataset::Dataset;
 use engine::domain::{RiskCategory, risk_score};
 use engine::ingest::{Context, ingest};
 use engine::mapping::Mapping;
 use engine::model::{ModelKind, TrainConfig, TrainedModel};
-use engine::score::{RiskScore, Scorer};
-use tests::{GENERATED_MAPPING, date, generated_csv, generated_dataset, ingest_generated};
-
-fn texts() -> engine::texts::Texts {
-    engine::texts::Texts::from_toml(
-        include_str!("../../../prompts/factors.toml"),
-        include_str!("../../../prompts/recommendations.toml"),
-    )
-    .expect("bundled prompts")
-}
-
-fn score_all(dataset: &Dataset, as_of: chrono::NaiveDate, kind: ModelKind) -> (TrainedModel, Vec<RiskScore>) {
-    let view = View::new(dataset, Some(as_of));
-    let model = TrainedModel::train(dataset, &view.closed, view.as_of, &TrainConfig { kind, ..TrainConfig::default() })
-        .expect("train");
-    let texts = texts();
-    let scorer = Scorer::new(&model, dataset, &view, &texts);
-    let mut work = scorer.work();
-    let scores = view.open.iter().map(|&i| scorer.score(i, &mut work)).collect();
-    (model, scores)
-}
+use engine::score::RiskScore;
+use tests::{GENERATED_MAPPING, date, generated_csv, generated_dataset, ingest_generated, score_open};
 
 #[test]
 fn every_score_is_its_base_risk_plus_its_factors_exactly() {
     let as_of = date("2026-06-30");
     let dataset = generated_dataset(4_000, 21, as_of);
     for kind in [ModelKind::Additive, ModelKind::Logistic, ModelKind::SegmentRates] {
-        let (_, scores) = score_all(&dataset, as_of, kind);
+        let (_, scores) = score_open(&dataset, as_of, kind);
         assert!(scores.len() > 100);
         for s in &scores {
             let total = s.base_risk + s.contributions.iter().map(|c| c.impact).sum::<f64>();
@@ -67,7 +47,7 @@ fn every_score_is_its_base_risk_plus_its_factors_exactly() {
 fn segment_factors_read_the_same_way_as_their_impact() {
     // A segment factor that raises the risk must describe a segment that wins less than average.
     let as_of = date("2026-06-30");
-    let (_, scores) = score_all(&generated_dataset(8_000, 4, as_of), as_of, ModelKind::Additive);
+    let (_, scores) = score_open(&generated_dataset(8_000, 4, as_of), as_of, ModelKind::Additive);
     let mut checked = 0;
     for f in scores.iter().flat_map(|s| s.risk_factors.iter().chain(&s.positive_factors)) {
         if f.variant != "segment" && f.variant != "owner" {
@@ -90,7 +70,7 @@ fn segment_factors_read_the_same_way_as_their_impact() {
 fn the_riskiest_deals_carry_the_planted_warning_signs() {
     // In generated data a long stall in one stage is the strongest warning sign.
     let as_of = date("2026-06-30");
-    let (_, mut scores) = score_all(&generated_dataset(8_000, 9, as_of), as_of, ModelKind::Additive);
+    let (_, mut scores) = score_open(&generated_dataset(8_000, 9, as_of), as_of, ModelKind::Additive);
     scores.sort_by_key(|s| std::cmp::Reverse(s.risk_score));
     let top: Vec<&RiskScore> = scores.iter().take(20).collect();
     let stalled =
@@ -112,7 +92,7 @@ fn with_few_closed_deals_scores_come_from_segment_rates_and_say_so() {
     let replay = date("2025-12-31");
     let view = View::new(&dataset, Some(replay));
     assert!(view.closed.len() < engine::model::COLD_START_DEALS, "{} closed", view.closed.len());
-    let (model, scores) = score_all(&dataset, replay, ModelKind::Additive);
+    let (model, scores) = score_open(&dataset, replay, ModelKind::Additive);
     assert!(model.cold_start);
     assert_eq!(model.kind, ModelKind::SegmentRates);
     assert!(model.warnings.iter().any(|w| w.contains("cold start")), "{:?}", model.warnings);
@@ -124,7 +104,7 @@ fn with_few_closed_deals_scores_come_from_segment_rates_and_say_so() {
     // No closed deals at all still scores (at the uninformed rate) instead of failing.
     let first_close =
         dataset.deals.iter().filter(|d| d.outcome.is_closed()).filter_map(|d| d.closed).min().expect("closed deals");
-    let (model, scores) = score_all(&dataset, first_close - chrono::Duration::days(1), ModelKind::Additive);
+    let (model, scores) = score_open(&dataset, first_close - chrono::Duration::days(1), ModelKind::Additive);
     assert!(model.cold_start && model.n_train == 0);
     assert!(scores.iter().all(|s| s.confidence == 0.0));
 }
@@ -139,7 +119,7 @@ fn an_export_without_dates_still_trains_scores_and_evaluates() {
     let mapping = Mapping::from_toml(&mapping).expect("mapping without dates");
     assert!(!mapping.has_dates());
     let dataset = ingest(&csv[..], &mapping, Vec::new(), Context { today: as_of }).expect("ingest").dataset;
-    let (model, scores) = score_all(&dataset, as_of, ModelKind::Additive);
+    let (model, scores) = score_open(&dataset, as_of, ModelKind::Additive);
     assert!(!model.features.iter().any(|f| f.starts_with("age") || f == "created_q4"), "{:?}", model.features);
     assert!(model.warnings.iter().any(|w| w.contains("no dates")));
     assert!(!scores.is_empty());
@@ -157,7 +137,7 @@ fn an_export_without_dates_still_trains_scores_and_evaluates() {
 fn columns_known_only_after_close_never_become_features() {
     let as_of = date("2026-06-30");
     let ingested = ingest_generated(&generated_csv(3_000, 6, as_of, false, false).0, as_of);
-    let (model, _) = score_all(&ingested.dataset, as_of, ModelKind::Additive);
+    let (model, _) = score_open(&ingested.dataset, as_of, ModelKind::Additive);
     for after in ["loss_reason", "sales_cycle_days", "closed_date"] {
         assert!(!model.features.iter().any(|f| f.contains(after)), "{after} in {:?}", model.features);
     }
