@@ -167,7 +167,48 @@ fn eval(ctx: &Ctx, args: &EvalArgs) -> anyhow::Result<()> {
             serde_json::to_writer_pretty(&mut out, &report)?;
             writeln!(out)?;
         }
-        _ => write!(out, "{}", report::eval(&report))?,
+        Format::Csv => {
+            let m = &report.metrics;
+            let num = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.4}"));
+            let interval = m.roc_auc_interval.unwrap_or((f64::NAN, f64::NAN));
+            let mut w = csv::Writer::from_writer(&mut out);
+            w.write_record([
+                "model",
+                "split",
+                "cutoff",
+                "n_train",
+                "n_test",
+                "roc_auc",
+                "roc_auc_low",
+                "roc_auc_high",
+                "brier",
+                "log_loss",
+                "calibration_error",
+                "precision_high_risk",
+                "recall_high_risk",
+                "top_decile_lift",
+                "baseline_roc_auc",
+            ])?;
+            w.write_record([
+                report.model.clone(),
+                if report.split == SplitKind::Time { "time" } else { "random" }.to_owned(),
+                report.cutoff.map_or(String::new(), |c| c.to_string()),
+                report.n_train.to_string(),
+                report.n_test.to_string(),
+                num(m.roc_auc),
+                num(Some(interval.0)),
+                num(Some(interval.1)),
+                num(Some(m.brier)),
+                num(Some(m.log_loss)),
+                num(Some(m.calibration_error)),
+                num(m.precision_high_risk),
+                num(m.recall_high_risk),
+                num(m.top_decile_lift),
+                num(Some(report.baseline_roc_auc)),
+            ])?;
+            w.flush()?;
+        }
+        Format::Table => write!(out, "{}", report::eval(&report))?,
     }
     Ok(out.flush()?)
 }

@@ -96,6 +96,11 @@ fn eval_prints_the_contract_fields_as_json() {
     ]));
     assert_eq!(random["model"], "logistic");
     assert_eq!(random["split"], "random");
+    let csv = run_ok(&["eval", "--input", &input, "--as-of", AS_OF, "--format", "csv"]);
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 2, "{csv}");
+    assert!(lines[0].starts_with("model,split,cutoff,n_train,n_test,roc_auc"));
+    assert!(lines[1].starts_with("additive,time,"));
     let bad = run_err(&["eval", "--input", &input, "--test-fraction", "1.5"]);
     assert!(text(&bad.stderr).contains("test fraction"), "{}", text(&bad.stderr));
 }
