@@ -4,7 +4,9 @@
 //! (in later modules) the store, the HTTP server and the chat and CRM adapters. The pure work is
 //! done by the `engine` crate.
 
+pub mod auth;
 pub mod cli;
 pub mod commands;
 pub mod report;
 pub mod resources;
+pub mod store;

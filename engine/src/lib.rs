@@ -14,6 +14,7 @@ pub mod ingest;
 pub mod mapping;
 pub mod metrics;
 pub mod model;
+pub mod record;
 pub mod score;
 pub mod similar;
 pub mod stats;

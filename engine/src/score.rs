@@ -6,6 +6,8 @@
 //! `(σ(z) − σ(z0)) / (z − z0)`. The slope is positive, so every impact keeps its sign, and the
 //! impacts add up to `σ(z) − σ(z0)` exactly: *base risk + Σ impacts = risk*, for every deal.
 
+use std::borrow::Cow;
+
 use chrono::NaiveDate;
 use serde::Serialize;
 
@@ -111,7 +113,9 @@ pub struct Scorer<'a> {
     dataset: &'a Dataset,
     bound: Bound<'a>,
     texts: &'a Texts,
-    similar: SimilarIndex,
+    similar: Cow<'a, SimilarIndex>,
+    /// The deals `similar` indexes (usually `dataset`).
+    similar_dataset: &'a Dataset,
     as_of: Option<NaiveDate>,
     groups: Vec<Group>,
     group_keys: Vec<String>,
@@ -121,6 +125,34 @@ pub struct Scorer<'a> {
 
 impl<'a> Scorer<'a> {
     pub fn new(model: &'a TrainedModel, dataset: &'a Dataset, view: &View, texts: &'a Texts) -> Self {
+        let won: Vec<usize> =
+            view.closed.iter().copied().filter(|&i| status(&dataset.deals[i], view.as_of) == Status::Won).collect();
+        let similar = Cow::Owned(SimilarIndex::new(dataset, &won));
+        Self::build(model, dataset, view.as_of, texts, similar, dataset)
+    }
+
+    /// A scorer that reuses a similar-deal index built once over `similar_dataset` (whose
+    /// vocabularies `dataset`'s must extend, as a copy of its schema with deals pushed does):
+    /// how a service scores single deals without re-indexing every request.
+    pub fn with_similar(
+        model: &'a TrainedModel,
+        dataset: &'a Dataset,
+        as_of: Option<NaiveDate>,
+        texts: &'a Texts,
+        similar: &'a SimilarIndex,
+        similar_dataset: &'a Dataset,
+    ) -> Self {
+        Self::build(model, dataset, as_of, texts, Cow::Borrowed(similar), similar_dataset)
+    }
+
+    fn build(
+        model: &'a TrainedModel,
+        dataset: &'a Dataset,
+        as_of: Option<NaiveDate>,
+        texts: &'a Texts,
+        similar: Cow<'a, SimilarIndex>,
+        similar_dataset: &'a Dataset,
+    ) -> Self {
         let bound = Bound::new(&model.encoder, dataset);
         let mut groups: Vec<Group> = Vec::new();
         let feature_group = model
@@ -135,8 +167,6 @@ impl<'a> Scorer<'a> {
                 })
             })
             .collect();
-        let won: Vec<usize> =
-            view.closed.iter().copied().filter(|&i| status(&dataset.deals[i], view.as_of) == Status::Won).collect();
         let mut warnings = model.warnings.clone();
         let missing = bound.missing_columns();
         if !missing.is_empty() {
@@ -153,8 +183,9 @@ impl<'a> Scorer<'a> {
             dataset,
             bound,
             texts,
-            similar: SimilarIndex::new(dataset, &won),
-            as_of: view.as_of,
+            similar,
+            similar_dataset,
+            as_of,
             group_keys: groups.iter().map(Group::key).collect(),
             groups,
             feature_group,
@@ -236,7 +267,7 @@ impl<'a> Scorer<'a> {
             risk_factors,
             positive_factors,
             contributions,
-            similar_deals: self.similar.find(self.dataset, deal, 3),
+            similar_deals: self.similar.find(self.similar_dataset, deal, 3),
             as_of: self.as_of,
             model_version: self.model.version.clone(),
             warnings,

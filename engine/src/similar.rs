@@ -29,7 +29,7 @@ pub struct SimilarDeal {
 }
 
 /// Won deals grouped by primary segment value, each group sorted by amount.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct SimilarIndex {
     primary: Option<usize>,
     segments: Vec<usize>,

@@ -165,3 +165,96 @@ pub fn score_open(dataset: &Dataset, as_of: NaiveDate, kind: ModelKind) -> (Trai
     let scores = view.open.iter().map(|&i| scorer.score(i, &mut work)).collect();
     (model, scores)
 }
+
+/// A store for a test: SQLite in a temporary directory, or PostgreSQL in a database of its own.
+pub struct TestStore {
+    pub store: std::sync::Arc<dyn bot::store::Store>,
+    /// The database URL the store uses (for the server and CLI under test).
+    pub url: String,
+    /// PostgreSQL: the owner URL for migrations (`DEALWATCH_TEST_PG_URL` with the test database).
+    pub migration_url: Option<String>,
+    _dir: Option<tempfile::TempDir>,
+    pg_cleanup: Option<(String, String)>,
+}
+
+impl Drop for TestStore {
+    fn drop(&mut self) {
+        // Drop the test database, on a thread of its own: Drop cannot await.
+        if let Some((admin_url, name)) = self.pg_cleanup.take() {
+            let _ = std::thread::spawn(move || {
+                let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+                rt.block_on(async {
+                    use sqlx::Connection;
+                    if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url).await {
+                        let drop = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+                        let _ = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&mut conn).await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+pub async fn sqlite_store() -> TestStore {
+    let dir = scratch();
+    let url = format!("sqlite://{}", dir.path().join("dealwatch.db").display());
+    let store = bot::store::open(&url, None).await.expect("open SQLite store");
+    TestStore { store, url, migration_url: None, _dir: Some(dir), pg_cleanup: None }
+}
+
+/// The login role tests connect as: a member of `dealwatch_app`, owning nothing.
+pub const PG_APP_ROLE: &str = "dealwatch_test_app";
+
+/// A PostgreSQL store in a fresh database, or `None` (with a notice) when
+/// `DEALWATCH_TEST_PG_URL` is unset. `.ci/run` sets it, so in CI these tests always run.
+pub async fn pg_store() -> Option<TestStore> {
+    use sqlx::Connection;
+    let Ok(admin_url) = std::env::var("DEALWATCH_TEST_PG_URL") else {
+        eprintln!("notice: skipping PostgreSQL, DEALWATCH_TEST_PG_URL is not set");
+        return None;
+    };
+    let name = format!("dealwatch_test_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = sqlx::PgConnection::connect(&admin_url).await.expect("connect to DEALWATCH_TEST_PG_URL");
+    // Roles are cluster-wide and tests run in parallel processes: create them under a lock.
+    sqlx::query("SELECT pg_advisory_lock(724207)").execute(&mut admin).await.expect("lock");
+    let roles = format!(
+        "DO $$ BEGIN \
+           IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'dealwatch_app') THEN CREATE ROLE dealwatch_app NOLOGIN; END IF; \
+           IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{PG_APP_ROLE}') THEN \
+             CREATE ROLE {PG_APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS IN ROLE dealwatch_app; END IF; \
+         END $$"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(roles)).execute(&mut admin).await.expect("create roles");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+        .execute(&mut admin)
+        .await
+        .expect("create database");
+    sqlx::query("SELECT pg_advisory_unlock(724207)").execute(&mut admin).await.expect("unlock");
+    let with_db = |url: &str, user: Option<&str>| -> String {
+        let mut u = url::Url::parse(url).expect("a postgres:// URL");
+        u.set_path(&name);
+        if let Some(user) = user {
+            u.set_username(user).expect("URL with a user");
+            u.set_password(None).expect("URL without a password");
+        }
+        u.to_string()
+    };
+    let migration_url = with_db(&admin_url, None);
+    let url = with_db(&admin_url, Some(PG_APP_ROLE));
+    let store = bot::store::open(&url, Some(&migration_url)).await.expect("open PostgreSQL store");
+    Some(TestStore {
+        store,
+        url,
+        migration_url: Some(migration_url.clone()),
+        _dir: None,
+        pg_cleanup: Some((admin_url, name)),
+    })
+}
+
+/// Both stores, each fresh: SQLite always, PostgreSQL when configured.
+pub async fn each_store() -> Vec<TestStore> {
+    let mut stores = vec![sqlite_store().await];
+    stores.extend(pg_store().await);
+    stores
+}

@@ -5,9 +5,11 @@
 //! - `scores`: exact explanations, honest cold start, exports without dates, after-close columns.
 //! - `quality`: model quality on generated data against boosted trees and hidden outcomes.
 //! - `data_sets`: the third-party data sets in `../shared/data`.
+//! - `store`: the store conformance suite, on SQLite and PostgreSQL.
 
 mod cli;
 mod data_sets;
 mod quality;
 mod replay;
 mod scores;
+mod store;

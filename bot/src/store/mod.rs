@@ -1,0 +1,447 @@
+//! The store: tenants, deals and their history, scores, models, users, settings, audit log,
+//! idempotency keys, imports and sync watermarks, on SQLite (the embedded default) or
+//! PostgreSQL, behind one [`Store`] trait.
+//!
+//! Every method takes the tenant and every query is scoped by it. On PostgreSQL each transaction
+//! also sets `app.tenant_id`, which the row-level security policies of `migrations/postgres`
+//! check, so a query that forgot its `WHERE tenant_id` would still see one tenant only. The SQL is
+//! written once (`sql.rs`) and expanded for both databases; the dialects differ only in their
+//! migrations and in how a transaction starts.
+
+mod postgres;
+mod sql;
+mod sqlite;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use engine::domain::{Outcome, RiskCategory};
+use engine::ingest::Problem;
+use engine::record::{DealRecord, SchemaSpec};
+use serde::{Deserialize, Serialize};
+
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+/// A tenant id: 1-64 characters of `a-z`, `0-9`, `-` and `_`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TenantId(String);
+
+impl TenantId {
+    pub fn parse(raw: &str) -> Result<Self, StoreError> {
+        let ok = !raw.is_empty()
+            && raw.len() <= 64
+            && raw.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        if ok {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(StoreError::Invalid(format!(
+                "tenant id {raw:?} must be 1-64 characters of lower-case letters, digits, '-' and '_'"
+            )))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for TenantId {
+    type Error = StoreError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<TenantId> for String {
+    fn from(value: TenantId) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for TenantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migrating the database: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("stored data is not valid: {0}")]
+    Corrupt(String),
+    #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://…")]
+    Url(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TenantInfo {
+    pub id: TenantId,
+    pub name: String,
+    pub schema: SchemaSpec,
+}
+
+/// A deal's latest score, as kept beside it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CurrentScore {
+    pub risk_score: u8,
+    pub risk_category: RiskCategory,
+    pub win_probability: f64,
+    pub model_version: String,
+    pub scored_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredDeal {
+    pub record: DealRecord,
+    pub score: Option<CurrentScore>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One change of a tracked field.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HistoryEntry {
+    pub field: String,
+    pub old_value: Option<String>,
+    pub new_value: Option<String>,
+    pub changed_at: DateTime<Utc>,
+    pub import_id: Option<String>,
+}
+
+/// A validated export, ready to be written in one transaction.
+#[derive(Debug, Clone)]
+pub struct ImportBatch {
+    pub import_id: String,
+    pub source: String,
+    pub at: DateTime<Utc>,
+    pub spec: SchemaSpec,
+    pub records: Vec<DealRecord>,
+    /// Rows quarantined by validation, recorded with their reasons.
+    pub rejected: Vec<Problem>,
+    pub rows_read: usize,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ImportOutcome {
+    pub inserted: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    pub history: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ImportError {
+    pub row: u32,
+    pub deal_id: Option<String>,
+    pub column: String,
+    pub value: String,
+    pub kind: String,
+    pub reason: String,
+}
+
+/// A score to record: the deal's current score and a history row.
+#[derive(Debug, Clone)]
+pub struct ScoreUpdate {
+    pub deal_id: String,
+    pub risk_score: u8,
+    pub risk_category: RiskCategory,
+    pub win_probability: f64,
+    pub confidence: f64,
+    pub model_version: String,
+    pub card: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelStatus {
+    Champion,
+    Challenger,
+    Archived,
+}
+
+impl ModelStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelStatus::Champion => "champion",
+            ModelStatus::Challenger => "challenger",
+            ModelStatus::Archived => "archived",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, StoreError> {
+        match s {
+            "champion" => Ok(ModelStatus::Champion),
+            "challenger" => Ok(ModelStatus::Challenger),
+            "archived" => Ok(ModelStatus::Archived),
+            other => Err(StoreError::Corrupt(format!("model status {other:?}"))),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelInfo {
+    pub version: String,
+    pub kind: String,
+    pub status: ModelStatus,
+    pub trained_at: DateTime<Utc>,
+    pub as_of: Option<NaiveDate>,
+    pub n_train: u64,
+    pub metrics: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Rep,
+    Manager,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Rep => "rep",
+            Role::Manager => "manager",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "rep" => Some(Role::Rep),
+            "manager" => Some(Role::Manager),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// A person: CRM owner name ↔ email ↔ chat ids, with role, manager and time zone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    pub user_id: String,
+    pub email: Option<String>,
+    pub name: String,
+    /// The owner value this person has on deals (e.g. `rep_15`).
+    pub crm_owner: Option<String>,
+    pub role: Role,
+    pub manager_id: Option<String>,
+    pub time_zone: String,
+    pub slack_user_id: Option<String>,
+    pub teams_user_id: Option<String>,
+    pub discord_user_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditEntry {
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub target: Option<String>,
+    pub details: Option<serde_json::Value>,
+    pub request_id: Option<String>,
+}
+
+/// What an `Idempotency-Key` has seen before.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IdempotencyState {
+    /// First use: the caller runs the request and records its response.
+    New,
+    /// Another request with this key is running.
+    InProgress,
+    /// Used before with a different request body.
+    Mismatch,
+    /// Done: replay this response.
+    Done { status: u16, body: serde_json::Value },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SortBy {
+    RiskScore,
+    Amount,
+    Age,
+}
+
+/// Filters, sort and page of `GET /v1/deals/high-risk`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HighRiskQuery {
+    pub categories: Vec<RiskCategory>,
+    /// Only deals of these owners (a rep's own, a manager's team); `None`: every deal.
+    pub owners: Option<Vec<String>>,
+    pub sort_by: SortBy,
+    pub descending: bool,
+    pub limit: u32,
+    pub offset: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RiskyDeal {
+    pub deal_id: String,
+    pub company: String,
+    pub amount: Option<f64>,
+    pub risk_score: u8,
+    pub risk_category: RiskCategory,
+    pub rep_id: Option<String>,
+    pub created_date: Option<NaiveDate>,
+    pub current_stage: Option<String>,
+    pub scored_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RiskPage {
+    pub deals: Vec<RiskyDeal>,
+    pub total_count: u64,
+    pub total_at_risk_revenue: f64,
+    pub average_risk_score: Option<f64>,
+    pub deals_by_category: BTreeMap<String, u64>,
+}
+
+/// The database, for one or many tenants.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + fmt::Debug {
+    fn backend(&self) -> &'static str;
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    async fn ensure_tenant(&self, tenant: &TenantId, name: &str) -> Result<(), StoreError>;
+    async fn tenant(&self, tenant: &TenantId) -> Result<Option<TenantInfo>, StoreError>;
+
+    /// Upserts an export's deals by CRM id in one transaction, recording what changed.
+    async fn import(&self, tenant: &TenantId, batch: &ImportBatch) -> Result<ImportOutcome, StoreError>;
+    async fn import_errors(&self, tenant: &TenantId, import_id: &str) -> Result<Vec<ImportError>, StoreError>;
+    async fn deals(&self, tenant: &TenantId) -> Result<Vec<DealRecord>, StoreError>;
+    async fn deal(&self, tenant: &TenantId, deal_id: &str) -> Result<Option<StoredDeal>, StoreError>;
+    async fn deal_history(&self, tenant: &TenantId, deal_id: &str) -> Result<Vec<HistoryEntry>, StoreError>;
+    async fn count_deals(&self, tenant: &TenantId) -> Result<u64, StoreError>;
+
+    async fn save_scores(
+        &self,
+        tenant: &TenantId,
+        at: DateTime<Utc>,
+        as_of: Option<NaiveDate>,
+        scores: &[ScoreUpdate],
+    ) -> Result<usize, StoreError>;
+    async fn high_risk(&self, tenant: &TenantId, query: &HighRiskQuery) -> Result<RiskPage, StoreError>;
+
+    /// Stores a trained model (its full JSON) with a status.
+    async fn save_model(
+        &self,
+        tenant: &TenantId,
+        info: &ModelInfo,
+        model: &serde_json::Value,
+    ) -> Result<(), StoreError>;
+    /// Makes `version` the champion and archives the previous one.
+    async fn promote_model(&self, tenant: &TenantId, version: &str) -> Result<(), StoreError>;
+    async fn models(&self, tenant: &TenantId) -> Result<Vec<ModelInfo>, StoreError>;
+    async fn champion(&self, tenant: &TenantId) -> Result<Option<(ModelInfo, serde_json::Value)>, StoreError>;
+
+    async fn upsert_user(&self, tenant: &TenantId, user: &User) -> Result<(), StoreError>;
+    async fn user(&self, tenant: &TenantId, user_id: &str) -> Result<Option<User>, StoreError>;
+    async fn users(&self, tenant: &TenantId) -> Result<Vec<User>, StoreError>;
+
+    async fn save_alert_settings(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+        settings: &serde_json::Value,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    async fn alert_settings(&self, tenant: &TenantId, user_id: &str) -> Result<Option<serde_json::Value>, StoreError>;
+
+    async fn audit(&self, tenant: &TenantId, entry: &AuditEntry) -> Result<(), StoreError>;
+    async fn audit_log(&self, tenant: &TenantId, limit: u32) -> Result<Vec<AuditEntry>, StoreError>;
+
+    async fn idempotency_begin(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+        key: &str,
+        request_hash: &str,
+        at: DateTime<Utc>,
+    ) -> Result<IdempotencyState, StoreError>;
+    async fn idempotency_finish(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+        key: &str,
+        status: u16,
+        body: &serde_json::Value,
+    ) -> Result<(), StoreError>;
+    /// Forgets a key whose request failed, so that a retry runs it again.
+    async fn idempotency_abandon(&self, tenant: &TenantId, user_id: &str, key: &str) -> Result<(), StoreError>;
+
+    async fn watermark(&self, tenant: &TenantId, source: &str) -> Result<Option<String>, StoreError>;
+    async fn set_watermark(
+        &self,
+        tenant: &TenantId,
+        source: &str,
+        watermark: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+}
+
+/// Opens the store at `url` (`sqlite://path/to/file.db` or `postgres://…`) and applies the
+/// migrations, with `migration_url` (a role that owns the tables) if given.
+pub async fn open(url: &str, migration_url: Option<&str>) -> Result<Arc<dyn Store>, StoreError> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::open(url).await?))
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Ok(Arc::new(PgStore::open(url, migration_url).await?))
+    } else {
+        Err(StoreError::Url(url.to_owned()))
+    }
+}
+
+fn problem_kind(p: &Problem) -> String {
+    serde_json::to_value(p.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+}
+
+fn outcome_str(o: Outcome) -> &'static str {
+    o.as_str()
+}
+
+fn parse_outcome(s: &str) -> Result<Outcome, StoreError> {
+    match s {
+        "won" => Ok(Outcome::Won),
+        "lost" => Ok(Outcome::Lost),
+        "open" => Ok(Outcome::Open),
+        other => Err(StoreError::Corrupt(format!("outcome {other:?}"))),
+    }
+}
+
+fn parse_category(s: &str) -> Result<RiskCategory, StoreError> {
+    RiskCategory::parse(s).ok_or_else(|| StoreError::Corrupt(format!("risk category {s:?}")))
+}
+
+/// Segment, feature and stage-entry values of a deal, stored as JSON beside its columns.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct Attributes {
+    #[serde(default)]
+    segments: BTreeMap<String, String>,
+    #[serde(default)]
+    numeric: BTreeMap<String, f64>,
+    #[serde(default)]
+    stage_entered: BTreeMap<String, NaiveDate>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenant_ids_are_checked() {
+        assert!(TenantId::parse("acme-corp_2").is_ok());
+        for bad in ["", "Acme", "a b", "a;drop", &"x".repeat(65)] {
+            assert!(TenantId::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+}

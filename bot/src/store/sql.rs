@@ -1,0 +1,873 @@
+//! The store's SQL, written once for both databases.
+//!
+//! `implement_store!` expands the [`Store`](super::Store) methods for one sqlx database type.
+//! Each dialect provides `begin` and `begin_write`, which open a transaction scoped to the tenant
+//! (on PostgreSQL by setting `app.tenant_id` for row-level security; on SQLite a write
+//! transaction takes the lock up front so concurrent writers wait instead of failing). The SQL is
+//! portable: `$N` placeholders, `ON CONFLICT … DO UPDATE`, `IS DISTINCT FROM`.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::types::Json;
+
+use super::{Attributes, CurrentScore, StoreError, StoredDeal, parse_category, parse_outcome};
+use engine::record::DealRecord;
+
+/// Rows of `deals` as read back.
+#[derive(Debug, sqlx::FromRow)]
+pub(super) struct DealRow {
+    pub deal_id: String,
+    pub name: String,
+    pub owner: Option<String>,
+    pub created_date: Option<NaiveDate>,
+    pub closed_date: Option<NaiveDate>,
+    pub stage: Option<String>,
+    pub amount: Option<f64>,
+    pub outcome: String,
+    pub attributes: Json<Attributes>,
+    pub risk_score: Option<i64>,
+    pub risk_category: Option<String>,
+    pub win_probability: Option<f64>,
+    pub model_version: Option<String>,
+    pub scored_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// `SELECT <deal columns> <rest>` as a static string (sqlx only runs audited, constant SQL).
+macro_rules! select_deals {
+    ($rest:literal) => {
+        concat!(
+            "SELECT deal_id, name, owner, created_date, closed_date, stage, amount, outcome, attributes, \
+             risk_score, risk_category, win_probability, model_version, scored_at, updated_at ",
+            $rest
+        )
+    };
+}
+pub(super) use select_deals;
+
+impl DealRow {
+    pub fn record(&self) -> Result<DealRecord, StoreError> {
+        let Json(attributes) = &self.attributes;
+        Ok(DealRecord {
+            id: self.deal_id.clone(),
+            name: self.name.clone(),
+            owner: self.owner.clone(),
+            created: self.created_date,
+            closed: self.closed_date,
+            stage: self.stage.clone(),
+            amount: self.amount,
+            outcome: parse_outcome(&self.outcome)?,
+            segments: attributes.segments.clone(),
+            numeric: attributes.numeric.clone(),
+            stage_entered: attributes.stage_entered.clone(),
+        })
+    }
+
+    pub fn stored(&self) -> Result<StoredDeal, StoreError> {
+        let score =
+            match (self.risk_score, &self.risk_category, self.win_probability, &self.model_version, self.scored_at) {
+                (Some(s), Some(c), Some(p), Some(v), Some(at)) => Some(CurrentScore {
+                    risk_score: u8::try_from(s).map_err(|_| StoreError::Corrupt(format!("risk score {s}")))?,
+                    risk_category: parse_category(c)?,
+                    win_probability: p,
+                    model_version: v.clone(),
+                    scored_at: at,
+                }),
+                _ => None,
+            };
+        Ok(StoredDeal { record: self.record()?, score, updated_at: self.updated_at })
+    }
+}
+
+pub(super) fn attributes(record: &DealRecord) -> Attributes {
+    Attributes {
+        segments: record.segments.clone(),
+        numeric: record.numeric.clone(),
+        stage_entered: record.stage_entered.clone(),
+    }
+}
+
+/// The tracked fields that changed between two versions of a deal: (field, old, new).
+pub(super) fn changes(old: &DealRecord, new: &DealRecord) -> Vec<(&'static str, Option<String>, Option<String>)> {
+    let mut out = Vec::new();
+    if old.stage != new.stage {
+        out.push(("stage", old.stage.clone(), new.stage.clone()));
+    }
+    if old.amount != new.amount {
+        out.push(("amount", old.amount.map(|a| a.to_string()), new.amount.map(|a| a.to_string())));
+    }
+    if old.closed != new.closed {
+        out.push(("closed_date", old.closed.map(|d| d.to_string()), new.closed.map(|d| d.to_string())));
+    }
+    if old.outcome != new.outcome {
+        out.push(("outcome", Some(old.outcome.as_str().to_owned()), Some(new.outcome.as_str().to_owned())));
+    }
+    out
+}
+
+/// Rows per multi-row INSERT: well under SQLite's 32,766 bound variables.
+pub(super) const CHUNK: usize = 500;
+
+macro_rules! implement_store {
+    ($store:ty, $db:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::store::Store for $store {
+            fn backend(&self) -> &'static str {
+                Self::BACKEND
+            }
+
+            async fn ping(&self) -> Result<(), StoreError> {
+                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn ensure_tenant(&self, tenant: &TenantId, name: &str) -> Result<(), StoreError> {
+                let mut tx = self.begin_write(tenant).await?;
+                sqlx::query(
+                    "INSERT INTO tenants (tenant_id, name, created_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (tenant_id) DO NOTHING",
+                )
+                .bind(tenant.as_str())
+                .bind(name)
+                .bind(chrono::Utc::now())
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn tenant(&self, tenant: &TenantId) -> Result<Option<TenantInfo>, StoreError> {
+                let mut tx = self.begin(tenant).await?;
+                let row: Option<(String, Json<SchemaSpec>)> =
+                    sqlx::query_as("SELECT name, schema_spec FROM tenants WHERE tenant_id = $1")
+                        .bind(tenant.as_str())
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                tx.commit().await?;
+                Ok(row.map(|(name, Json(schema))| TenantInfo { id: tenant.clone(), name, schema }))
+            }
+
+            async fn import(&self, tenant: &TenantId, batch: &ImportBatch) -> Result<ImportOutcome, StoreError> {
+                use std::collections::HashMap;
+                let mut tx = self.begin_write(tenant).await?;
+                sqlx::query(
+                    "INSERT INTO tenants (tenant_id, name, schema_spec, created_at) VALUES ($1, $1, $2, $3) \
+                     ON CONFLICT (tenant_id) DO UPDATE SET schema_spec = excluded.schema_spec",
+                )
+                .bind(tenant.as_str())
+                .bind(Json(&batch.spec))
+                .bind(batch.at)
+                .execute(&mut *tx)
+                .await?;
+
+                let existing: Vec<sql::DealRow> =
+                    sqlx::query_as(sql::select_deals!("FROM deals WHERE tenant_id = $1"))
+                        .bind(tenant.as_str())
+                        .fetch_all(&mut *tx)
+                        .await?;
+                let existing: HashMap<String, DealRecord> =
+                    existing.iter().map(|r| Ok((r.deal_id.clone(), r.record()?))).collect::<Result<_, StoreError>>()?;
+
+                let mut outcome = ImportOutcome::default();
+                let mut changed: Vec<&DealRecord> = Vec::new();
+                let mut history: Vec<(&str, &'static str, Option<String>, Option<String>)> = Vec::new();
+                for record in &batch.records {
+                    match existing.get(&record.id) {
+                        None => {
+                            outcome.inserted += 1;
+                            changed.push(record);
+                        }
+                        Some(old) if old == record => outcome.unchanged += 1,
+                        Some(old) => {
+                            outcome.updated += 1;
+                            changed.push(record);
+                            for (field, before, after) in sql::changes(old, record) {
+                                history.push((record.id.as_str(), field, before, after));
+                            }
+                        }
+                    }
+                }
+                outcome.history = history.len();
+
+                for chunk in changed.chunks(sql::CHUNK) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO deals (tenant_id, deal_id, name, owner, created_date, closed_date, stage, \
+                         amount, outcome, attributes, updated_at) ",
+                    );
+                    q.push_values(chunk, |mut b, r| {
+                        b.push_bind(tenant.as_str())
+                            .push_bind(r.id.as_str())
+                            .push_bind(r.name.as_str())
+                            .push_bind(r.owner.as_deref())
+                            .push_bind(r.created)
+                            .push_bind(r.closed)
+                            .push_bind(r.stage.as_deref())
+                            .push_bind(r.amount)
+                            .push_bind(super::outcome_str(r.outcome))
+                            .push_bind(Json(sql::attributes(r)))
+                            .push_bind(batch.at);
+                    });
+                    q.push(
+                        " ON CONFLICT (tenant_id, deal_id) DO UPDATE SET name = excluded.name, owner = excluded.owner, \
+                         created_date = excluded.created_date, closed_date = excluded.closed_date, stage = excluded.stage, \
+                         amount = excluded.amount, outcome = excluded.outcome, attributes = excluded.attributes, \
+                         updated_at = excluded.updated_at",
+                    );
+                    q.build().execute(&mut *tx).await?;
+                }
+                for chunk in history.chunks(sql::CHUNK) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO deal_history (tenant_id, deal_id, field, old_value, new_value, changed_at, import_id) ",
+                    );
+                    q.push_values(chunk, |mut b, (deal_id, field, old, new)| {
+                        b.push_bind(tenant.as_str())
+                            .push_bind(*deal_id)
+                            .push_bind(*field)
+                            .push_bind(old.as_deref())
+                            .push_bind(new.as_deref())
+                            .push_bind(batch.at)
+                            .push_bind(batch.import_id.as_str());
+                    });
+                    q.build().execute(&mut *tx).await?;
+                }
+                let count = |n: usize| n as i64;
+                sqlx::query(
+                    "INSERT INTO imports (tenant_id, import_id, source, started_at, rows_read, rows_accepted, \
+                     rows_quarantined, inserted, updated, unchanged) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                )
+                .bind(tenant.as_str())
+                .bind(batch.import_id.as_str())
+                .bind(batch.source.as_str())
+                .bind(batch.at)
+                .bind(count(batch.rows_read))
+                .bind(count(batch.records.len()))
+                .bind(count(batch.rejected.len()))
+                .bind(count(outcome.inserted))
+                .bind(count(outcome.updated))
+                .bind(count(outcome.unchanged))
+                .execute(&mut *tx)
+                .await?;
+                for chunk in batch.rejected.chunks(sql::CHUNK) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO import_errors (tenant_id, import_id, row_number, deal_id, column_name, value, kind, \
+                         severity, reason) ",
+                    );
+                    q.push_values(chunk, |mut b, p| {
+                        b.push_bind(tenant.as_str())
+                            .push_bind(batch.import_id.as_str())
+                            .push_bind(i64::from(p.row))
+                            .push_bind(p.deal_id.as_deref())
+                            .push_bind(p.column.as_str())
+                            .push_bind(p.value.as_str())
+                            .push_bind(super::problem_kind(p))
+                            .push_bind("error")
+                            .push_bind(p.reason.as_str());
+                    });
+                    q.build().execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(outcome)
+            }
+
+            async fn import_errors(&self, tenant: &TenantId, import_id: &str) -> Result<Vec<ImportError>, StoreError> {
+                let mut tx = self.begin(tenant).await?;
+                let rows: Vec<(i64, Option<String>, String, String, String, String)> = sqlx::query_as(
+                    "SELECT row_number, deal_id, column_name, value, kind, reason FROM import_errors \
+                     WHERE tenant_id = $1 AND import_id = $2 ORDER BY row_number, id",
+                )
+                .bind(tenant.as_str())
+                .bind(import_id)
+                .fetch_all(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(row, deal_id, column, value, kind, reason)| ImportError {
+                        row: u32::try_from(row).unwrap_or(u32::MAX),
+                        deal_id,
+                        column,
+                        value,
+                        kind,
+                        reason,
+                    })
+                    .collect())
+            }
+
+            async fn deals(&self, tenant: &TenantId) -> Result<Vec<DealRecord>, StoreError> {
+                let mut tx = self.begin(tenant).await?;
+                let rows: Vec<sql::DealRow> =
+                    sqlx::query_as(sql::select_deals!("FROM deals WHERE tenant_id = $1 ORDER BY deal_id"))
+                        .bind(tenant.as_str())
+                        .fetch_all(&mut *tx)
+                        .await?;
+                tx.commit().await?;
+                rows.iter().map(sql::DealRow::record).collect()
+            }
+
+            async fn deal(&self, tenant: &TenantId, deal_id: &str) -> Result<Option<StoredDeal>, StoreError> {
+                let mut tx = self.begin(tenant).await?;
+                let row: Option<sql::DealRow> = sqlx::query_as(sql::select_deals!("FROM deals WHERE tenant_id = $1 AND deal_id = $2"))
+                .bind(tenant.as_str())
+                .bind(deal_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                row.as_ref().map(sql::DealRow::stored).transpose()
+            }
+
+            async fn deal_history(&self, tenant: &TenantId, deal_id: &str) -> Result<Vec<HistoryEntry>, StoreError> {
+                let mut tx = self.begin(tenant).await?;
+                let rows: Vec<(String, Option<String>, Option<String>, chrono::DateTime<chrono::Utc>, Option<String>)> =
+                    sqlx::query_as(
+                        "SELECT field, old_value, new_value, changed_at, import_id FROM deal_history \
+                         WHERE tenant_id = $1 AND deal_id = $2 ORDER BY id",
+                    )
+                    .bind(tenant.as_str())
+                    .bind(deal_id)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(field, old_value, new_value, changed_at, import_id)| HistoryEntry {
+                        field,
+                        old_value,
+                        new_value,
+                        changed_at,
+                        import_id,
+                    })
+                    .collect())
+            }
+
+            async fn count_deals(&self, tenant: &TenantId) -> Result<u64, StoreError> {
+                let mut tx = self.begin(tenant).await?;
+                let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM deals WHERE tenant_id = $1")
+                    .bind(tenant.as_str())
+                    .fetch_one(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(u64::try_from(n).unwrap_or(0))
+            }
+
+            async fn save_scores(
+                &self,
+                tenant: &TenantId,
+                at: chrono::DateTime<chrono::Utc>,
+                as_of: Option<chrono::NaiveDate>,
+                scores: &[ScoreUpdate],
+            ) -> Result<usize, StoreError> {
+                let mut tx = self.begin_write(tenant).await?;
+                for s in scores {
+                    sqlx::query(
+                        "UPDATE deals SET risk_score = $3, risk_category = $4, win_probability = $5, model_version = $6, \
+                         scored_at = $7 WHERE tenant_id = $1 AND deal_id = $2",
+                    )
+                    .bind(tenant.as_str())
+                    .bind(s.deal_id.as_str())
+                    .bind(i64::from(s.risk_score))
+                    .bind(s.risk_category.as_str())
+                    .bind(s.win_probability)
+                    .bind(s.model_version.as_str())
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                for chunk in scores.chunks(sql::CHUNK) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO scores (tenant_id, deal_id, scored_at, as_of, model_version, risk_score, \
+                         risk_category, win_probability, confidence, card) ",
+                    );
+                    q.push_values(chunk, |mut b, s| {
+                        b.push_bind(tenant.as_str())
+                            .push_bind(s.deal_id.as_str())
+                            .push_bind(at)
+                            .push_bind(as_of)
+                            .push_bind(s.model_version.as_str())
+                            .push_bind(i64::from(s.risk_score))
+                            .push_bind(s.risk_category.as_str())
+                            .push_bind(s.win_probability)
+                            .push_bind(s.confidence)
+                            .push_bind(Json(&s.card));
+                    });
+                    q.build().execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(scores.len())
+            }
+
+            async fn high_risk(&self, tenant: &TenantId, query: &HighRiskQuery) -> Result<RiskPage, StoreError> {
+                // The WHERE clause shared by the page and its summary.
+                fn filter(q: &mut sqlx::QueryBuilder<$db>, tenant: &TenantId, query: &HighRiskQuery) {
+                    q.push(" FROM deals WHERE tenant_id = ").push_bind(tenant.as_str());
+                    q.push(" AND outcome = 'open' AND risk_score IS NOT NULL AND risk_category IN (");
+                    let mut list = q.separated(", ");
+                    for c in &query.categories {
+                        list.push_bind(c.as_str());
+                    }
+                    q.push(")");
+                    if let Some(owners) = &query.owners {
+                        if owners.is_empty() {
+                            q.push(" AND 1 = 0");
+                        } else {
+                            q.push(" AND owner IN (");
+                            let mut list = q.separated(", ");
+                            for o in owners {
+                                list.push_bind(o.as_str());
+                            }
+                            q.push(")");
+                        }
+                    }
+                }
+                let mut tx = self.begin(tenant).await?;
+                let mut page = sqlx::QueryBuilder::<$db>::new(
+                    "SELECT deal_id, name, amount, risk_score, risk_category, owner, created_date, stage, scored_at, updated_at",
+                );
+                filter(&mut page, tenant, query);
+                let direction = if query.descending { "DESC" } else { "ASC" };
+                let order = match query.sort_by {
+                    SortBy::RiskScore => format!(" ORDER BY risk_score {direction}, deal_id"),
+                    SortBy::Amount => format!(" ORDER BY amount {direction}, deal_id"),
+                    // Oldest first when descending by age.
+                    SortBy::Age => format!(" ORDER BY created_date {}, deal_id", if query.descending { "ASC" } else { "DESC" }),
+                };
+                page.push(order);
+                page.push(" LIMIT ").push_bind(i64::from(query.limit)).push(" OFFSET ").push_bind(i64::from(query.offset));
+                type Row = (
+                    String,
+                    String,
+                    Option<f64>,
+                    i64,
+                    String,
+                    Option<String>,
+                    Option<chrono::NaiveDate>,
+                    Option<String>,
+                    Option<chrono::DateTime<chrono::Utc>>,
+                    chrono::DateTime<chrono::Utc>,
+                );
+                let rows: Vec<Row> = page.build_query_as().fetch_all(&mut *tx).await?;
+                let mut summary = sqlx::QueryBuilder::<$db>::new(
+                    "SELECT COUNT(*), SUM(amount), AVG(CAST(risk_score AS DOUBLE PRECISION)), \
+                     SUM(CASE WHEN risk_category = 'critical' THEN 1 ELSE 0 END), \
+                     SUM(CASE WHEN risk_category = 'high' THEN 1 ELSE 0 END), \
+                     SUM(CASE WHEN risk_category = 'medium' THEN 1 ELSE 0 END), \
+                     SUM(CASE WHEN risk_category = 'low' THEN 1 ELSE 0 END)",
+                );
+                filter(&mut summary, tenant, query);
+                let (total, revenue, average, critical, high, medium, low): (
+                    i64,
+                    Option<f64>,
+                    Option<f64>,
+                    Option<i64>,
+                    Option<i64>,
+                    Option<i64>,
+                    Option<i64>,
+                ) = summary.build_query_as().fetch_one(&mut *tx).await?;
+                tx.commit().await?;
+                let deals = rows
+                    .into_iter()
+                    .map(|(deal_id, company, amount, score, category, rep, created, stage, scored_at, updated_at)| {
+                        Ok(RiskyDeal {
+                            deal_id,
+                            company,
+                            amount,
+                            risk_score: u8::try_from(score).map_err(|_| StoreError::Corrupt(format!("risk score {score}")))?,
+                            risk_category: super::parse_category(&category)?,
+                            rep_id: rep,
+                            created_date: created,
+                            current_stage: stage,
+                            scored_at,
+                            updated_at,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, StoreError>>()?;
+                let mut by_category = std::collections::BTreeMap::new();
+                for (name, n) in [("critical", critical), ("high", high), ("medium", medium), ("low", low)] {
+                    let n = u64::try_from(n.unwrap_or(0)).unwrap_or(0);
+                    if n > 0 {
+                        by_category.insert(name.to_owned(), n);
+                    }
+                }
+                Ok(RiskPage {
+                    deals,
+                    total_count: u64::try_from(total).unwrap_or(0),
+                    total_at_risk_revenue: revenue.unwrap_or(0.0),
+                    average_risk_score: average,
+                    deals_by_category: by_category,
+                })
+            }
+
+            async fn save_model(&self, tenant: &TenantId, info: &ModelInfo, model: &serde_json::Value) -> Result<(), StoreError> {
+                let mut tx = self.begin_write(tenant).await?;
+                sqlx::query(
+                    "INSERT INTO models (tenant_id, version, kind, status, trained_at, as_of, n_train, metrics, model) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                     ON CONFLICT (tenant_id, version) DO UPDATE SET trained_at = excluded.trained_at",
+                )
+                .bind(tenant.as_str())
+                .bind(info.version.as_str())
+                .bind(info.kind.as_str())
+                .bind(info.status.as_str())
+                .bind(info.trained_at)
+                .bind(info.as_of)
+                .bind(i64::try_from(info.n_train).unwrap_or(i64::MAX))
+                .bind(info.metrics.as_ref().map(Json))
+                .bind(Json(model))
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn promote_model(&self, tenant: &TenantId, version: &str) -> Result<(), StoreError> {
+                let mut tx = self.begin_write(tenant).await?;
+                let found = sqlx::query("SELECT 1 FROM models WHERE tenant_id = $1 AND version = $2")
+                    .bind(tenant.as_str())
+                    .bind(version)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if found.is_none() {
+                    return Err(StoreError::Invalid(format!("no model {version:?} for tenant {tenant}")));
+                }
+                sqlx::query("UPDATE models SET status = 'archived' WHERE tenant_id = $1 AND status = 'champion' AND version <> $2")
+                    .bind(tenant.as_str())
+                    .bind(version)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("UPDATE models SET status = 'champion' WHERE tenant_id = $1 AND version = $2")
+                    .bind(tenant.as_str())
+                    .bind(version)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn models(&self, tenant: &TenantId) -> Result<Vec<ModelInfo>, StoreError> {
+                let mut tx = self.begin(tenant).await?;
+                type Row = (
+                    String,
+                    String,
+                    String,
+                    chrono::DateTime<chrono::Utc>,
+                    Option<chrono::NaiveDate>,
+                    i64,
+                    Option<Json<serde_json::Value>>,
+                );
+                let rows: Vec<Row> = sqlx::query_as(
+                    "SELECT version, kind, status, trained_at, as_of, n_train, metrics FROM models \
+                     WHERE tenant_id = $1 ORDER BY trained_at DESC, version",
+                )
+                .bind(tenant.as_str())
+                .fetch_all(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                rows.into_iter()
+                    .map(|(version, kind, status, trained_at, as_of, n_train, metrics)| {
+                        Ok(ModelInfo {
+                            version,
+                            kind,
+                            status: ModelStatus::parse(&status)?,
+                            trained_at,
+                            as_of,
+                            n_train: u64::try_from(n_train).unwrap_or(0),
+                            metrics: metrics.map(|Json(m)| m),
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn champion(&self, tenant: &TenantId) -> Result<Option<(ModelInfo, serde_json::Value)>, StoreError> {
+                let Some(info) = self.models(tenant).await?.into_iter().find(|m| m.status == ModelStatus::Champion) else {
+                    return Ok(None);
+                };
+                let mut tx = self.begin(tenant).await?;
+                let (Json(model),): (Json<serde_json::Value>,) =
+                    sqlx::query_as("SELECT model FROM models WHERE tenant_id = $1 AND version = $2")
+                        .bind(tenant.as_str())
+                        .bind(info.version.as_str())
+                        .fetch_one(&mut *tx)
+                        .await?;
+                tx.commit().await?;
+                Ok(Some((info, model)))
+            }
+
+            async fn upsert_user(&self, tenant: &TenantId, user: &User) -> Result<(), StoreError> {
+                let mut tx = self.begin_write(tenant).await?;
+                sqlx::query(
+                    "INSERT INTO users (tenant_id, user_id, email, name, crm_owner, role, manager_id, time_zone, \
+                     slack_user_id, teams_user_id, discord_user_id, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+                     ON CONFLICT (tenant_id, user_id) DO UPDATE SET email = excluded.email, name = excluded.name, \
+                     crm_owner = excluded.crm_owner, role = excluded.role, manager_id = excluded.manager_id, \
+                     time_zone = excluded.time_zone, slack_user_id = excluded.slack_user_id, \
+                     teams_user_id = excluded.teams_user_id, discord_user_id = excluded.discord_user_id",
+                )
+                .bind(tenant.as_str())
+                .bind(user.user_id.as_str())
+                .bind(user.email.as_deref())
+                .bind(user.name.as_str())
+                .bind(user.crm_owner.as_deref())
+                .bind(user.role.as_str())
+                .bind(user.manager_id.as_deref())
+                .bind(user.time_zone.as_str())
+                .bind(user.slack_user_id.as_deref())
+                .bind(user.teams_user_id.as_deref())
+                .bind(user.discord_user_id.as_deref())
+                .bind(chrono::Utc::now())
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn user(&self, tenant: &TenantId, user_id: &str) -> Result<Option<User>, StoreError> {
+                Ok(self.users(tenant).await?.into_iter().find(|u| u.user_id == user_id))
+            }
+
+            async fn users(&self, tenant: &TenantId) -> Result<Vec<User>, StoreError> {
+                let mut tx = self.begin(tenant).await?;
+                type Row = (
+                    String,
+                    Option<String>,
+                    String,
+                    Option<String>,
+                    String,
+                    Option<String>,
+                    String,
+                    Option<String>,
+                    Option<String>,
+                    Option<String>,
+                );
+                let rows: Vec<Row> = sqlx::query_as(
+                    "SELECT user_id, email, name, crm_owner, role, manager_id, time_zone, slack_user_id, \
+                     teams_user_id, discord_user_id FROM users WHERE tenant_id = $1 ORDER BY user_id",
+                )
+                .bind(tenant.as_str())
+                .fetch_all(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                rows.into_iter()
+                    .map(|(user_id, email, name, crm_owner, role, manager_id, time_zone, slack, teams, discord)| {
+                        Ok(User {
+                            role: Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("role {role:?}")))?,
+                            user_id,
+                            email,
+                            name,
+                            crm_owner,
+                            manager_id,
+                            time_zone,
+                            slack_user_id: slack,
+                            teams_user_id: teams,
+                            discord_user_id: discord,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn save_alert_settings(
+                &self,
+                tenant: &TenantId,
+                user_id: &str,
+                settings: &serde_json::Value,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> Result<(), StoreError> {
+                let mut tx = self.begin_write(tenant).await?;
+                sqlx::query(
+                    "INSERT INTO alert_settings (tenant_id, user_id, settings, updated_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (tenant_id, user_id) DO UPDATE SET settings = excluded.settings, updated_at = excluded.updated_at",
+                )
+                .bind(tenant.as_str())
+                .bind(user_id)
+                .bind(Json(settings))
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn alert_settings(&self, tenant: &TenantId, user_id: &str) -> Result<Option<serde_json::Value>, StoreError> {
+                let mut tx = self.begin(tenant).await?;
+                let row: Option<(Json<serde_json::Value>,)> =
+                    sqlx::query_as("SELECT settings FROM alert_settings WHERE tenant_id = $1 AND user_id = $2")
+                        .bind(tenant.as_str())
+                        .bind(user_id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                tx.commit().await?;
+                Ok(row.map(|(Json(v),)| v))
+            }
+
+            async fn audit(&self, tenant: &TenantId, entry: &AuditEntry) -> Result<(), StoreError> {
+                let mut tx = self.begin_write(tenant).await?;
+                sqlx::query(
+                    "INSERT INTO audit_log (tenant_id, at, actor, action, target, details, request_id) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(tenant.as_str())
+                .bind(entry.at)
+                .bind(entry.actor.as_str())
+                .bind(entry.action.as_str())
+                .bind(entry.target.as_deref())
+                .bind(entry.details.as_ref().map(Json))
+                .bind(entry.request_id.as_deref())
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn audit_log(&self, tenant: &TenantId, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+                let mut tx = self.begin(tenant).await?;
+                type Row = (
+                    chrono::DateTime<chrono::Utc>,
+                    String,
+                    String,
+                    Option<String>,
+                    Option<Json<serde_json::Value>>,
+                    Option<String>,
+                );
+                let rows: Vec<Row> = sqlx::query_as(
+                    "SELECT at, actor, action, target, details, request_id FROM audit_log WHERE tenant_id = $1 \
+                     ORDER BY id DESC LIMIT $2",
+                )
+                .bind(tenant.as_str())
+                .bind(i64::from(limit))
+                .fetch_all(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(at, actor, action, target, details, request_id)| AuditEntry {
+                        at,
+                        actor,
+                        action,
+                        target,
+                        details: details.map(|Json(d)| d),
+                        request_id,
+                    })
+                    .collect())
+            }
+
+            async fn idempotency_begin(
+                &self,
+                tenant: &TenantId,
+                user_id: &str,
+                key: &str,
+                request_hash: &str,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> Result<IdempotencyState, StoreError> {
+                let mut tx = self.begin_write(tenant).await?;
+                let claimed = sqlx::query(
+                    "INSERT INTO idempotency_keys (tenant_id, user_id, idem_key, request_hash, created_at) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, user_id, idem_key) DO NOTHING",
+                )
+                .bind(tenant.as_str())
+                .bind(user_id)
+                .bind(key)
+                .bind(request_hash)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    == 1;
+                let state = if claimed {
+                    IdempotencyState::New
+                } else {
+                    let (hash, status, body): (String, Option<i64>, Option<Json<serde_json::Value>>) = sqlx::query_as(
+                        "SELECT request_hash, status_code, response_body FROM idempotency_keys \
+                         WHERE tenant_id = $1 AND user_id = $2 AND idem_key = $3",
+                    )
+                    .bind(tenant.as_str())
+                    .bind(user_id)
+                    .bind(key)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    match (hash == request_hash, status, body) {
+                        (false, _, _) => IdempotencyState::Mismatch,
+                        (true, Some(status), Some(Json(body))) => {
+                            IdempotencyState::Done { status: u16::try_from(status).unwrap_or(500), body }
+                        }
+                        _ => IdempotencyState::InProgress,
+                    }
+                };
+                tx.commit().await?;
+                Ok(state)
+            }
+
+            async fn idempotency_finish(
+                &self,
+                tenant: &TenantId,
+                user_id: &str,
+                key: &str,
+                status: u16,
+                body: &serde_json::Value,
+            ) -> Result<(), StoreError> {
+                let mut tx = self.begin_write(tenant).await?;
+                sqlx::query(
+                    "UPDATE idempotency_keys SET status_code = $4, response_body = $5 \
+                     WHERE tenant_id = $1 AND user_id = $2 AND idem_key = $3",
+                )
+                .bind(tenant.as_str())
+                .bind(user_id)
+                .bind(key)
+                .bind(i64::from(status))
+                .bind(Json(body))
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn idempotency_abandon(&self, tenant: &TenantId, user_id: &str, key: &str) -> Result<(), StoreError> {
+                let mut tx = self.begin_write(tenant).await?;
+                sqlx::query(
+                    "DELETE FROM idempotency_keys WHERE tenant_id = $1 AND user_id = $2 AND idem_key = $3 \
+                     AND status_code IS NULL",
+                )
+                .bind(tenant.as_str())
+                .bind(user_id)
+                .bind(key)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn watermark(&self, tenant: &TenantId, source: &str) -> Result<Option<String>, StoreError> {
+                let mut tx = self.begin(tenant).await?;
+                let row: Option<(String,)> =
+                    sqlx::query_as("SELECT watermark FROM sync_watermarks WHERE tenant_id = $1 AND source = $2")
+                        .bind(tenant.as_str())
+                        .bind(source)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                tx.commit().await?;
+                Ok(row.map(|(w,)| w))
+            }
+
+            async fn set_watermark(
+                &self,
+                tenant: &TenantId,
+                source: &str,
+                watermark: &str,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> Result<(), StoreError> {
+                let mut tx = self.begin_write(tenant).await?;
+                sqlx::query(
+                    "INSERT INTO sync_watermarks (tenant_id, source, watermark, updated_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (tenant_id, source) DO UPDATE SET watermark = excluded.watermark, updated_at = excluded.updated_at",
+                )
+                .bind(tenant.as_str())
+                .bind(source)
+                .bind(watermark)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+        }
+    };
+}
+
+pub(super) use implement_store;
