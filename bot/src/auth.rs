@@ -74,7 +74,7 @@ impl Role {
         }
     }
 
-    fn parse(value: &str) -> Option<Role> {
+    pub fn parse(value: &str) -> Option<Role> {
         [Role::Rep, Role::Manager, Role::Admin].into_iter().find(|role| role.as_str() == value)
     }
 }
@@ -341,9 +341,11 @@ impl Authenticator {
         let audiences: Vec<&str> = match payload.get("aud") {
             None | Some(Value::Null) => Vec::new(),
             Some(Value::String(aud)) => vec![aud.as_str()],
-            Some(Value::Array(items)) => {
-                items.iter().map(Value::as_str).collect::<Option<_>>().ok_or_else(|| bad_claims("aud must hold strings"))?
-            }
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(Value::as_str)
+                .collect::<Option<_>>()
+                .ok_or_else(|| bad_claims("aud must hold strings"))?,
             Some(_) => return Err(bad_claims("aud must be a string or an array of strings")),
         };
         let aud = match &inner.audience {
@@ -426,9 +428,11 @@ fn number(payload: &Map<String, Value>, name: &str) -> Result<Option<i64>, AuthE
         Some(Value::Number(number)) => match number.as_i64() {
             Some(whole) => Ok(Some(whole)),
             // `as` saturates, so absurd values become i64::MIN/MAX rather than wrapping.
-            None => number.as_f64().filter(|f| f.is_finite()).map(|f| Some(f.floor() as i64)).ok_or_else(|| {
-                AuthError::BadClaims(format!("{name} must be a number of seconds"))
-            }),
+            None => number
+                .as_f64()
+                .filter(|f| f.is_finite())
+                .map(|f| Some(f.floor() as i64))
+                .ok_or_else(|| AuthError::BadClaims(format!("{name} must be a number of seconds"))),
         },
         Some(_) => Err(AuthError::BadClaims(format!("{name} must be a number of seconds"))),
     }
@@ -893,7 +897,10 @@ zQIDAQAB
     async fn a_token_not_valid_yet_is_refused_beyond_the_leeway() {
         let auth = authenticator(hs256_config());
         let token = |nbf: i64| {
-            sign_hs256_json(SECRET, &json!({ "sub": "u", "tenant_id": "t", "role": "rep", "exp": NOW + 600, "nbf": nbf }))
+            sign_hs256_json(
+                SECRET,
+                &json!({ "sub": "u", "tenant_id": "t", "role": "rep", "exp": NOW + 600, "nbf": nbf }),
+            )
         };
         assert!(auth.verify(&token(NOW + 60), NOW).await.is_ok());
         assert!(matches!(auth.verify(&token(NOW + 61), NOW).await, Err(AuthError::BadClaims(_))));
@@ -955,6 +962,23 @@ zQIDAQAB
         assert_eq!(jwks.hits(), 1, "fresh keys are not fetched again");
         assert!(auth.verify(&token, NOW + 3600).await.is_ok());
         assert_eq!(jwks.hits(), 2, "expired keys are fetched again");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_first_requests_share_one_jwks_fetch() {
+        let jwks = FakeJwks::start(test_jwks(KID)).await;
+        let auth = authenticator(jwks_config(&jwks));
+        let token = sign_rs256(Some(KID), &claims());
+        let tasks: Vec<_> = (0..20)
+            .map(|_| {
+                let (auth, token) = (auth.clone(), token.clone());
+                tokio::spawn(async move { auth.verify(&token, NOW).await })
+            })
+            .collect();
+        for task in tasks {
+            assert_eq!(task.await.expect("verification task"), Ok(claims()));
+        }
+        assert_eq!(jwks.hits(), 1);
     }
 
     #[tokio::test]
@@ -1065,7 +1089,10 @@ zQIDAQAB
     async fn the_audience_must_be_listed_when_one_is_configured() {
         let auth = authenticator(AuthConfig { audience: Some("dealwatch".to_owned()), ..hs256_config() });
         let token = |aud: Value| {
-            sign_hs256_json(SECRET, &json!({ "sub": "u", "tenant_id": "t", "role": "rep", "exp": NOW + 600, "aud": aud }))
+            sign_hs256_json(
+                SECRET,
+                &json!({ "sub": "u", "tenant_id": "t", "role": "rep", "exp": NOW + 600, "aud": aud }),
+            )
         };
         let accepted = auth.verify(&token(json!(["crm", "dealwatch"])), NOW).await.expect("listed audience");
         assert_eq!(accepted.aud.as_deref(), Some("dealwatch"));
@@ -1115,9 +1142,12 @@ zQIDAQAB
         assert_eq!(auth.verify("", NOW).await, Err(AuthError::Missing));
         // A validly signed payload that is not JSON is malformed too.
         let message = format!("{header}.{not_json}");
-        let signature =
-            jsonwebtoken::crypto::sign(message.as_bytes(), &EncodingKey::from_secret(SECRET.as_bytes()), Algorithm::HS256)
-                .expect("HS256 signing");
+        let signature = jsonwebtoken::crypto::sign(
+            message.as_bytes(),
+            &EncodingKey::from_secret(SECRET.as_bytes()),
+            Algorithm::HS256,
+        )
+        .expect("HS256 signing");
         assert_eq!(auth.verify(&format!("{message}.{signature}"), NOW).await, Err(AuthError::Malformed));
     }
 
@@ -1171,7 +1201,10 @@ zQIDAQAB
             mint_hs256(&secret(SECRET), &Claims { iss: None, ..good.clone() }).expect("mint"),
             mint_hs256(&secret(SECRET), &Claims { aud: None, ..good.clone() }).expect("mint"),
             mint_hs256(&secret(SECRET), &Claims { tenant_id: String::new(), ..good.clone() }).expect("mint"),
-            sign_hs256_json(SECRET, &json!({ "sub": SECRET, "tenant_id": "t", "role": SECRET, "exp": NOW + 60, "iss": "issuer", "aud": "dealwatch" })),
+            sign_hs256_json(
+                SECRET,
+                &json!({ "sub": SECRET, "tenant_id": "t", "role": SECRET, "exp": NOW + 60, "iss": "issuer", "aud": "dealwatch" }),
+            ),
             sign_rs256(Some(KID), &good),
             "garbage.token.value".to_owned(),
         ];

@@ -36,6 +36,15 @@ pub struct Cli {
     /// Worker threads for model fitting (default: all cores).
     #[arg(long, global = true)]
     pub threads: Option<usize>,
+
+    /// Configuration file (default: dealwatch.toml in the working directory, if present).
+    /// Environment variables DEALWATCH_<SECTION>__<KEY> override it.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Database URL: sqlite://FILE or postgres://… (default: data/dealwatch.db).
+    #[arg(long, global = true, value_name = "URL")]
+    pub database: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -59,6 +68,44 @@ pub enum Command {
     Train(TrainArgs),
     /// Score every open deal with its risk factors, actions and similar won deals.
     Score(ScoreArgs),
+    /// Import an export into a tenant's store: upsert by CRM id, in one transaction.
+    Import(ImportArgs),
+    /// Apply the database migrations and exit.
+    Migrate,
+    /// Run the HTTP service (REST API, health, metrics).
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (default from [server] listen, 127.0.0.1:8080; port 0 picks one).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+/// Where deals come from: an export file, or a tenant's store.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct SourceArgs {
+    /// The CRM export (CSV).
+    #[arg(long, short)]
+    pub input: Option<PathBuf>,
+    /// A tenant in the store (see `dealwatch import`).
+    #[arg(long)]
+    pub tenant: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The tenant to import into (created if new).
+    #[arg(long)]
+    pub tenant: String,
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Store the valid rows and record every invalid one with its reason, instead of importing
+    /// nothing when any row is invalid.
+    #[arg(long)]
+    pub skip_invalid: bool,
 }
 
 #[derive(Debug, Args)]
@@ -89,6 +136,12 @@ fn parse_model(s: &str) -> Result<engine::model::ModelKind, String> {
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
+    /// After the report, start the service on the demo data and print a token and examples.
+    #[arg(long)]
+    pub serve: bool,
+    /// With --serve: address to listen on.
+    #[arg(long, value_name = "ADDR", requires = "serve")]
+    pub listen: Option<std::net::SocketAddr>,
     /// Deals to generate.
     #[arg(long, default_value_t = 5_000)]
     pub deals: usize,
@@ -116,7 +169,10 @@ pub struct GenerateArgs {
 #[derive(Debug, Args)]
 pub struct EvalArgs {
     #[command(flatten)]
-    pub input: InputArgs,
+    pub source: SourceArgs,
+    /// Field mapping for --input (see `validate --help`).
+    #[arg(long, short)]
+    pub mapping: Option<String>,
     #[command(flatten)]
     pub model: ModelArgs,
     /// time: train on deals that closed earlier, test on later ones; random: a seeded split.
@@ -136,21 +192,28 @@ pub enum SplitArg {
 #[derive(Debug, Args)]
 pub struct TrainArgs {
     #[command(flatten)]
-    pub input: InputArgs,
+    pub source: SourceArgs,
+    /// Field mapping for --input.
+    #[arg(long, short)]
+    pub mapping: Option<String>,
     #[command(flatten)]
     pub model: ModelArgs,
-    /// Where to write the model JSON.
+    /// Where to write the model JSON (required with --input; with --tenant the model is stored).
     #[arg(long, short)]
-    pub out: PathBuf,
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
 pub struct ScoreArgs {
     #[command(flatten)]
-    pub input: InputArgs,
+    pub source: SourceArgs,
+    /// Field mapping for --input.
+    #[arg(long, short)]
+    pub mapping: Option<String>,
     #[command(flatten)]
     pub model: ModelArgs,
-    /// A model written by `dealwatch train`; without it one is trained on the export.
+    /// A model written by `dealwatch train`. Without it: with --tenant the tenant's champion
+    /// model; with --input one trained on the export.
     #[arg(long)]
     pub model_file: Option<PathBuf>,
     /// Score only this deal and show its full risk card.

@@ -7,6 +7,10 @@
 pub mod auth;
 pub mod cli;
 pub mod commands;
+pub mod config;
 pub mod report;
 pub mod resources;
+pub mod server;
 pub mod store;
+pub mod telemetry;
+pub mod workflow;

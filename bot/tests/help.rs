@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-const COMMANDS: [&str; 6] = ["demo", "generate", "validate", "eval", "train", "score"];
+const COMMANDS: [&str; 9] = ["demo", "generate", "validate", "eval", "train", "score", "import", "migrate", "serve"];
 
 #[test]
 fn every_command_has_help() {

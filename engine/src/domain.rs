@@ -106,6 +106,7 @@ impl From<Amount> for f64 {
 /// What happened to a deal, as the CRM records it today.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Outcome {
     Won,
     Lost,
@@ -166,6 +167,7 @@ impl From<Probability> for f64 {
 /// The risk bands of seed 002 FR1: low 0-25, medium 26-50, high 51-75, critical 76-100.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum RiskCategory {
     Low,
     Medium,

@@ -59,6 +59,7 @@ fn mean(values: impl Iterator<Item = f64>) -> f64 {
 
 /// One bin of a reliability diagram.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReliabilityBin {
     pub from: f64,
     pub to: f64,
@@ -100,6 +101,7 @@ pub fn calibration(p: &[f64], positive: &[bool], bins: usize) -> (f64, Vec<Relia
 /// How much the ranking can be trusted, in words a revenue leader can act on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Signal {
     /// The 95% interval of the AUC reaches 0.5: no evidence the model ranks better than chance.
     None,
@@ -139,10 +141,12 @@ impl Signal {
 
 /// The quality report of a set of loss probabilities against known outcomes.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct QualityMetrics {
     pub n: usize,
     pub n_lost: usize,
     pub roc_auc: Option<f64>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<f64>>))]
     pub roc_auc_interval: Option<(f64, f64)>,
     pub brier: f64,
     pub log_loss: f64,

@@ -71,6 +71,7 @@ impl SchemaSpec {
 
 /// One deal with its values by name.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DealRecord {
     pub id: String,
     #[serde(default)]

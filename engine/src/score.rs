@@ -25,6 +25,7 @@ const MIN_IMPACT_POINTS: f64 = 0.5;
 const MAX_RECOMMENDATIONS: usize = 4;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Factor {
     /// Short name: "Industry: EdTech", "Deal age".
     pub factor: String,
@@ -41,6 +42,7 @@ pub struct Factor {
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Recommendation {
     pub rule: String,
     pub priority: Priority,
@@ -50,12 +52,14 @@ pub struct Recommendation {
 
 /// One factor's share of the score: the full decomposition, for audits.
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Contribution {
     pub key: String,
     pub impact: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RiskScore {
     pub deal_id: String,
     pub company: String,
@@ -281,7 +285,9 @@ impl<'a> Scorer<'a> {
         let stages = &self.dataset.schema.stages;
         if self.dataset.schema.has_stage_history {
             let at = self.as_of?;
-            return deal.stage_on(at).and_then(|(s, _)| stages.name(s as u32)).map(str::to_owned);
+            if let Some((s, _)) = deal.stage_on(at) {
+                return stages.name(s as u32).map(str::to_owned);
+            }
         }
         if deal.outcome.is_closed() {
             return None;
@@ -348,17 +354,18 @@ impl<'a> Scorer<'a> {
                             self.bound.dataset_column(e).and_then(|c| ds.cat_name(c, sym)).unwrap_or("").to_owned();
                         let (r, o) = two_rates(rate, overall_rate);
                         let seen = enc.columns[e].m < support;
-                        let variant = if column == OWNER {
-                            "owner"
-                        } else if sym == MISSING {
+                        let variant = if sym == MISSING {
                             "segment_blank"
+                        } else if column == OWNER {
+                            "owner"
                         } else if !seen {
                             "segment_unseen"
                         } else {
                             "segment"
                         };
+                        let shown = if sym == MISSING { "(not recorded)" } else { value.as_str() };
                         let label =
-                            if column == OWNER { format!("Rep: {value}") } else { format!("{dimension}: {value}") };
+                            if column == OWNER { format!("Rep: {shown}") } else { format!("{dimension}: {shown}") };
                         let values = vec![
                             ("value", value),
                             ("rate", r),

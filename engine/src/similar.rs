@@ -15,6 +15,7 @@ const SIZE_BAND: f64 = 0.3;
 const MAX_CANDIDATES: usize = 64;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SimilarDeal {
     pub deal_id: String,
     pub company: String,

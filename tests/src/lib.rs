@@ -258,3 +258,136 @@ pub async fn each_store() -> Vec<TestStore> {
     stores.extend(pg_store().await);
     stores
 }
+
+/// The HS256 secret test servers accept.
+pub const TEST_SECRET: &str = "test-secret-0123456789abcdef0123456789abcdef";
+
+/// A signed token for `sub` in `tenant` with `role`, expiring `ttl_seconds` from now (negative:
+/// already expired).
+pub fn token(tenant: &str, sub: &str, role: bot::store::Role, ttl_seconds: i64) -> String {
+    token_with(TEST_SECRET, tenant, sub, role, ttl_seconds)
+}
+
+pub fn token_with(secret: &str, tenant: &str, sub: &str, role: bot::store::Role, ttl_seconds: i64) -> String {
+    let now = chrono::Utc::now().timestamp();
+    let claims = bot::auth::Claims {
+        sub: sub.to_owned(),
+        tenant_id: tenant.to_owned(),
+        role,
+        exp: now + ttl_seconds,
+        iat: Some(now),
+        iss: None,
+        aud: None,
+    };
+    bot::auth::mint_hs256(&secrecy::SecretString::from(secret.to_owned()), &claims).expect("mint a token")
+}
+
+/// Loads `deals` generated deals into `tenant` as the CLI would: import, demo-style users (an
+/// admin, managers, a user per rep), a champion model, and stored scores. Returns the dataset.
+pub async fn seed_tenant(
+    store: &dyn bot::store::Store,
+    tenant: &str,
+    deals: usize,
+    seed: u64,
+    as_of: NaiveDate,
+) -> Dataset {
+    use bot::store::{ImportBatch, Role, TenantId, User};
+    let tenant = TenantId::parse(tenant).expect("tenant id");
+    let dataset = generated_dataset(deals, seed, as_of);
+    let batch = ImportBatch {
+        import_id: format!("seed-{seed}"),
+        source: "generated".into(),
+        at: chrono::Utc::now(),
+        spec: engine::record::SchemaSpec::of(&dataset.schema),
+        records: dataset.records().collect(),
+        rejected: Vec::new(),
+        rows_read: deals,
+    };
+    store.import(&tenant, &batch).await.expect("import");
+    let user = |id: &str, role, owner: Option<&str>, manager: Option<&str>| User {
+        user_id: id.to_owned(),
+        email: Some(format!("{id}@{tenant}.test")),
+        name: id.to_owned(),
+        crm_owner: owner.map(str::to_owned),
+        role,
+        manager_id: manager.map(str::to_owned),
+        time_zone: "UTC".into(),
+        slack_user_id: None,
+        teams_user_id: None,
+        discord_user_id: None,
+    };
+    store.upsert_user(&tenant, &user("admin", Role::Admin, None, None)).await.expect("user");
+    let owner = dataset.schema.owner_column().expect("owners");
+    for rep in dataset.schema.categorical[owner].vocab.values() {
+        let k: usize = rep.trim_start_matches("rep_").parse().unwrap_or(1);
+        let manager = format!("manager_{}", k.div_ceil(6));
+        store.upsert_user(&tenant, &user(&manager, Role::Manager, None, None)).await.expect("user");
+        store.upsert_user(&tenant, &user(rep, Role::Rep, Some(rep), Some(&manager))).await.expect("user");
+    }
+    let view = View::new(&dataset, Some(as_of));
+    let model = TrainedModel::train(&dataset, &view.closed, view.as_of, &TrainConfig::default()).expect("train");
+    bot::workflow::store_model(store, &tenant, &model).await.expect("store model");
+    let texts = texts();
+    let scorer = Scorer::new(&model, &dataset, &view, &texts);
+    let mut work = scorer.work();
+    let updates: Vec<_> = view
+        .open
+        .iter()
+        .map(|&i| bot::workflow::score_update(&scorer.score(i, &mut work)).expect("score update"))
+        .collect();
+    store.save_scores(&tenant, chrono::Utc::now(), view.as_of, &updates).await.expect("save scores");
+    dataset
+}
+
+/// A server on 127.0.0.1, port 0, over a test store; stops when dropped.
+pub struct TestServer {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub store: TestStore,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl TestServer {
+    pub async fn start(store: TestStore, configure: impl FnOnce(&mut bot::config::Settings)) -> TestServer {
+        let mut settings = bot::config::Settings::default();
+        settings.auth.hs256_secrets = vec![secrecy::SecretString::from(TEST_SECRET.to_owned())];
+        settings.limits.per_user_per_minute = 100_000;
+        settings.limits.per_tenant_per_minute = 1_000_000;
+        configure(&mut settings);
+        let state = bot::server::AppState::new(settings, store.store.clone(), texts(), None).expect("app state");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+        let addr = listener.local_addr().expect("address");
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, bot::server::app(state)).await;
+        });
+        TestServer { base: format!("http://{addr}"), http: reqwest::Client::new(), store, task }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// GET with a bearer token; returns status and JSON body.
+    pub async fn get(&self, path: &str, token: &str) -> (u16, serde_json::Value) {
+        let response = self.http.get(self.url(path)).bearer_auth(token).send().await.expect("GET");
+        json_of(response).await
+    }
+
+    /// POST JSON with a bearer token.
+    pub async fn post(&self, path: &str, token: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+        let response = self.http.post(self.url(path)).bearer_auth(token).json(body).send().await.expect("POST");
+        json_of(response).await
+    }
+}
+
+pub async fn json_of(response: reqwest::Response) -> (u16, serde_json::Value) {
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+}

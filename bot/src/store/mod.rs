@@ -22,6 +22,7 @@ use engine::ingest::Problem;
 use engine::record::{DealRecord, SchemaSpec};
 use serde::{Deserialize, Serialize};
 
+pub use crate::auth::Role;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -197,33 +198,6 @@ pub struct ModelInfo {
     pub metrics: Option<serde_json::Value>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    Rep,
-    Manager,
-    Admin,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Rep => "rep",
-            Role::Manager => "manager",
-            Role::Admin => "admin",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "rep" => Some(Role::Rep),
-            "manager" => Some(Role::Manager),
-            "admin" => Some(Role::Admin),
-            _ => None,
-        }
-    }
-}
-
 /// A person: CRM owner name ↔ email ↔ chat ids, with role, manager and time zone.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct User {
@@ -322,6 +296,9 @@ pub trait Store: Send + Sync + fmt::Debug {
     async fn deal(&self, tenant: &TenantId, deal_id: &str) -> Result<Option<StoredDeal>, StoreError>;
     async fn deal_history(&self, tenant: &TenantId, deal_id: &str) -> Result<Vec<HistoryEntry>, StoreError>;
     async fn count_deals(&self, tenant: &TenantId) -> Result<u64, StoreError>;
+    /// A value that changes whenever the tenant's deals or champion model change: caches of
+    /// derived state compare it to know when to rebuild.
+    async fn stamp(&self, tenant: &TenantId) -> Result<String, StoreError>;
 
     async fn save_scores(
         &self,

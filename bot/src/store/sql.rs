@@ -348,6 +348,26 @@ macro_rules! implement_store {
                 Ok(u64::try_from(n).unwrap_or(0))
             }
 
+            async fn stamp(&self, tenant: &TenantId) -> Result<String, StoreError> {
+                let mut tx = self.begin(tenant).await?;
+                let (count, updated): (i64, Option<chrono::DateTime<chrono::Utc>>) =
+                    sqlx::query_as("SELECT COUNT(*), MAX(updated_at) FROM deals WHERE tenant_id = $1")
+                        .bind(tenant.as_str())
+                        .fetch_one(&mut *tx)
+                        .await?;
+                let champion: Option<(String,)> =
+                    sqlx::query_as("SELECT version FROM models WHERE tenant_id = $1 AND status = 'champion'")
+                        .bind(tenant.as_str())
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                tx.commit().await?;
+                Ok(format!(
+                    "{count}|{}|{}",
+                    updated.map(|u| u.to_rfc3339()).unwrap_or_default(),
+                    champion.map(|(v,)| v).unwrap_or_default()
+                ))
+            }
+
             async fn save_scores(
                 &self,
                 tenant: &TenantId,

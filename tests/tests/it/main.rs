@@ -6,10 +6,12 @@
 //! - `quality`: model quality on generated data against boosted trees and hidden outcomes.
 //! - `data_sets`: the third-party data sets in `../shared/data`.
 //! - `store`: the store conformance suite, on SQLite and PostgreSQL.
+//! - `server`: the HTTP service on both stores, driven over HTTP.
 
 mod cli;
 mod data_sets;
 mod quality;
 mod replay;
 mod scores;
+mod server;
 mod store;

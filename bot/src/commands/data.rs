@@ -1,0 +1,154 @@
+//! Data commands: generate, validate, import, migrate.
+
+use std::io::{BufWriter, Write};
+
+use anyhow::{Context, bail};
+use engine::generate::GenerateConfig;
+use engine::ingest::Severity;
+use engine::record::SchemaSpec;
+
+use super::{Ctx, redact_url, stdout};
+use crate::cli::{Format, GenerateArgs, ImportArgs, InputArgs};
+use crate::report;
+use crate::resources::{load_mapping, read_export};
+use crate::store::{ImportBatch, TenantId};
+
+pub fn generate(ctx: &Ctx, args: &GenerateArgs) -> anyhow::Result<()> {
+    let file = std::fs::File::create(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    let mut config = GenerateConfig::new(args.deals, args.seed, ctx.as_of);
+    config.messy = args.messy;
+    let summary = engine::generate::generate(&config, BufWriter::with_capacity(1 << 20, file))
+        .with_context(|| format!("writing {}", args.out.display()))?;
+    let mut out = stdout();
+    match ctx.format {
+        Format::Json => {
+            let planted: std::collections::BTreeMap<String, usize> = summary
+                .planted
+                .iter()
+                .map(|(k, v)| {
+                    (serde_json::to_value(k).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(), *v)
+                })
+                .collect();
+            serde_json::to_writer(
+                &mut out,
+                &serde_json::json!({
+                    "file": args.out, "deals": summary.deals, "won": summary.won, "lost": summary.lost, "open": summary.open,
+                    "as_of": ctx.as_of, "seed": args.seed, "planted_errors": planted,
+                }),
+            )?;
+            writeln!(out)?;
+        }
+        _ => writeln!(
+            out,
+            "Wrote {} deals to {} ({} won, {} lost, {} open as of {}, seed {}){}",
+            summary.deals,
+            args.out.display(),
+            summary.won,
+            summary.lost,
+            summary.open,
+            ctx.as_of,
+            args.seed,
+            if args.messy {
+                format!("; {} bad rows planted", summary.planted.values().sum::<usize>())
+            } else {
+                String::new()
+            }
+        )?,
+    }
+    Ok(out.flush()?)
+}
+
+pub fn validate(ctx: &Ctx, args: &InputArgs) -> anyhow::Result<()> {
+    let mapping = load_mapping(args.mapping.as_deref())?;
+    let ingested = read_export(&args.input, &mapping, ctx.today, true)?;
+    let mut out = stdout();
+    match ctx.format {
+        Format::Json => serde_json::to_writer_pretty(&mut out, &ingested.report)?,
+        Format::Csv => {
+            let mut w = csv::Writer::from_writer(&mut out);
+            w.write_record(["row", "deal_id", "column", "value", "kind", "severity", "reason"])?;
+            for p in &ingested.report.problems {
+                let kind = serde_json::to_value(p.kind)?;
+                let severity = serde_json::to_value(p.severity)?;
+                w.write_record([
+                    p.row.to_string(),
+                    p.deal_id.clone().unwrap_or_default(),
+                    p.column.clone(),
+                    p.value.clone(),
+                    kind.as_str().unwrap_or_default().to_owned(),
+                    severity.as_str().unwrap_or_default().to_owned(),
+                    p.reason.clone(),
+                ])?;
+            }
+            w.flush()?;
+        }
+        Format::Table => write!(out, "{}", report::quality(&ingested.report, 20))?,
+    }
+    if ctx.format == Format::Json {
+        writeln!(out)?;
+    }
+    Ok(out.flush()?)
+}
+
+/// Imports an export into a tenant: all valid, or nothing (unless `--skip-invalid`).
+pub async fn import(ctx: &Ctx, args: &ImportArgs) -> anyhow::Result<()> {
+    let tenant = TenantId::parse(&args.tenant)?;
+    let mapping = load_mapping(args.input.mapping.as_deref())?;
+    let ingested = read_export(&args.input.input, &mapping, ctx.today, true)?;
+    let report = &ingested.report;
+    eprint!("{}", report::quality(report, 5));
+    if report.rows_quarantined > 0 && !args.skip_invalid {
+        bail!(
+            "{} of {} rows are invalid (listed above; `dealwatch validate --input {}` lists all); nothing was imported. \
+             Fix them, or pass --skip-invalid to import the valid rows and record the invalid ones",
+            report.rows_quarantined,
+            report.rows_read,
+            args.input.input.display()
+        );
+    }
+    let store = ctx.store().await?;
+    let batch = ImportBatch {
+        import_id: uuid::Uuid::now_v7().to_string(),
+        source: args.input.input.display().to_string(),
+        at: chrono::Utc::now(),
+        spec: SchemaSpec::of(&ingested.dataset.schema),
+        records: ingested.dataset.records().collect(),
+        rejected: report.problems.iter().filter(|p| p.severity == Severity::Error).cloned().collect(),
+        rows_read: report.rows_read,
+    };
+    let outcome = store.import(&tenant, &batch).await.context("writing the import")?;
+    let mut out = stdout();
+    match ctx.format {
+        Format::Json => {
+            serde_json::to_writer_pretty(
+                &mut out,
+                &serde_json::json!({
+                    "tenant": tenant, "import_id": batch.import_id, "rows_read": report.rows_read,
+                    "rows_rejected": batch.rejected.len(), "inserted": outcome.inserted, "updated": outcome.updated,
+                    "unchanged": outcome.unchanged, "history": outcome.history,
+                }),
+            )?;
+            writeln!(out)?;
+        }
+        _ => writeln!(
+            out,
+            "Imported into {tenant} ({}): {} new, {} updated, {} unchanged deals; {} changes recorded in history; {} invalid rows recorded (import {})",
+            store.backend(),
+            outcome.inserted,
+            outcome.updated,
+            outcome.unchanged,
+            outcome.history,
+            batch.rejected.len(),
+            batch.import_id
+        )?,
+    }
+    Ok(out.flush()?)
+}
+
+/// Applies the migrations (opening the store does) and says where.
+pub async fn migrate(ctx: &Ctx) -> anyhow::Result<()> {
+    let store = ctx.store().await?;
+    store.ping().await?;
+    println!("{} store at {} is migrated", store.backend(), redact_url(&ctx.settings.database_url()));
+    Ok(())
+}

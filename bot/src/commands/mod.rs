@@ -1,0 +1,141 @@
+//! The CLI commands. Each reads its inputs (a file or a tenant's store), calls the engine, and
+//! writes results to stdout; the data-quality summary, warnings and progress go to stderr.
+
+mod data;
+mod demo;
+mod models;
+
+use std::io::BufWriter;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use chrono::NaiveDate;
+use engine::dataset::Dataset;
+use engine::model::TrainConfig;
+use engine::texts::Texts;
+
+use crate::cli::{Cli, Command, Format, ModelArgs, SourceArgs};
+use crate::config::Settings;
+use crate::report;
+use crate::resources::{load_mapping, load_texts, read_export};
+use crate::store::{self, Store, TenantId};
+
+/// What every command gets: read once, at start-up.
+pub struct Ctx {
+    pub today: NaiveDate,
+    pub as_of: NaiveDate,
+    pub format: Format,
+    pub texts: Texts,
+    pub threads: usize,
+    pub settings: Settings,
+}
+
+impl Ctx {
+    /// Opens (and migrates) the configured store.
+    pub async fn store(&self) -> anyhow::Result<Arc<dyn Store>> {
+        let url = self.settings.database_url();
+        store::open(&url, self.settings.database.migration_url.as_deref())
+            .await
+            .with_context(|| format!("opening the store at {}", redact_url(&url)))
+    }
+
+    fn train_config(&self, model: &ModelArgs) -> TrainConfig {
+        TrainConfig { kind: model.model, seed: model.seed, threads: self.threads, ..TrainConfig::default() }
+    }
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut settings = Settings::load(cli.config.as_deref())?;
+    if let Some(url) = cli.database {
+        settings.database.url = Some(url);
+    }
+    // The service logs its requests; one-shot commands only their problems.
+    let serving = matches!(cli.command, Command::Serve(_)) || matches!(&cli.command, Command::Demo(d) if d.serve);
+    let listen = match &cli.command {
+        Command::Serve(s) => s.listen,
+        Command::Demo(d) => d.listen,
+        _ => None,
+    };
+    if let Some(listen) = listen {
+        settings.server.listen = listen;
+    }
+    crate::telemetry::init(&settings.log, if serving { &settings.log.level } else { "warn" });
+    let today = chrono::Local::now().date_naive();
+    let threads = cli.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
+    let prompts = cli.prompts.as_deref().or(settings.prompts_dir.as_deref());
+    let ctx = Ctx {
+        today,
+        as_of: cli.as_of.unwrap_or(today),
+        format: cli.format,
+        texts: load_texts(prompts)?,
+        threads,
+        settings,
+    };
+    match cli.command {
+        Command::Demo(args) => demo::demo(ctx, &args).await,
+        Command::Generate(args) => data::generate(&ctx, &args),
+        Command::Validate(args) => data::validate(&ctx, &args),
+        Command::Import(args) => data::import(&ctx, &args).await,
+        Command::Migrate => data::migrate(&ctx).await,
+        Command::Eval(args) => models::eval(&ctx, &args).await,
+        Command::Train(args) => models::train(&ctx, &args).await,
+        Command::Score(args) => models::score(&ctx, &args).await,
+        Command::Serve(_) => {
+            let store = ctx.store().await?;
+            crate::server::serve(ctx.settings, store, ctx.texts, None).await
+        }
+    }
+}
+
+fn stdout() -> BufWriter<std::io::StdoutLock<'static>> {
+    BufWriter::with_capacity(1 << 16, std::io::stdout().lock())
+}
+
+/// Deals to work on, and the tenant they came from (if from the store).
+pub struct Loaded {
+    pub dataset: Dataset,
+    pub tenant: Option<(Arc<dyn Store>, TenantId)>,
+}
+
+/// Reads deals from `--input` (validated, with the data-quality summary on stderr) or from
+/// `--tenant`'s store, and warns when the as-of date lies far after the data.
+async fn load(ctx: &Ctx, source: &SourceArgs, mapping: Option<&str>) -> anyhow::Result<Loaded> {
+    let loaded = match (&source.input, &source.tenant) {
+        (Some(input), _) => {
+            let mapping = load_mapping(mapping)?;
+            let ingested = read_export(input, &mapping, ctx.today, true)?;
+            eprint!("{}", report::quality(&ingested.report, 3));
+            if ingested.dataset.deals.is_empty() {
+                bail!("no valid deals in {}", input.display());
+            }
+            Loaded { dataset: ingested.dataset, tenant: None }
+        }
+        (None, Some(tenant)) => {
+            let tenant = TenantId::parse(tenant)?;
+            let store = ctx.store().await?;
+            let dataset = crate::workflow::tenant_dataset(store.as_ref(), &tenant).await?;
+            Loaded { dataset, tenant: Some((store, tenant)) }
+        }
+        (None, None) => bail!("give --input FILE or --tenant ID"),
+    };
+    if let Some(latest) = loaded.dataset.latest_date() {
+        if (ctx.as_of - latest).num_days() > 90 {
+            eprintln!(
+                "warning: the newest date in these deals is {latest}; as of {} every open deal looks very old. Pass --as-of {latest} to replay their own time.",
+                ctx.as_of
+            );
+        }
+    }
+    Ok(loaded)
+}
+
+/// A URL without its password, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}

@@ -1,0 +1,220 @@
+//! Configuration, read once at start-up: built-in defaults, then a TOML file (`--config FILE`,
+//! else `dealwatch.toml` in the working directory if present), then environment variables
+//! prefixed `DEALWATCH_` with `__` between levels (`DEALWATCH_DATABASE__URL`,
+//! `DEALWATCH_AUTH__HS256_SECRETS='["…"]'`). Nothing reads the environment after this.
+//! Secrets are `SecretString`s: they print as `[REDACTED]` in logs and debug output.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Settings {
+    #[serde(default)]
+    pub database: Database,
+    #[serde(default)]
+    pub server: Server,
+    #[serde(default)]
+    pub auth: Auth,
+    #[serde(default)]
+    pub limits: Limits,
+    #[serde(default)]
+    pub log: Log,
+    /// Directory for the SQLite database and other local state.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// Directory of prompt texts overriding the bundled ones.
+    #[serde(default)]
+    pub prompts_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct Database {
+    /// `sqlite://path.db` or `postgres://…`; default: `dealwatch.db` in the data directory.
+    pub url: Option<String>,
+    /// PostgreSQL: a URL for a role owning the tables, used only to apply migrations.
+    pub migration_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Server {
+    pub listen: SocketAddr,
+    /// Time a request may take before it is answered 503.
+    pub request_timeout_seconds: u64,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Server {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            request_timeout_seconds: 10,
+            max_body_bytes: 1 << 20,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Auth {
+    /// HS256 signing secrets (at least 32 bytes each); several allowed for rotation.
+    #[serde(default, serialize_with = "redacted")]
+    pub hs256_secrets: Vec<SecretString>,
+    /// RS256: the JWKS URL of the identity provider.
+    pub jwks_url: Option<String>,
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+    pub leeway_seconds: u64,
+    pub jwks_cache_seconds: u64,
+}
+
+impl Default for Auth {
+    fn default() -> Self {
+        Auth {
+            hs256_secrets: Vec::new(),
+            jwks_url: None,
+            issuer: None,
+            audience: None,
+            leeway_seconds: 60,
+            jwks_cache_seconds: 3600,
+        }
+    }
+}
+
+fn redacted<S: serde::Serializer>(secrets: &[SecretString], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(secrets.iter().map(|_| "[REDACTED]"))
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Limits {
+    /// Requests per minute per user (seed 002: 100).
+    pub per_user_per_minute: u32,
+    /// Requests per minute per tenant (seed 002: 1,000).
+    pub per_tenant_per_minute: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { per_user_per_minute: 100, per_tenant_per_minute: 1000 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Log {
+    /// `text` for people, `json` for log collectors.
+    pub format: LogFormat,
+    /// A tracing filter, e.g. `info` or `bot=debug,sqlx=warn`.
+    pub level: String,
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Log { format: LogFormat::Text, level: "info".into() }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("data")
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            database: Database::default(),
+            server: Server::default(),
+            auth: Auth::default(),
+            limits: Limits::default(),
+            log: Log::default(),
+            data_dir: default_data_dir(),
+            prompts_dir: None,
+        }
+    }
+}
+
+impl Settings {
+    /// Defaults ← the TOML file ← `DEALWATCH_*` environment variables.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        match file {
+            Some(path) => {
+                anyhow::ensure!(path.is_file(), "config file {} does not exist", path.display());
+                figment = figment.merge(Toml::file(path));
+            }
+            None if Path::new("dealwatch.toml").is_file() => figment = figment.merge(Toml::file("dealwatch.toml")),
+            None => {}
+        }
+        figment = figment.merge(Env::prefixed("DEALWATCH_").split("__").ignore(&["log"]));
+        let settings: Settings = figment.extract().context("reading the configuration")?;
+        Ok(settings)
+    }
+
+    /// The database URL: configured, or the SQLite file in the data directory.
+    pub fn database_url(&self) -> String {
+        self.database
+            .url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("dealwatch.db").display()))
+    }
+}
+
+#[cfg(test)]
+// figment::Jail's closures must return figment's own (large) error type.
+#[allow(clippy::result_large_err)]
+mod tests {
+    use secrecy::ExposeSecret;
+
+    use super::*;
+
+    #[test]
+    fn file_then_environment_override_the_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "custom.toml",
+                r#"
+                data_dir = "/var/lib/dealwatch"
+                [server]
+                listen = "0.0.0.0:9000"
+                [auth]
+                hs256_secrets = ["0123456789abcdef0123456789abcdef"]
+                [limits]
+                per_user_per_minute = 50
+                "#,
+            )?;
+            jail.set_env("DEALWATCH_LIMITS__PER_TENANT_PER_MINUTE", "250");
+            jail.set_env("DEALWATCH_DATABASE__URL", "postgres://db/dealwatch");
+            let s = Settings::load(Some(Path::new("custom.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(s.server.listen.port(), 9000);
+            assert_eq!((s.limits.per_user_per_minute, s.limits.per_tenant_per_minute), (50, 250));
+            assert_eq!(s.database_url(), "postgres://db/dealwatch");
+            assert_eq!(s.auth.hs256_secrets[0].expose_secret(), "0123456789abcdef0123456789abcdef");
+            // Secrets never print.
+            assert!(!format!("{s:?}").contains("0123456789abcdef"));
+            assert!(!serde_json::to_string(&s).map_err(|e| e.to_string())?.contains("0123456789abcdef"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn defaults_use_sqlite_in_the_data_directory() {
+        figment::Jail::expect_with(|_| {
+            let s = Settings::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(s.database_url(), "sqlite://data/dealwatch.db");
+            assert_eq!(s.server.listen.to_string(), "127.0.0.1:8080");
+            assert_eq!(s.limits.per_user_per_minute, 100);
+            Ok(())
+        });
+        assert!(Settings::load(Some(Path::new("/nonexistent/dealwatch.toml"))).is_err());
+    }
+}

@@ -1,0 +1,994 @@
+//! REST API v1 (seed 002 "API Design") and the public endpoints.
+//!
+//! Handlers parse input themselves, so a bad payload gets a 422 naming the field
+//! (`details.field`). Reads are limited to what the caller may see: a rep their own deals, a
+//! manager their team's, an admin everything in the tenant; another tenant's data does not exist
+//! for the caller (404, never 403, so ids cannot be probed). Reads by id, admin actions and
+//! setting changes are written to the audit log.
+
+use std::collections::{BTreeMap, HashSet};
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use chrono::{DateTime, NaiveDate, Utc};
+use engine::asof::{Status, View, status};
+use engine::domain::{Outcome, RiskCategory};
+use engine::model::{ModelKind, TrainConfig, TrainedModel};
+use engine::record::DealRecord;
+use engine::score::{RiskScore, Scorer};
+use serde::{Deserialize, Serialize};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+use super::error::{ApiError, ErrorBody};
+use super::tenants::{Scope, TenantEngine};
+use super::{AppState, Caller};
+use crate::store::{AuditEntry, CurrentScore, HighRiskQuery, HistoryEntry, Role, SortBy};
+
+pub fn public_routes() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi_json))
+}
+
+pub fn v1_routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/deals/score", post(score_deal))
+        .route("/v1/deals/high-risk", get(high_risk))
+        .route("/v1/deals/{deal_id}", get(get_deal))
+        .route("/v1/pipeline/metrics", get(pipeline_metrics))
+        .route("/v1/alerts/configure", post(configure_alerts))
+        .route("/v1/models/performance", get(model_performance))
+        .route("/v1/models/train", post(train_model))
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+fn today() -> NaiveDate {
+    Utc::now().date_naive()
+}
+
+async fn audit(
+    state: &AppState,
+    caller: &Caller,
+    action: &str,
+    target: Option<&str>,
+    details: Option<serde_json::Value>,
+) -> ApiResult<()> {
+    let entry = AuditEntry {
+        at: Utc::now(),
+        actor: caller.claims.sub.clone(),
+        action: action.to_owned(),
+        target: target.map(str::to_owned),
+        details,
+        request_id: super::error::REQUEST_ID.try_with(Clone::clone).ok(),
+    };
+    state.store.audit(&caller.tenant, &entry).await?;
+    Ok(())
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let field = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            ApiError::BadRequest(format!("request body is not valid JSON: {inner}"))
+        } else if field == "." {
+            let message = inner.to_string();
+            // serde names a missing field in its message: "missing field `deal_id`".
+            let missing = message.split('`').nth(1).map(str::to_owned);
+            ApiError::Validation {
+                message: format!("invalid request: {message}"),
+                field: missing,
+                constraint: "required",
+            }
+        } else {
+            ApiError::validation(field.clone(), "type", format!("invalid value for {field}: {inner}"))
+        }
+    })
+}
+
+async fn engine_for(state: &AppState, caller: &Caller) -> ApiResult<std::sync::Arc<TenantEngine>> {
+    state
+        .cache
+        .get(state.store.as_ref(), &caller.tenant, today())
+        .await?
+        .ok_or_else(|| ApiError::Unavailable("this tenant has no deals yet: import some first".into()))
+}
+
+fn model_of(engine: &TenantEngine) -> ApiResult<&TrainedModel> {
+    engine
+        .model
+        .as_ref()
+        .ok_or_else(|| ApiError::Unavailable("no trained model for this tenant yet: POST /v1/models/train".into()))
+}
+
+// ---------------------------------------------------------------------------------------------
+// POST /v1/deals/score
+
+/// A deal to score: only `deal_id` scores the stored deal; more fields score the deal as sent.
+/// Seed 002's names are accepted (`deal_amount`, `deal_stage`, `rep_id`), and top-level fields
+/// named like the tenant's segments or numeric features (`"industry": "EdTech"`) are read as
+/// those.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ScoreRequest {
+    pub deal_id: String,
+    #[serde(default, alias = "company", alias = "account")]
+    pub name: Option<String>,
+    #[serde(default, alias = "rep_id")]
+    pub owner: Option<String>,
+    #[serde(default, alias = "deal_amount")]
+    pub amount: Option<f64>,
+    #[serde(default)]
+    pub created_date: Option<NaiveDate>,
+    #[serde(default, alias = "deal_stage")]
+    pub stage: Option<String>,
+    #[serde(default)]
+    pub segments: BTreeMap<String, String>,
+    #[serde(default)]
+    pub numeric: BTreeMap<String, f64>,
+    #[serde(default)]
+    pub stage_entered: BTreeMap<String, NaiveDate>,
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+impl ScoreRequest {
+    fn is_id_only(&self) -> bool {
+        self.name.is_none()
+            && self.owner.is_none()
+            && self.amount.is_none()
+            && self.created_date.is_none()
+            && self.stage.is_none()
+            && self.segments.is_empty()
+            && self.numeric.is_empty()
+            && self.stage_entered.is_empty()
+            && self.extra.is_empty()
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScoreResponse {
+    #[serde(flatten)]
+    pub score: RiskScore,
+    pub scored_at: DateTime<Utc>,
+    /// Payload fields that are not the tenant's and were not used.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ignored_fields: Vec<String>,
+}
+
+#[utoipa::path(post, path = "/v1/deals/score", tag = "deals", request_body = ScoreRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key get the first response")),
+    responses(
+        (status = 200, description = "The risk card", body = ScoreResponse),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody),
+        (status = 503, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn score_deal(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    body: Bytes,
+) -> ApiResult<Json<ScoreResponse>> {
+    let request: ScoreRequest = parse_json(&body)?;
+    let deal_id = request.deal_id.trim().to_owned();
+    if deal_id.is_empty() {
+        return Err(ApiError::validation("deal_id", "required", "Missing required field: deal_id"));
+    }
+    let engine = engine_for(&state, &caller).await?;
+    let model = model_of(&engine)?;
+    let scope = Scope::of(state.store.as_ref(), &caller.tenant, &caller.claims).await?;
+    let as_of = engine.as_of;
+    let stored = engine.index.get(&deal_id).copied();
+    // A stored deal may only be scored by someone who may see it, with or without a payload.
+    if let Some(i) = stored {
+        let owner = engine
+            .dataset
+            .schema
+            .owner_column()
+            .and_then(|c| engine.dataset.cat_name(c, engine.dataset.deals[i].cats[c]));
+        if !scope.allows(owner) {
+            return Err(ApiError::Forbidden(format!(
+                "Access denied: deal {deal_id} belongs to another rep's pipeline"
+            )));
+        }
+    }
+    let (card, ignored) = if request.is_id_only() {
+        let i = stored.ok_or_else(|| ApiError::NotFound(format!("no deal {deal_id}")))?;
+        let deal = &engine.dataset.deals[i];
+        match status(deal, Some(as_of)) {
+            Status::Open => {}
+            Status::Future => return Err(ApiError::NotFound(format!("no deal {deal_id}"))),
+            closed => {
+                return Err(ApiError::validation(
+                    "deal_id",
+                    "open",
+                    format!(
+                        "deal {deal_id} is already {}; scores are for open deals",
+                        if closed == Status::Won { "won" } else { "lost" }
+                    ),
+                ));
+            }
+        }
+        let scorer =
+            Scorer::with_similar(model, &engine.dataset, Some(as_of), &state.texts, &engine.similar, &engine.dataset);
+        let mut work = scorer.work();
+        (scorer.score(i, &mut work), Vec::new())
+    } else {
+        let (record, ignored) = payload_record(&request, &engine, &deal_id, as_of)?;
+        if !scope.allows(record.owner.as_deref()) && !matches!(scope, Scope::All) {
+            return Err(ApiError::Forbidden("Access denied: reps may score only their own deals".into()));
+        }
+        let mut single = engine::dataset::Dataset { schema: engine.dataset.schema.clone(), deals: Vec::new() };
+        single.push_record(&record).map_err(|e| ApiError::validation("deal", "valid", e.to_string()))?;
+        let scorer = Scorer::with_similar(model, &single, Some(as_of), &state.texts, &engine.similar, &engine.dataset);
+        let mut work = scorer.work();
+        (scorer.score(0, &mut work), ignored)
+    };
+    audit(&state, &caller, "deal.score", Some(&deal_id), None).await?;
+    metrics::counter!("deals_scored_total", "path" => "api").increment(1);
+    Ok(Json(ScoreResponse { score: card, scored_at: Utc::now(), ignored_fields: ignored }))
+}
+
+/// The payload as a deal record in the tenant's columns, and the fields it did not use.
+fn payload_record(
+    request: &ScoreRequest,
+    engine: &TenantEngine,
+    deal_id: &str,
+    as_of: NaiveDate,
+) -> ApiResult<(DealRecord, Vec<String>)> {
+    let schema = &engine.dataset.schema;
+    if let Some(amount) = request.amount {
+        if !(amount.is_finite() && amount > 0.0) {
+            return Err(ApiError::validation(
+                "amount",
+                "positive",
+                format!("amount must be greater than 0, not {amount}"),
+            ));
+        }
+    } else if schema.has_amount {
+        return Err(ApiError::validation("amount", "required", "Missing required field: amount (or deal_amount)"));
+    }
+    if request.created_date.is_some_and(|c| c > as_of) {
+        return Err(ApiError::validation("created_date", "not_future", "created_date is in the future"));
+    }
+    let mut record = DealRecord {
+        id: deal_id.to_owned(),
+        name: request.name.clone().unwrap_or_default(),
+        owner: request.owner.clone(),
+        created: request.created_date,
+        closed: None,
+        stage: request.stage.clone(),
+        amount: request.amount,
+        outcome: Outcome::Open,
+        segments: request.segments.clone(),
+        numeric: request.numeric.clone(),
+        stage_entered: request.stage_entered.clone(),
+    };
+    let categorical: HashSet<&str> = schema.categorical.iter().map(|c| c.name.as_str()).collect();
+    let mut ignored = Vec::new();
+    for (key, value) in &request.extra {
+        // Seed 002 calls the product dimension product_type.
+        let name = if key == "product_type" && categorical.contains("product") { "product" } else { key.as_str() };
+        if categorical.contains(name) {
+            let text = value
+                .as_str()
+                .ok_or_else(|| ApiError::validation(key.clone(), "type", format!("{key} must be a string")))?;
+            record.segments.insert(name.to_owned(), text.to_owned());
+        } else if schema.numeric.iter().any(|n| n == name) {
+            let number = value
+                .as_f64()
+                .ok_or_else(|| ApiError::validation(key.clone(), "type", format!("{key} must be a number")))?;
+            record.numeric.insert(name.to_owned(), number);
+        } else {
+            ignored.push(key.clone());
+        }
+    }
+    if let Some(unknown) = record.segments.keys().find(|k| !categorical.contains(k.as_str())) {
+        return Err(ApiError::validation(
+            format!("segments.{unknown}"),
+            "known",
+            format!(
+                "this tenant has no segment {unknown:?}; its segments are {}",
+                schema.categorical.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+        ));
+    }
+    // A stage history from the store completes the payload when it lacks one.
+    if record.stage_entered.is_empty() {
+        if let Some(&i) = engine.index.get(deal_id) {
+            let stored = DealRecord::of(&engine.dataset, &engine.dataset.deals[i]);
+            record.stage_entered = stored.stage_entered;
+        }
+    }
+    Ok((record, ignored))
+}
+
+// ---------------------------------------------------------------------------------------------
+// GET /v1/deals/{deal_id}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DealResponse {
+    pub deal: DealRecord,
+    #[schema(value_type = Option<Object>)]
+    pub score: Option<CurrentScore>,
+    #[schema(value_type = Vec<Object>)]
+    pub history: Vec<HistoryEntry>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[utoipa::path(get, path = "/v1/deals/{deal_id}", tag = "deals", params(("deal_id" = String, Path)),
+    responses((status = 200, body = DealResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn get_deal(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(deal_id): Path<String>,
+) -> ApiResult<Json<DealResponse>> {
+    let stored = state
+        .store
+        .deal(&caller.tenant, &deal_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no deal {deal_id}")))?;
+    let scope = Scope::of(state.store.as_ref(), &caller.tenant, &caller.claims).await?;
+    if !scope.allows(stored.record.owner.as_deref()) {
+        return Err(ApiError::Forbidden(format!("Access denied: deal {deal_id} belongs to another rep's pipeline")));
+    }
+    let history = state.store.deal_history(&caller.tenant, &deal_id).await?;
+    audit(&state, &caller, "deal.read", Some(&deal_id), None).await?;
+    Ok(Json(DealResponse { deal: stored.record, score: stored.score, history, updated_at: stored.updated_at }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// GET /v1/deals/high-risk
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct HighRiskParams {
+    /// high, critical, both (default), or a comma-separated list of categories.
+    pub risk_category: Option<String>,
+    /// At most 200; default 50.
+    pub limit: Option<u32>,
+    pub offset: Option<u32>,
+    /// risk_score (default), amount or age.
+    pub sort_by: Option<String>,
+    /// desc (default) or asc.
+    pub order: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RiskyDealOut {
+    pub deal_id: String,
+    pub company: String,
+    pub amount: Option<f64>,
+    pub risk_score: u8,
+    pub risk_category: RiskCategory,
+    pub rep_name: Option<String>,
+    pub rep_id: Option<String>,
+    pub days_in_pipeline: Option<i64>,
+    pub current_stage: Option<String>,
+    pub last_activity: DateTime<Utc>,
+    pub scored_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Pagination {
+    pub total_count: u64,
+    pub limit: u32,
+    pub offset: u32,
+    pub has_more: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RiskSummary {
+    pub total_at_risk_revenue: f64,
+    pub average_risk_score: Option<f64>,
+    pub deals_by_category: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HighRiskResponse {
+    pub deals: Vec<RiskyDealOut>,
+    pub pagination: Pagination,
+    pub summary: RiskSummary,
+}
+
+#[utoipa::path(get, path = "/v1/deals/high-risk", tag = "deals", params(HighRiskParams),
+    responses((status = 200, body = HighRiskResponse), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn high_risk(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    query: Result<Query<HighRiskParams>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<HighRiskResponse>> {
+    let Query(params) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let categories = match params.risk_category.as_deref().map(str::trim) {
+        None | Some("" | "both") => vec![RiskCategory::High, RiskCategory::Critical],
+        Some(list) => list
+            .split(',')
+            .map(|c| {
+                RiskCategory::parse(c).ok_or_else(|| {
+                    ApiError::validation(
+                        "risk_category",
+                        "enum",
+                        format!("unknown risk category {c:?}: use low, medium, high, critical or both"),
+                    )
+                })
+            })
+            .collect::<ApiResult<Vec<_>>>()?,
+    };
+    let limit = params.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::validation("limit", "range", "limit must be between 1 and 200"));
+    }
+    let sort_by = match params.sort_by.as_deref() {
+        None | Some("risk_score") => SortBy::RiskScore,
+        Some("amount") => SortBy::Amount,
+        Some("age") => SortBy::Age,
+        Some(other) => {
+            return Err(ApiError::validation(
+                "sort_by",
+                "enum",
+                format!("unknown sort_by {other:?}: use risk_score, amount or age"),
+            ));
+        }
+    };
+    let descending = match params.order.as_deref() {
+        None | Some("desc") => true,
+        Some("asc") => false,
+        Some(other) => {
+            return Err(ApiError::validation("order", "enum", format!("unknown order {other:?}: use asc or desc")));
+        }
+    };
+    let scope = Scope::of(state.store.as_ref(), &caller.tenant, &caller.claims).await?;
+    let offset = params.offset.unwrap_or(0);
+    let query = HighRiskQuery { categories, owners: scope.owners(), sort_by, descending, limit, offset };
+    let page = state.store.high_risk(&caller.tenant, &query).await?;
+    let users = state.store.users(&caller.tenant).await?;
+    let rep_name = |owner: &Option<String>| {
+        owner
+            .as_ref()
+            .and_then(|o| users.iter().find(|u| u.crm_owner.as_deref() == Some(o.as_str())).map(|u| u.name.clone()))
+    };
+    let today = today();
+    let deals = page
+        .deals
+        .into_iter()
+        .map(|d| RiskyDealOut {
+            rep_name: rep_name(&d.rep_id),
+            days_in_pipeline: d.created_date.map(|c| (today - c).num_days()),
+            deal_id: d.deal_id,
+            company: d.company,
+            amount: d.amount,
+            risk_score: d.risk_score,
+            risk_category: d.risk_category,
+            rep_id: d.rep_id,
+            current_stage: d.current_stage,
+            last_activity: d.updated_at,
+            scored_at: d.scored_at,
+        })
+        .collect();
+    Ok(Json(HighRiskResponse {
+        deals,
+        pagination: Pagination {
+            total_count: page.total_count,
+            limit,
+            offset,
+            has_more: u64::from(offset) + u64::from(limit) < page.total_count,
+        },
+        summary: RiskSummary {
+            total_at_risk_revenue: page.total_at_risk_revenue,
+            average_risk_score: page.average_risk_score.map(|a| (a * 10.0).round() / 10.0),
+            deals_by_category: page.deals_by_category,
+        },
+    }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// GET /v1/pipeline/metrics
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TrendIndicators {
+    pub win_rate_change_7d: Option<f64>,
+    pub avg_cycle_change_7d: Option<f64>,
+    pub open_deals_change_7d: i64,
+    pub risk_adjusted_value_change_7d: Option<f64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PipelineMetrics {
+    pub tenant_id: String,
+    pub pipeline_value: f64,
+    pub risk_adjusted_value: Option<f64>,
+    pub optimism_gap: Option<f64>,
+    pub optimism_gap_pct: Option<f64>,
+    /// Deals closed in the last 365 days: won / closed, in percent.
+    pub win_rate_pct: Option<f64>,
+    pub avg_sales_cycle_days: Option<f64>,
+    pub total_open_deals: usize,
+    pub risk_distribution: BTreeMap<String, usize>,
+    pub trend_indicators: TrendIndicators,
+    pub model_version: Option<String>,
+    pub as_of: NaiveDate,
+}
+
+/// Pipeline figures on one date, for the deals in scope.
+struct Snapshot {
+    open: usize,
+    value: f64,
+    risk_adjusted: Option<f64>,
+    distribution: BTreeMap<String, usize>,
+    win_rate: Option<f64>,
+    cycle: Option<f64>,
+}
+
+fn snapshot(engine: &TenantEngine, state: &AppState, scope: &Scope, date: NaiveDate) -> Snapshot {
+    let dataset = &engine.dataset;
+    let view = View::new(dataset, Some(date));
+    let owner_col = dataset.schema.owner_column();
+    let in_scope = |i: usize| scope.allows(owner_col.and_then(|c| dataset.cat_name(c, dataset.deals[i].cats[c])));
+    let open: Vec<usize> = view.open.iter().copied().filter(|&i| in_scope(i)).collect();
+    let value: f64 = open.iter().filter_map(|&i| dataset.deals[i].amount).map(engine::domain::Amount::get).sum();
+    let (mut risk_adjusted, mut distribution) = (None, BTreeMap::new());
+    if let Some(model) = &engine.model {
+        let scorer = Scorer::with_similar(model, dataset, Some(date), &state.texts, &engine.similar, dataset);
+        let mut work = scorer.work();
+        let mut adjusted = 0.0;
+        for &i in &open {
+            let deal = &dataset.deals[i];
+            let p = scorer.quick(deal, &mut work).p_loss;
+            adjusted += deal.amount.map_or(0.0, |a| a.get() * (1.0 - p));
+            let category = RiskCategory::from_score(engine::domain::risk_score(p));
+            *distribution.entry(category.as_str().to_owned()).or_insert(0) += 1;
+        }
+        risk_adjusted = Some(adjusted);
+    }
+    let year_ago = date - chrono::Duration::days(365);
+    let recent: Vec<usize> = view
+        .closed
+        .iter()
+        .copied()
+        .filter(|&i| in_scope(i) && dataset.deals[i].closed.is_some_and(|c| c > year_ago))
+        .collect();
+    let won = recent.iter().filter(|&&i| status(&dataset.deals[i], Some(date)) == Status::Won).count();
+    let win_rate = (!recent.is_empty()).then(|| 100.0 * won as f64 / recent.len() as f64);
+    let cycles: Vec<f64> = recent.iter().filter_map(|&i| dataset.deals[i].cycle_days()).map(|d| d as f64).collect();
+    let cycle = (!cycles.is_empty()).then(|| cycles.iter().sum::<f64>() / cycles.len() as f64);
+    Snapshot { open: open.len(), value, risk_adjusted, distribution, win_rate, cycle }
+}
+
+fn round1(v: f64) -> f64 {
+    (v * 10.0).round() / 10.0
+}
+
+#[utoipa::path(get, path = "/v1/pipeline/metrics", tag = "pipeline",
+    responses((status = 200, body = PipelineMetrics), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn pipeline_metrics(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> ApiResult<Json<PipelineMetrics>> {
+    let engine = engine_for(&state, &caller).await?;
+    let scope = Scope::of(state.store.as_ref(), &caller.tenant, &caller.claims).await?;
+    let as_of = engine.as_of;
+    let state2 = state.clone();
+    let (now, week_ago) = tokio::task::spawn_blocking(move || {
+        let now = snapshot(&engine, &state2, &scope, as_of);
+        let before = snapshot(&engine, &state2, &scope, as_of - chrono::Duration::days(7));
+        (now, before)
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    let diff = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| round1(a - b));
+    let gap = now.risk_adjusted.map(|r| now.value - r);
+    let model_version = state
+        .cache
+        .get(state.store.as_ref(), &caller.tenant, as_of)
+        .await?
+        .and_then(|e| e.model.as_ref().map(|m| m.version.clone()));
+    Ok(Json(PipelineMetrics {
+        tenant_id: caller.tenant.to_string(),
+        pipeline_value: now.value,
+        risk_adjusted_value: now.risk_adjusted.map(f64::round),
+        optimism_gap: gap.map(f64::round),
+        optimism_gap_pct: gap.filter(|_| now.value > 0.0).map(|g| round1(100.0 * g / now.value)),
+        win_rate_pct: now.win_rate.map(round1),
+        avg_sales_cycle_days: now.cycle.map(round1),
+        total_open_deals: now.open,
+        risk_distribution: now.distribution,
+        trend_indicators: TrendIndicators {
+            win_rate_change_7d: diff(now.win_rate, week_ago.win_rate),
+            avg_cycle_change_7d: diff(now.cycle, week_ago.cycle),
+            open_deals_change_7d: now.open as i64 - week_ago.open as i64,
+            risk_adjusted_value_change_7d: diff(now.risk_adjusted, week_ago.risk_adjusted),
+        },
+        model_version,
+        as_of,
+    }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// POST /v1/alerts/configure
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AlertSettings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub critical_deals: Option<CriticalDeals>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub daily_digest: Option<DailyDigest>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quiet_hours: Option<QuietHours>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CriticalDeals {
+    pub enabled: bool,
+    /// slack, email, teams, discord or log.
+    #[serde(default)]
+    pub channels: Vec<String>,
+    /// Alert when the risk score rises above this (default 75).
+    #[serde(default = "default_threshold")]
+    pub threshold: u8,
+}
+
+fn default_threshold() -> u8 {
+    75
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DailyDigest {
+    pub enabled: bool,
+    /// HH:MM in `timezone`.
+    #[serde(default = "default_digest_time")]
+    pub time: String,
+    /// An IANA time zone, e.g. America/New_York.
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+    #[serde(default = "default_max_deals")]
+    pub max_deals: u8,
+    #[serde(default = "default_min_risk")]
+    pub min_risk_score: u8,
+}
+
+fn default_digest_time() -> String {
+    "08:00".into()
+}
+fn default_timezone() -> String {
+    "UTC".into()
+}
+fn default_max_deals() -> u8 {
+    10
+}
+fn default_min_risk() -> u8 {
+    51
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QuietHours {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    pub start: String,
+    pub end: String,
+}
+
+fn yes() -> bool {
+    true
+}
+
+const CHANNELS: [&str; 5] = ["slack", "email", "teams", "discord", "log"];
+
+impl AlertSettings {
+    /// Checks every value; the error names the field.
+    pub fn validate(&self) -> ApiResult<()> {
+        let hhmm = |field: &str, value: &str| {
+            chrono::NaiveTime::parse_from_str(value, "%H:%M").map(|_| ()).map_err(|_| {
+                ApiError::validation(field, "time", format!("{field} must be a time as HH:MM, not {value:?}"))
+            })
+        };
+        let percent = |field: &str, value: u8| {
+            if value <= 100 {
+                Ok(())
+            } else {
+                Err(ApiError::validation(field, "range", format!("{field} must be 0-100")))
+            }
+        };
+        if let Some(c) = &self.critical_deals {
+            percent("critical_deals.threshold", c.threshold)?;
+            if let Some(bad) = c.channels.iter().find(|ch| !CHANNELS.contains(&ch.as_str())) {
+                return Err(ApiError::validation(
+                    "critical_deals.channels",
+                    "enum",
+                    format!("unknown channel {bad:?}: use {}", CHANNELS.join(", ")),
+                ));
+            }
+        }
+        if let Some(d) = &self.daily_digest {
+            hhmm("daily_digest.time", &d.time)?;
+            d.timezone.parse::<chrono_tz::Tz>().map_err(|_| {
+                ApiError::validation(
+                    "daily_digest.timezone",
+                    "timezone",
+                    format!("unknown time zone {:?}: use an IANA name like Europe/Berlin", d.timezone),
+                )
+            })?;
+            percent("daily_digest.min_risk_score", d.min_risk_score)?;
+            if !(1..=50).contains(&d.max_deals) {
+                return Err(ApiError::validation(
+                    "daily_digest.max_deals",
+                    "range",
+                    "daily_digest.max_deals must be 1-50",
+                ));
+            }
+        }
+        if let Some(q) = &self.quiet_hours {
+            hhmm("quiet_hours.start", &q.start)?;
+            hhmm("quiet_hours.end", &q.end)?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConfigureResponse {
+    pub user_id: String,
+    pub settings_updated: bool,
+    pub effective_at: DateTime<Utc>,
+    pub settings: AlertSettings,
+}
+
+#[utoipa::path(post, path = "/v1/alerts/configure", tag = "alerts", request_body = AlertSettings,
+    params(("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, body = ConfigureResponse), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn configure_alerts(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    body: Bytes,
+) -> ApiResult<Json<ConfigureResponse>> {
+    let update: AlertSettings = parse_json(&body)?;
+    update.validate()?;
+    let user = caller.claims.sub.as_str();
+    // Sections not sent keep their stored values.
+    let mut settings: AlertSettings = match state.store.alert_settings(&caller.tenant, user).await? {
+        Some(stored) => serde_json::from_value(stored).unwrap_or_default(),
+        None => AlertSettings::default(),
+    };
+    settings.critical_deals = update.critical_deals.or(settings.critical_deals);
+    settings.daily_digest = update.daily_digest.or(settings.daily_digest);
+    settings.quiet_hours = update.quiet_hours.or(settings.quiet_hours);
+    let now = Utc::now();
+    state.store.save_alert_settings(&caller.tenant, user, &serde_json::to_value(&settings)?, now).await?;
+    audit(&state, &caller, "settings.update", Some(user), Some(serde_json::to_value(&settings)?)).await?;
+    Ok(Json(ConfigureResponse { user_id: user.to_owned(), settings_updated: true, effective_at: now, settings }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Models (admin)
+
+fn require_admin(caller: &Caller) -> ApiResult<()> {
+    if caller.claims.role == Role::Admin {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden("Access denied: this endpoint is for tenant admins".into()))
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ModelSummary {
+    pub version: String,
+    pub kind: String,
+    pub status: String,
+    pub trained_at: DateTime<Utc>,
+    pub n_train: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ModelPerformance {
+    pub tenant_id: String,
+    pub model_version: Option<String>,
+    pub deployed_at: Option<DateTime<Utc>>,
+    /// Out-of-fold quality on the training deals.
+    #[schema(value_type = Option<Object>)]
+    pub performance_metrics: Option<serde_json::Value>,
+    /// Share of open deals in each risk category now.
+    pub prediction_distribution: BTreeMap<String, f64>,
+    pub last_retrained: Option<DateTime<Utc>>,
+    pub models: Vec<ModelSummary>,
+}
+
+#[utoipa::path(get, path = "/v1/models/performance", tag = "models",
+    responses((status = 200, body = ModelPerformance), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn model_performance(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> ApiResult<Json<ModelPerformance>> {
+    require_admin(&caller)?;
+    let models = state.store.models(&caller.tenant).await?;
+    let champion = models.iter().find(|m| m.status == crate::store::ModelStatus::Champion);
+    let mut distribution = BTreeMap::new();
+    if let Some(engine) = state.cache.get(state.store.as_ref(), &caller.tenant, today()).await? {
+        let snap = snapshot(&engine, &state, &Scope::All, engine.as_of);
+        let total = snap.distribution.values().sum::<usize>().max(1) as f64;
+        distribution =
+            snap.distribution.into_iter().map(|(k, v)| (k, (1000.0 * v as f64 / total).round() / 1000.0)).collect();
+    }
+    audit(&state, &caller, "model.performance.read", champion.map(|c| c.version.as_str()), None).await?;
+    Ok(Json(ModelPerformance {
+        tenant_id: caller.tenant.to_string(),
+        model_version: champion.map(|c| c.version.clone()),
+        deployed_at: champion.map(|c| c.trained_at),
+        performance_metrics: champion.and_then(|c| c.metrics.clone()),
+        prediction_distribution: distribution,
+        last_retrained: models.iter().map(|m| m.trained_at).max(),
+        models: models
+            .iter()
+            .map(|m| ModelSummary {
+                version: m.version.clone(),
+                kind: m.kind.clone(),
+                status: m.status.as_str().to_owned(),
+                trained_at: m.trained_at,
+                n_train: m.n_train,
+            })
+            .collect(),
+    }))
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TrainRequest {
+    /// additive (default), logistic or segment-rates.
+    pub model: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TrainResponse {
+    pub version: String,
+    pub kind: String,
+    pub status: String,
+    pub reason: String,
+    pub n_train: usize,
+    pub cold_start: bool,
+    #[schema(value_type = Option<Object>)]
+    pub metrics: Option<serde_json::Value>,
+    pub warnings: Vec<String>,
+}
+
+#[utoipa::path(post, path = "/v1/models/train", tag = "models", request_body = Option<TrainRequest>,
+    params(("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, body = TrainResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn train_model(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    body: Bytes,
+) -> ApiResult<Json<TrainResponse>> {
+    require_admin(&caller)?;
+    let request: TrainRequest =
+        if body.iter().all(u8::is_ascii_whitespace) { TrainRequest::default() } else { parse_json(&body)? };
+    let kind = match request.model.as_deref() {
+        None => ModelKind::Additive,
+        Some(name) => ModelKind::parse(name).ok_or_else(|| {
+            ApiError::validation(
+                "model",
+                "enum",
+                format!("unknown model {name:?}: use additive, logistic or segment-rates"),
+            )
+        })?,
+    };
+    let engine = engine_for(&state, &caller).await?;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let model = tokio::task::spawn_blocking(move || {
+        let view = View::new(&engine.dataset, Some(engine.as_of));
+        TrainedModel::train(
+            &engine.dataset,
+            &view.closed,
+            view.as_of,
+            &TrainConfig { kind, threads, ..TrainConfig::default() },
+        )
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    let (status, reason) = crate::workflow::store_model(state.store.as_ref(), &caller.tenant, &model).await?;
+    audit(
+        &state,
+        &caller,
+        "model.train",
+        Some(&model.version),
+        Some(serde_json::json!({ "status": status, "reason": reason })),
+    )
+    .await?;
+    Ok(Json(TrainResponse {
+        version: model.version.clone(),
+        kind: model.kind.as_str().to_owned(),
+        status: status.as_str().to_owned(),
+        reason,
+        n_train: model.n_train,
+        cold_start: model.cold_start,
+        metrics: model.metrics.as_ref().map(serde_json::to_value).transpose()?,
+        warnings: model.warnings.clone(),
+    }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Health, readiness, metrics, OpenAPI
+
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "The process is up")))]
+pub async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses((status = 200, description = "Ready to serve"), (status = 503, description = "The database (or the required model) is not available")))]
+pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    let database = match state.store.ping().await {
+        Ok(()) => "ok".to_owned(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness: database");
+            "unreachable".to_owned()
+        }
+    };
+    let model = match &state.ready_tenant {
+        None => "not required".to_owned(),
+        Some(tenant) => match crate::workflow::champion_model(state.store.as_ref(), tenant).await {
+            Ok(m) => format!("loaded {}", m.version),
+            Err(_) => "missing".to_owned(),
+        },
+    };
+    let ready = database == "ok" && model != "missing";
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (
+        status,
+        Json(
+            serde_json::json!({ "status": if ready { "ready" } else { "not ready" }, "database": database, "backend": state.store.backend(), "model": model }),
+        ),
+    )
+}
+
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format")))]
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
+}
+
+pub async fn openapi_json() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], openapi_document())
+}
+
+/// The OpenAPI document, as committed in `bot/openapi.json` (a test keeps them equal).
+pub fn openapi_document() -> String {
+    ApiDoc::openapi().to_pretty_json().unwrap_or_default()
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Dealwatch API", description = "Deal-risk scores, explained; pipeline metrics; alert settings; models."),
+    paths(score_deal, get_deal, high_risk, pipeline_metrics, configure_alerts, model_performance, train_model, healthz, readyz, metrics),
+    components(schemas(ErrorBody)),
+    modifiers(&BearerAuth)
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+    }
+}

@@ -1,0 +1,344 @@
+//! The HTTP service: `fn app(state) -> Router`, and `serve` to run it.
+//!
+//! Every request gets an id (`x-request-id`, generated if absent) that appears in its log line
+//! and in 5xx bodies. `/v1` requests are authenticated (JWT) before anything else, rate limited
+//! per user and per tenant, and POSTs with an `Idempotency-Key` are run at most once.
+//! `/healthz` says the process is up; `/readyz` that the database answers (and the demo tenant's
+//! model loads); `/metrics` is Prometheus text.
+
+pub mod api;
+pub mod error;
+pub mod tenants;
+
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use engine::texts::Texts;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use secrecy::SecretString;
+use sha2::{Digest, Sha256};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+
+use self::error::{ApiError, REQUEST_ID};
+use self::tenants::TenantCache;
+use crate::auth::{AuthConfig, Authenticator, Claims};
+use crate::config::Settings;
+use crate::store::{IdempotencyState, Store, TenantId};
+
+/// Everything a request handler needs, built once at start-up.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub settings: Settings,
+    pub store: Arc<dyn Store>,
+    pub texts: Texts,
+    pub auth: Authenticator,
+    pub cache: TenantCache,
+    per_user: DefaultKeyedRateLimiter<String>,
+    per_tenant: DefaultKeyedRateLimiter<String>,
+    pub metrics: PrometheusHandle,
+    /// The tenant whose model `/readyz` requires (the demo's).
+    pub ready_tenant: Option<TenantId>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(
+        settings: Settings,
+        store: Arc<dyn Store>,
+        texts: Texts,
+        ready_tenant: Option<TenantId>,
+    ) -> anyhow::Result<Self> {
+        crate::auth::install_crypto_provider();
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .context("building the HTTP client")?;
+        let a = &settings.auth;
+        // An identity provider issues tokens for many applications: accepting its RS256 tokens
+        // without checking they are meant for Dealwatch would let any of them in.
+        if a.jwks_url.is_some() && a.audience.is_none() {
+            anyhow::bail!(
+                "[auth] jwks_url is set but audience is not: set the audience your identity provider puts in Dealwatch's tokens"
+            );
+        }
+        let auth = Authenticator::new(
+            AuthConfig {
+                hs256_secrets: a.hs256_secrets.clone(),
+                jwks_url: a.jwks_url.clone(),
+                issuer: a.issuer.clone(),
+                audience: a.audience.clone(),
+                leeway_seconds: a.leeway_seconds,
+                jwks_cache_seconds: a.jwks_cache_seconds,
+            },
+            http,
+        )
+        .context("configuring authentication ([auth] hs256_secrets or jwks_url)")?;
+        let quota = |n: u32| Quota::per_minute(NonZeroU32::new(n.max(1)).unwrap_or(NonZeroU32::MIN));
+        let per_user = RateLimiter::keyed(quota(settings.limits.per_user_per_minute));
+        let per_tenant = RateLimiter::keyed(quota(settings.limits.per_tenant_per_minute));
+        Ok(AppState(Arc::new(Inner {
+            settings,
+            store,
+            texts,
+            auth,
+            cache: TenantCache::default(),
+            per_user,
+            per_tenant,
+            metrics: prometheus(),
+            ready_tenant,
+        })))
+    }
+}
+
+/// The process-wide Prometheus recorder (a recorder can be installed only once).
+fn prometheus() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full("http_request_duration_seconds".into()),
+                    &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5],
+                )
+                .expect("static buckets are valid");
+            builder.install_recorder().unwrap_or_else(|_| PrometheusBuilder::new().build_recorder().handle())
+        })
+        .clone()
+}
+
+/// The router, with its layers.
+pub fn app(state: AppState) -> Router {
+    let v1 = api::v1_routes()
+        .route_layer(middleware::from_fn_with_state(state.clone(), idempotency))
+        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
+    Router::new()
+        .merge(api::public_routes())
+        .merge(v1)
+        .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
+        .layer(axum::extract::DefaultBodyLimit::max(state.settings.server.max_body_bytes))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_secs(state.settings.server.request_timeout_seconds),
+        ))
+        .layer(CatchPanicLayer::new())
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}
+
+/// Logs and measures every request, and makes its id available to error bodies.
+async fn observe(State(_state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let route =
+        request.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-").to_owned();
+    let response = REQUEST_ID.scope(id.clone(), next.run(request)).await;
+    let status = response.status().as_u16();
+    let elapsed = started.elapsed();
+    let labels = [("method", method.to_string()), ("route", route.clone()), ("status", status.to_string())];
+    metrics::counter!("http_requests_total", &labels).increment(1);
+    metrics::histogram!("http_request_duration_seconds", &labels[..2]).record(elapsed.as_secs_f64());
+    tracing::info!(request_id = %id, method = %method, route = %route, status, micros = elapsed.as_micros() as u64, "request");
+    response
+}
+
+/// The authenticated caller, put in request extensions by [`authenticate`].
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub claims: Claims,
+    pub tenant: TenantId,
+}
+
+/// JWT first, then the caller's and the tenant's rate limits.
+async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Result<Response, ApiError> {
+    let header = request.headers().get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let claims = state.auth.verify_header(header, chrono::Utc::now().timestamp()).await.map_err(|e| match e {
+        // The identity provider's keys could not be fetched: our problem, not the caller's.
+        crate::auth::AuthError::KeysUnavailable(_) => {
+            tracing::warn!(reason = %e, "authentication unavailable");
+            ApiError::Unavailable("token keys are temporarily unavailable; retry shortly".into())
+        }
+        _ => {
+            tracing::info!(reason = %e, "authentication refused");
+            ApiError::Unauthorized("Invalid or expired JWT token")
+        }
+    })?;
+    let tenant =
+        TenantId::parse(&claims.tenant_id).map_err(|_| ApiError::Unauthorized("Invalid or expired JWT token"))?;
+    let limited = |limiter: &DefaultKeyedRateLimiter<String>, key: String, limit: u32, whom: &str| {
+        limiter.check_key(&key).map_err(|not_until| {
+            let wait = not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
+            ApiError::RateLimited {
+                message: format!("Max {limit} requests per minute {whom} exceeded"),
+                retry_after: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+            }
+        })
+    };
+    let limits = &state.settings.limits;
+    limited(&state.per_user, format!("{tenant}/{}", claims.sub), limits.per_user_per_minute, "per user")?;
+    limited(&state.per_tenant, tenant.to_string(), limits.per_tenant_per_minute, "per tenant")?;
+    request.extensions_mut().insert(Caller { claims, tenant });
+    Ok(next.run(request).await)
+}
+
+/// `Idempotency-Key` on POST: the first response is kept and replayed to retries, so a retried
+/// request does nothing twice. A key reused with a different body is refused; a request that
+/// failed on our side (5xx) is forgotten so its retry runs again.
+async fn idempotency(State(state): State<AppState>, request: Request, next: Next) -> Result<Response, ApiError> {
+    let key = request.headers().get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let (Some(key), true) = (key, request.method() == Method::POST) else { return Ok(next.run(request).await) };
+    if key.is_empty() || key.len() > 200 {
+        return Err(ApiError::validation("Idempotency-Key", "length", "Idempotency-Key must be 1-200 characters"));
+    }
+    let caller = request
+        .extensions()
+        .get::<Caller>()
+        .cloned()
+        .ok_or_else(|| ApiError::Unauthorized("Invalid or expired JWT token"))?;
+    let (parts, body) = request.into_parts();
+    let bytes: Bytes = axum::body::to_bytes(body, state.settings.server.max_body_bytes)
+        .await
+        .map_err(|_| ApiError::BadRequest("request body too large or unreadable".into()))?;
+    let hash = hex(&Sha256::new()
+        .chain_update(parts.method.as_str())
+        .chain_update(parts.uri.path())
+        .chain_update(&bytes)
+        .finalize());
+    let store = &state.store;
+    let user = caller.claims.sub.as_str();
+    match store.idempotency_begin(&caller.tenant, user, &key, &hash, chrono::Utc::now()).await? {
+        IdempotencyState::Done { status, body } => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            let mut response = (status, axum::Json(body)).into_response();
+            response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+            Ok(response)
+        }
+        IdempotencyState::InProgress => {
+            Err(ApiError::Conflict("a request with this Idempotency-Key is still being processed".into()))
+        }
+        IdempotencyState::Mismatch => Err(ApiError::validation(
+            "Idempotency-Key",
+            "reused",
+            "this Idempotency-Key was already used with a different request",
+        )),
+        IdempotencyState::New => {
+            let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+            let status = response.status();
+            if status.is_server_error() {
+                store.idempotency_abandon(&caller.tenant, user, &key).await?;
+                return Ok(response);
+            }
+            let (parts, body) = response.into_parts();
+            let bytes = axum::body::to_bytes(body, usize::MAX).await.map_err(ApiError::internal)?;
+            let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+            store.idempotency_finish(&caller.tenant, user, &key, status.as_u16(), &json).await?;
+            Ok(Response::from_parts(parts, Body::from(bytes)))
+        }
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Binds, prints where it listens (and, for the demo, a token to try it with), and serves until
+/// Ctrl-C or SIGTERM, finishing the requests in flight.
+pub async fn serve(
+    mut settings: Settings,
+    store: Arc<dyn Store>,
+    texts: Texts,
+    demo: Option<TenantId>,
+) -> anyhow::Result<()> {
+    let demo_secret = match (&demo, settings.auth.hs256_secrets.first()) {
+        (Some(_), None) => {
+            // No secret configured: the demo makes one for this run only.
+            let secret =
+                SecretString::from(format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple()));
+            settings.auth.hs256_secrets.push(secret.clone());
+            Some(secret)
+        }
+        (Some(_), Some(secret)) => Some(secret.clone()),
+        _ => None,
+    };
+    let listen = settings.server.listen;
+    let state = AppState::new(settings, store, texts, demo.clone())?;
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+    let addr: SocketAddr = listener.local_addr()?;
+    println!("listening on http://{addr}");
+    if let (Some(tenant), Some(secret)) = (&demo, &demo_secret) {
+        print_demo_help(addr, tenant, secret)?;
+    }
+    use std::io::Write;
+    std::io::stdout().flush()?;
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown_signal()).await.context("serving")?;
+    tracing::info!("shut down");
+    Ok(())
+}
+
+fn print_demo_help(addr: SocketAddr, tenant: &TenantId, secret: &SecretString) -> anyhow::Result<()> {
+    let now = chrono::Utc::now().timestamp();
+    let claims = Claims {
+        sub: "admin".into(),
+        tenant_id: tenant.to_string(),
+        role: crate::store::Role::Admin,
+        exp: now + 12 * 3600,
+        iat: Some(now),
+        iss: None,
+        aud: None,
+    };
+    let token = crate::auth::mint_hs256(secret, &claims).map_err(|e| anyhow::anyhow!("minting the demo token: {e}"))?;
+    println!("\nDemo admin token (valid 12 hours):\n  export TOKEN={token}\n");
+    println!("Try:");
+    println!("  curl -s http://{addr}/v1/deals/high-risk?limit=5 -H \"Authorization: Bearer $TOKEN\"");
+    println!("  curl -s http://{addr}/v1/pipeline/metrics -H \"Authorization: Bearer $TOKEN\"");
+    println!(
+        "  curl -s -X POST http://{addr}/v1/deals/score -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' \\\n       -d '{{\"deal_id\": \"NEW-1\", \"amount\": 45000, \"industry\": \"EdTech\", \"lead_source\": \"Partner\", \"stage\": \"Proposal\", \"created_date\": \"{}\"}}'",
+        chrono::Utc::now().date_naive() - chrono::Duration::days(60)
+    );
+    println!("  curl -s http://{addr}/openapi.json | head -c 300\n");
+    println!("Stop with Ctrl-C.");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

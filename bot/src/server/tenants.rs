@@ -1,0 +1,127 @@
+//! Per-tenant state kept in memory: the deals as a dataset, the champion model and the
+//! similar-deal index, rebuilt when the tenant's data or model changes (the store's stamp tells,
+//! also after a change made by another process) or the day turns. A request then scores a deal
+//! in microseconds instead of reloading the tenant.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use engine::asof::{Status, View, status};
+use engine::dataset::Dataset;
+use engine::model::TrainedModel;
+use engine::similar::SimilarIndex;
+use tokio::sync::{Mutex, RwLock};
+
+use super::error::ApiError;
+use crate::auth::Claims;
+use crate::store::{Role, Store, TenantId};
+
+#[derive(Debug)]
+pub struct TenantEngine {
+    stamp: String,
+    pub as_of: NaiveDate,
+    pub dataset: Dataset,
+    pub model: Option<TrainedModel>,
+    pub similar: SimilarIndex,
+    /// Deal id → index in `dataset`.
+    pub index: HashMap<String, usize>,
+}
+
+#[derive(Debug, Default)]
+pub struct TenantCache {
+    engines: RwLock<HashMap<TenantId, Arc<TenantEngine>>>,
+    /// One rebuild at a time per process; concurrent requests wait for it.
+    building: Mutex<()>,
+}
+
+impl TenantCache {
+    /// The tenant's engine as of `today`, rebuilt if stale. `None`: the tenant has no data.
+    pub async fn get(
+        &self,
+        store: &dyn Store,
+        tenant: &TenantId,
+        today: NaiveDate,
+    ) -> Result<Option<Arc<TenantEngine>>, ApiError> {
+        let stamp = store.stamp(tenant).await?;
+        let fresh = |e: &TenantEngine| e.stamp == stamp && e.as_of == today;
+        if let Some(engine) = self.engines.read().await.get(tenant).filter(|e| fresh(e)) {
+            return Ok(Some(engine.clone()));
+        }
+        let _guard = self.building.lock().await;
+        if let Some(engine) = self.engines.read().await.get(tenant).filter(|e| fresh(e)) {
+            return Ok(Some(engine.clone()));
+        }
+        let Some(info) = store.tenant(tenant).await? else { return Ok(None) };
+        let records = store.deals(tenant).await?;
+        let model = match store.champion(tenant).await? {
+            Some((_, json)) => Some(serde_json::from_value::<TrainedModel>(json)?),
+            None => None,
+        };
+        let built = tokio::task::spawn_blocking(move || -> Result<TenantEngine, ApiError> {
+            let dataset = Dataset::from_records(&info.schema, &records).map_err(ApiError::internal)?;
+            let view = View::new(&dataset, Some(today));
+            let won: Vec<usize> =
+                view.closed.iter().copied().filter(|&i| status(&dataset.deals[i], view.as_of) == Status::Won).collect();
+            let similar = SimilarIndex::new(&dataset, &won);
+            let index = dataset.deals.iter().enumerate().map(|(i, d)| (d.id.to_string(), i)).collect();
+            Ok(TenantEngine { stamp, as_of: today, dataset, model, similar, index })
+        })
+        .await
+        .map_err(ApiError::internal)??;
+        let built = Arc::new(built);
+        self.engines.write().await.insert(tenant.clone(), built.clone());
+        Ok(Some(built))
+    }
+}
+
+/// Whose deals a caller may see: a rep their own, a manager their team's and their own, an
+/// admin the tenant's.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scope {
+    All,
+    Owners(HashSet<String>),
+}
+
+impl Scope {
+    pub async fn of(store: &dyn Store, tenant: &TenantId, claims: &Claims) -> Result<Scope, ApiError> {
+        if claims.role == Role::Admin {
+            return Ok(Scope::All);
+        }
+        let users = store.users(tenant).await?;
+        let me = users.iter().find(|u| u.user_id == claims.sub);
+        let mut owners: HashSet<String> = me.and_then(|u| u.crm_owner.clone()).into_iter().collect();
+        if claims.role == Role::Manager {
+            // Everyone who reports to this manager, directly or through others.
+            let mut frontier = vec![claims.sub.clone()];
+            let mut seen: HashSet<String> = HashSet::new();
+            while let Some(manager) = frontier.pop() {
+                for u in users.iter().filter(|u| u.manager_id.as_deref() == Some(manager.as_str())) {
+                    if seen.insert(u.user_id.clone()) {
+                        owners.extend(u.crm_owner.clone());
+                        frontier.push(u.user_id.clone());
+                    }
+                }
+            }
+        }
+        Ok(Scope::Owners(owners))
+    }
+
+    pub fn allows(&self, owner: Option<&str>) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Owners(set) => owner.is_some_and(|o| set.contains(o)),
+        }
+    }
+
+    pub fn owners(&self) -> Option<Vec<String>> {
+        match self {
+            Scope::All => None,
+            Scope::Owners(set) => {
+                let mut v: Vec<String> = set.iter().cloned().collect();
+                v.sort();
+                Some(v)
+            }
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! Steps shared by the command line, the server and (later) scheduled jobs: reading a tenant's
+//! deals and model from the store, storing a newly trained model, ranking the pipeline, and
+//! turning risk cards into stored scores.
+
+use anyhow::{Context, bail};
+use engine::asof::View;
+use engine::dataset::Dataset;
+use engine::model::TrainedModel;
+use engine::score::{RiskScore, Scorer, Work};
+
+use crate::report::Pipeline;
+use crate::store::{ModelInfo, ModelStatus, ScoreUpdate, Store, TenantId};
+
+/// A tenant's deals from the store, as a dataset.
+pub async fn tenant_dataset(store: &dyn Store, tenant: &TenantId) -> anyhow::Result<Dataset> {
+    let Some(info) = store.tenant(tenant).await? else {
+        bail!("tenant {tenant} has no data yet: import some with `dealwatch import --tenant {tenant} --input FILE`");
+    };
+    let records = store.deals(tenant).await?;
+    Dataset::from_records(&info.schema, &records).with_context(|| format!("reading tenant {tenant}'s deals"))
+}
+
+/// The tenant's champion model.
+pub async fn champion_model(store: &dyn Store, tenant: &TenantId) -> anyhow::Result<TrainedModel> {
+    let Some((info, json)) = store.champion(tenant).await? else {
+        bail!("tenant {tenant} has no trained model: run `dealwatch train --tenant {tenant}`");
+    };
+    serde_json::from_value(json).with_context(|| format!("reading stored model {}", info.version))
+}
+
+/// Stores a tenant's new model and promotes it when it is at least as good as the champion
+/// (out-of-fold ROC-AUC within 0.005), or when there is none.
+pub async fn store_model(
+    store: &dyn Store,
+    tenant: &TenantId,
+    model: &TrainedModel,
+) -> anyhow::Result<(ModelStatus, String)> {
+    let auc = |m: Option<&serde_json::Value>| m.and_then(|m| m.get("roc_auc")).and_then(serde_json::Value::as_f64);
+    let metrics = model.metrics.as_ref().map(serde_json::to_value).transpose()?;
+    let new_auc = auc(metrics.as_ref());
+    let champion = store.models(tenant).await?.into_iter().find(|m| m.status == ModelStatus::Champion);
+    let (promote, reason) = match (&champion, new_auc) {
+        (None, _) => (true, "the tenant's first model".to_owned()),
+        (Some(c), _) if c.version == model.version => (true, "the same model as the champion".to_owned()),
+        (Some(c), Some(new)) => match auc(c.metrics.as_ref()) {
+            Some(old) if new + 0.005 < old => {
+                (false, format!("ROC-AUC {new:.3} is below the champion {}'s {old:.3}", c.version))
+            }
+            Some(old) => (true, format!("ROC-AUC {new:.3} vs the previous champion's {old:.3}")),
+            None => (true, "the champion has no metrics to compare".to_owned()),
+        },
+        (Some(c), None) => (false, format!("a cold-start model does not replace the champion {}", c.version)),
+    };
+    let info = ModelInfo {
+        version: model.version.clone(),
+        kind: model.kind.as_str().to_owned(),
+        status: ModelStatus::Challenger,
+        trained_at: chrono::Utc::now(),
+        as_of: model.as_of,
+        n_train: model.n_train as u64,
+        metrics,
+    };
+    store.save_model(tenant, &info, &serde_json::to_value(model)?).await?;
+    if promote {
+        store.promote_model(tenant, &model.version).await?;
+    }
+    Ok((if promote { ModelStatus::Champion } else { ModelStatus::Challenger }, reason))
+}
+
+/// A risk card as the store keeps it.
+pub fn score_update(card: &RiskScore) -> serde_json::Result<ScoreUpdate> {
+    Ok(ScoreUpdate {
+        deal_id: card.deal_id.clone(),
+        risk_score: card.risk_score,
+        risk_category: card.risk_category,
+        win_probability: card.win_probability,
+        confidence: card.confidence,
+        model_version: card.model_version.clone(),
+        card: serde_json::to_value(card)?,
+    })
+}
+
+/// Every open deal's P(loss), riskiest first (ties by position), and the pipeline summary.
+pub fn rank_open(
+    scorer: &Scorer<'_>,
+    dataset: &Dataset,
+    view: &View,
+    work: &mut Work,
+) -> (Vec<(f64, usize)>, Pipeline) {
+    let mut ranked: Vec<(f64, usize)> =
+        view.open.iter().map(|&i| (scorer.quick(&dataset.deals[i], work).p_loss, i)).collect();
+    ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    let mut pipeline = Pipeline::default();
+    for &(p, i) in &ranked {
+        pipeline.add(dataset.deals[i].amount.map(|a| a.get()), p);
+    }
+    pipeline.finish();
+    (ranked, pipeline)
+}
