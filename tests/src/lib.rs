@@ -366,7 +366,7 @@ impl TestServer {
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, bot::server::app(state)).await;
         });
-        TestServer { base: format!("http://{addr}"), http: reqwest::Client::new(), store, task }
+        TestServer { base: format!("http://{addr}"), http: http(), store, task }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -390,4 +390,10 @@ pub async fn json_of(response: reqwest::Response) -> (u16, serde_json::Value) {
     let status = response.status().as_u16();
     let text = response.text().await.expect("body");
     (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+}
+
+/// An HTTP client for tests (rustls needs its crypto provider installed first).
+pub fn http() -> reqwest::Client {
+    bot::auth::install_crypto_provider();
+    reqwest::Client::new()
 }

@@ -116,6 +116,7 @@ pub async fn import(ctx: &Ctx, args: &ImportArgs) -> anyhow::Result<()> {
         rejected: report.problems.iter().filter(|p| p.severity == Severity::Error).cloned().collect(),
         rows_read: report.rows_read,
     };
+    eprintln!("writing {} deals to the {} store in one transaction…", batch.records.len(), store.backend());
     let outcome = store.import(&tenant, &batch).await.context("writing the import")?;
     let mut out = stdout();
     match ctx.format {

@@ -7,6 +7,7 @@
 //! - `data_sets`: the third-party data sets in `../shared/data`.
 //! - `store`: the store conformance suite, on SQLite and PostgreSQL.
 //! - `server`: the HTTP service on both stores, driven over HTTP.
+//! - `service_cli`: import, train, score and serve through the real binary, and a killed import.
 
 mod cli;
 mod data_sets;
@@ -14,4 +15,5 @@ mod quality;
 mod replay;
 mod scores;
 mod server;
+mod service_cli;
 mod store;
