@@ -68,12 +68,59 @@ pub enum Command {
     Train(TrainArgs),
     /// Score every open deal with its risk factors, actions and similar won deals.
     Score(ScoreArgs),
+    /// Report what changed for real: segment win rates, high performers, reps, pipeline health,
+    /// anomalies and data quality.
+    Insights(InsightsArgs),
     /// Import an export into a tenant's store: upsert by CRM id, in one transaction.
     Import(ImportArgs),
     /// Apply the database migrations and exit.
     Migrate,
     /// Run the HTTP service (REST API, health, metrics).
     Serve(ServeArgs),
+    /// Mint an API token (HS256, with the first configured secret) for a user of a tenant.
+    Token(TokenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InsightsArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Field mapping for --input.
+    #[arg(long, short)]
+    pub mapping: Option<String>,
+    /// With --input, the model trained to score the open deals (a tenant uses its champion).
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// False-discovery rate: the expected share of reported changes that are not real.
+    #[arg(long, default_value_t = 0.05, value_parser = parse_fdr)]
+    pub fdr: f64,
+}
+
+fn parse_fdr(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v < 1.0 => Ok(v),
+        _ => Err(format!("{s:?} is not a rate between 0 and 1 (e.g. 0.05)")),
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// The tenant the token is for.
+    #[arg(long)]
+    pub tenant: String,
+    /// The user (`sub` claim): their CRM owner name or e-mail, as stored in the users table.
+    #[arg(long)]
+    pub sub: String,
+    /// rep (their own deals), manager (their team's) or admin (the tenant's).
+    #[arg(long, value_parser = parse_role)]
+    pub role: crate::store::Role,
+    /// Hours until the token expires.
+    #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u32).range(1..=8760))]
+    pub hours: u32,
+}
+
+fn parse_role(s: &str) -> Result<crate::store::Role, String> {
+    crate::store::Role::parse(s).ok_or_else(|| format!("unknown role {s:?}; use rep, manager or admin"))
 }
 
 #[derive(Debug, Args)]

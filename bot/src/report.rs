@@ -248,3 +248,184 @@ pub fn card(score: &RiskScore, rank: Option<usize>) -> String {
     }
     s
 }
+
+/// The insights report: what changed for real, with the numbers behind it.
+pub fn insights(ins: &engine::insights::Insights) -> String {
+    use engine::insights::anomaly::Series;
+    use engine::insights::health::Component;
+    use engine::insights::reps::Trend;
+    use engine::insights::segments::Comparison;
+
+    let pct = |r: f64| format!("{:.1}%", 100.0 * r);
+    let points = |d: f64| format!("{:+.1} points", 100.0 * d);
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "Insights as of {}: tested {} segment comparisons, {} segments against the company and {} reps; reported only what holds at a {}% false-discovery rate",
+        ins.as_of,
+        ins.tested.segment_changes,
+        ins.tested.high_performers,
+        ins.tested.reps,
+        100.0 * ins.fdr
+    );
+
+    let _ = writeln!(s, "\nWin-rate changes");
+    if ins.segment_changes.is_empty() {
+        let _ = writeln!(s, "  none that are real");
+    }
+    for c in &ins.segment_changes {
+        let period = match c.comparison {
+            Comparison::QuarterToDate => "quarter to date vs last quarter",
+            Comparison::Rolling => "last 90 days vs the 90 before",
+        };
+        let _ = writeln!(
+            s,
+            "  {} {} ({period}): {} of {} vs {} of {}, {} (95% interval {} to {}), q = {:.1e}",
+            if c.change < 0.0 { "▼" } else { "▲" },
+            c.label,
+            pct(c.current.rate),
+            c.current.closed,
+            pct(c.prior.rate),
+            c.prior.closed,
+            points(c.change),
+            points(c.interval[0]),
+            points(c.interval[1]),
+            c.q_value
+        );
+        let owners =
+            if c.owners.is_empty() { String::new() } else { format!(" · most of it with {}", c.owners.join(", ")) };
+        let _ = writeln!(
+            s,
+            "      {} losses ({:.0} expected at the earlier rate) · at stake: {} open deals worth {}{owners}",
+            c.losses,
+            c.expected_losses,
+            c.open_deals,
+            money(c.open_value)
+        );
+    }
+
+    let _ = writeln!(s, "\nHigh-performing segments (last 365 days)");
+    if ins.high_performers.is_empty() {
+        let _ = writeln!(s, "  none clearly above the company");
+    }
+    for h in &ins.high_performers {
+        let velocity = h.velocity.map_or(String::new(), |v| format!(" · wins {v:.1}× as fast"));
+        let _ = writeln!(
+            s,
+            "  {}: {} of {} vs company {}{velocity} · {} open deals worth {}",
+            h.label,
+            pct(h.rate.rate),
+            h.rate.closed,
+            pct(h.company_rate),
+            h.open_deals,
+            money(h.open_value)
+        );
+    }
+
+    let _ = writeln!(s, "\nReps");
+    if ins.reps.is_empty() {
+        let _ = writeln!(s, "  no rep stands out");
+    }
+    for r in &ins.reps {
+        let mut parts = Vec::new();
+        if let Some(trend) = r.trend {
+            parts.push(format!(
+                "win rate {} of {} in the last 90 days vs {} of {} before ({}, momentum {:.2})",
+                pct(r.recent.rate),
+                r.recent.closed,
+                pct(r.history.rate),
+                r.history.closed,
+                if trend == Trend::Declining { "declining" } else { "improving" },
+                r.momentum.unwrap_or(f64::NAN)
+            ));
+        }
+        if r.risk_flag {
+            parts.push(format!(
+                "average risk {:.0} vs team {:.0} over {} open deals worth {}",
+                r.avg_risk.unwrap_or(f64::NAN),
+                r.team_avg_risk.unwrap_or(f64::NAN),
+                r.open_deals,
+                money(r.open_value)
+            ));
+        }
+        if let (Some(mine), Some(team)) = (r.low_segment_share, r.team_low_segment_share) {
+            parts.push(format!("{} of open deals in low-win segments (team {})", pct(mine), pct(team)));
+        }
+        if let Some(v) = r.velocity {
+            parts.push(format!("velocity {v:+.2}"));
+        }
+        let _ = writeln!(s, "  {}: {}", r.rep, parts.join(" · "));
+    }
+
+    let _ = writeln!(s);
+    match &ins.health {
+        None => {
+            let _ = writeln!(s, "Pipeline health: not enough history");
+        }
+        Some(h) => {
+            let before = h.previous.map_or(String::new(), |p| format!(" ({p:.0} a month ago)"));
+            let _ = writeln!(s, "Pipeline health: {:.0}/100{before}", h.index);
+            for c in &h.components {
+                let show = |v: f64| match c.component {
+                    Component::WinRate => pct(v),
+                    Component::DealSize => money(v),
+                    Component::CycleLength => format!("{v:.0} days"),
+                    Component::Coverage | Component::RiskMix => format!("{v:.2}"),
+                };
+                let name = match c.component {
+                    Component::WinRate => "win rate (90 days)",
+                    Component::DealSize => "average deal size",
+                    Component::CycleLength => "median won cycle",
+                    Component::Coverage => "coverage (expected ÷ won last 90 days)",
+                    Component::RiskMix => "expected win share of open value",
+                };
+                let before = c.previous.map_or(String::new(), |p| format!(", a month ago {}", show(p)));
+                let base = match c.component {
+                    Component::Coverage => money(c.baseline),
+                    _ => show(c.baseline),
+                };
+                let _ = writeln!(s, "  {name}: {} (usual {base}{before}) → {:.0}", show(c.value), c.score);
+            }
+            if let (Some(adjusted), Some(gap)) = (h.risk_adjusted_value, h.optimism_gap) {
+                let _ = writeln!(
+                    s,
+                    "  pipeline {} · risk-adjusted {} · optimism gap {}",
+                    money(h.pipeline_value),
+                    money(adjusted),
+                    money(gap)
+                );
+            }
+        }
+    }
+
+    let _ = writeln!(s, "\nAnomalies (the latest week against the weeks before)");
+    if ins.anomalies.is_empty() {
+        let _ = writeln!(s, "  none");
+    }
+    for a in &ins.anomalies {
+        let what = match a.series {
+            Series::DealVolume => "deals created",
+            Series::AverageAmount => "average amount of new deals",
+            Series::CycleLength => "median cycle of closed deals",
+        };
+        let _ = writeln!(
+            s,
+            "  {what}: {:.0} against a usual {:.0} over {} weeks (robust z {:+.1})",
+            a.value, a.median, a.history_weeks, a.z
+        );
+    }
+    if !ins.data_quality.is_empty() {
+        let _ = writeln!(s, "\nData quality");
+        for q in &ins.data_quality {
+            let _ = writeln!(
+                s,
+                "  {} filled in {} of the {} deals created in the last 30 days, down from {}",
+                q.field,
+                pct(q.recent),
+                q.recent_deals,
+                pct(q.before)
+            );
+        }
+    }
+    s
+}

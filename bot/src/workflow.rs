@@ -97,3 +97,28 @@ pub fn rank_open(
     pipeline.finish();
     (ranked, pipeline)
 }
+
+/// Every insight rule on `dataset` as of `as_of`. With a model, the open deals are scored for
+/// the risk-based rules (rep risk, coverage, risk mix), now and a month earlier (the same model
+/// scores last month's pipeline); without one those parts are left out.
+pub fn insights(
+    dataset: &Dataset,
+    as_of: chrono::NaiveDate,
+    model: Option<&TrainedModel>,
+    texts: &engine::texts::Texts,
+    config: &engine::insights::InsightConfig,
+) -> engine::insights::Insights {
+    let p_loss_on = |model: &TrainedModel, date: chrono::NaiveDate| {
+        let view = View::new(dataset, Some(date));
+        let scorer = Scorer::new(model, dataset, &view, texts);
+        let mut work = scorer.work();
+        let mut p = vec![f64::NAN; dataset.deals.len()];
+        for &i in &view.open {
+            p[i] = scorer.quick(&dataset.deals[i], &mut work).p_loss;
+        }
+        p
+    };
+    let now = model.map(|m| p_loss_on(m, as_of));
+    let month_ago = model.map(|m| p_loss_on(m, as_of - chrono::Duration::days(30)));
+    engine::insights::compute(dataset, as_of, now.as_deref(), month_ago.as_deref(), config)
+}

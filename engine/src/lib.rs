@@ -11,6 +11,7 @@ pub mod eval;
 pub mod features;
 pub mod generate;
 pub mod ingest;
+pub mod insights;
 pub mod mapping;
 pub mod metrics;
 pub mod model;

@@ -185,6 +185,7 @@ impl Dataset {
             })
             .collect();
         let nums = schema.numeric.iter().map(|n| record.numeric.get(n).copied().unwrap_or(f64::NAN)).collect();
+        let stages_before = schema.stages.len();
         let stage = record.stage.as_deref().map_or(MISSING, |s| schema.stages.intern(s));
         let stage_entered = if schema.has_stage_history {
             for name in record.stage_entered.keys() {
@@ -210,9 +211,10 @@ impl Dataset {
             nums,
             row,
         });
-        // A new stage makes earlier histories one slot short; pad them.
+        // A new stage makes earlier histories one slot short; pad them (only then: checking
+        // every deal on every push would make loading quadratic).
         let n_stages = self.schema.stages.len();
-        if self.schema.has_stage_history {
+        if self.schema.has_stage_history && n_stages > stages_before {
             for deal in &mut self.deals {
                 if deal.stage_entered.len() < n_stages {
                     let mut v = deal.stage_entered.to_vec();

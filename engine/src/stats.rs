@@ -129,9 +129,121 @@ pub fn normal_cdf(x: f64) -> f64 {
     if x >= 0.0 { 0.5 * (1.0 + erf) } else { 0.5 * (1.0 - erf) }
 }
 
+/// Two-sided p-value of the difference between two proportions `x1/n1` and `x2/n2`: the pooled
+/// z-test with Yates' continuity correction, which errs on the side of "no change" for small
+/// samples. 1 when either sample is empty or both are all wins or all losses.
+pub fn two_proportion_p(x1: f64, n1: f64, x2: f64, n2: f64) -> f64 {
+    if n1 <= 0.0 || n2 <= 0.0 {
+        return 1.0;
+    }
+    let pooled = (x1 + x2) / (n1 + n2);
+    let var = pooled * (1.0 - pooled) * (1.0 / n1 + 1.0 / n2);
+    if var <= 0.0 {
+        return 1.0;
+    }
+    let diff = (x1 / n1 - x2 / n2).abs() - 0.5 * (1.0 / n1 + 1.0 / n2);
+    if diff <= 0.0 {
+        return 1.0;
+    }
+    (2.0 * (1.0 - normal_cdf(diff / var.sqrt()))).clamp(0.0, 1.0)
+}
+
+/// Wilson score interval for a proportion `x/n` at normal quantile `z` (1.96 for 95%).
+pub fn wilson_interval(x: f64, n: f64, z: f64) -> (f64, f64) {
+    if n <= 0.0 {
+        return (0.0, 1.0);
+    }
+    let p = x / n;
+    let z2 = z * z;
+    let centre = (p + z2 / (2.0 * n)) / (1.0 + z2 / n);
+    let half = z / (1.0 + z2 / n) * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
+    ((centre - half).max(0.0), (centre + half).min(1.0))
+}
+
+/// Newcombe's hybrid score interval (his method 10) for the difference `x1/n1 − x2/n2`, built
+/// from the two Wilson intervals; unlike the Wald interval it stays inside [−1, 1] and keeps its
+/// coverage for small samples and rates near 0 or 1.
+pub fn difference_interval(x1: f64, n1: f64, x2: f64, n2: f64, z: f64) -> (f64, f64) {
+    let (p1, p2) = (if n1 > 0.0 { x1 / n1 } else { 0.0 }, if n2 > 0.0 { x2 / n2 } else { 0.0 });
+    let (l1, u1) = wilson_interval(x1, n1, z);
+    let (l2, u2) = wilson_interval(x2, n2, z);
+    let d = p1 - p2;
+    (d - ((p1 - l1).powi(2) + (u2 - p2).powi(2)).sqrt(), d + ((u1 - p1).powi(2) + (p2 - l2).powi(2)).sqrt())
+}
+
+/// Benjamini–Hochberg adjusted p-values (q-values), in the input order: a finding with q ≤ α is
+/// a discovery at false-discovery rate α across everything in `p_values`.
+pub fn bh_adjust(p_values: &[f64]) -> Vec<f64> {
+    let m = p_values.len();
+    let mut order: Vec<usize> = (0..m).collect();
+    order.sort_by(|&a, &b| p_values[a].total_cmp(&p_values[b]));
+    let mut q = vec![1.0; m];
+    let mut running = 1.0_f64;
+    for (rank, &i) in order.iter().enumerate().rev() {
+        running = running.min(p_values[i] * m as f64 / (rank + 1) as f64);
+        q[i] = running.clamp(0.0, 1.0);
+    }
+    q
+}
+
+/// Median and the median absolute deviation scaled to match a normal standard deviation
+/// (× 1.4826); `None` for fewer than three finite values.
+pub fn median_mad(values: &[f64]) -> Option<(f64, f64)> {
+    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.len() < 3 {
+        return None;
+    }
+    let m = median(&mut v)?;
+    let mut dev: Vec<f64> = v.iter().map(|x| (x - m).abs()).collect();
+    Some((m, 1.4826 * median(&mut dev)?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn two_proportion_test_matches_hand_computation() {
+        // 30/100 vs 45/100: pooled 0.375, se = sqrt(.375·.625·.02) = 0.068465, corrected
+        // |d| = 0.15 − 0.01 = 0.14, z = 2.0448, two-sided p = 0.0409.
+        let p = two_proportion_p(30.0, 100.0, 45.0, 100.0);
+        assert!((p - 0.0409).abs() < 5e-4, "{p}");
+        assert_eq!(two_proportion_p(5.0, 10.0, 5.0, 10.0), 1.0);
+        assert_eq!(two_proportion_p(0.0, 10.0, 0.0, 20.0), 1.0);
+        assert_eq!(two_proportion_p(1.0, 0.0, 0.0, 20.0), 1.0);
+    }
+
+    #[test]
+    fn wilson_and_newcombe_intervals_match_published_values() {
+        // Wilson for 56/70 by hand: centre (0.8 + z²/140) / (1 + z²/70) = 0.78440, half-width
+        // z / (1 + z²/70) · √(0.8·0.2/70 + z²/19600) = 0.09256 → 0.6918 to 0.8770.
+        let (l, u) = wilson_interval(56.0, 70.0, 1.959_964);
+        assert!((l - 0.6918).abs() < 1e-3 && (u - 0.8770).abs() < 1e-3, "{l} {u}");
+        // Newcombe (1998), table II example (a): 56/70 vs 48/80, method 10: 0.0524 to 0.3339.
+        let (l, u) = difference_interval(56.0, 70.0, 48.0, 80.0, 1.959_964);
+        assert!((l - 0.0524).abs() < 1e-3 && (u - 0.3339).abs() < 1e-3, "{l} {u}");
+    }
+
+    #[test]
+    fn benjamini_hochberg_adjusts_like_the_textbook() {
+        // p = 0.01, 0.04, 0.03, 0.005 (m = 4): sorted 0.005, 0.01, 0.03, 0.04 → 0.02, 0.02,
+        // 0.04, 0.04 after the running minimum from the top.
+        let q = bh_adjust(&[0.01, 0.04, 0.03, 0.005]);
+        let expected = [0.02, 0.04, 0.04, 0.02];
+        for (a, b) in q.iter().zip(expected) {
+            assert!((a - b).abs() < 1e-12, "{q:?}");
+        }
+        assert!(bh_adjust(&[]).is_empty());
+        assert_eq!(bh_adjust(&[0.9, 1.0]), vec![1.0, 1.0]);
+    }
+
+    #[test]
+    fn median_mad_is_robust_to_one_outlier() {
+        let (m, s) = median_mad(&[10.0, 11.0, 9.0, 10.0, 12.0, 8.0, 1000.0]).expect("enough values");
+        assert_eq!(m, 10.0);
+        assert!((s - 1.4826).abs() < 1e-9, "{s}");
+        assert!(median_mad(&[1.0, f64::NAN]).is_none());
+    }
 
     #[test]
     fn logit_and_sigmoid_are_inverse() {

@@ -3,6 +3,7 @@
 
 mod data;
 mod demo;
+mod insights;
 mod models;
 
 use std::io::BufWriter;
@@ -75,6 +76,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(args) => demo::demo(ctx, &args).await,
         Command::Generate(args) => data::generate(&ctx, &args),
         Command::Validate(args) => data::validate(&ctx, &args),
+        Command::Insights(args) => insights::insights(&ctx, &args).await,
         Command::Import(args) => data::import(&ctx, &args).await,
         Command::Migrate => data::migrate(&ctx).await,
         Command::Eval(args) => models::eval(&ctx, &args).await,
@@ -84,7 +86,34 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let store = ctx.store().await?;
             crate::server::serve(ctx.settings, store, ctx.texts, None).await
         }
+        Command::Token(args) => token(&ctx, &args),
     }
+}
+
+/// Prints a bearer token for `args.sub` in `args.tenant`, signed with the first configured secret.
+fn token(ctx: &Ctx, args: &crate::cli::TokenArgs) -> anyhow::Result<()> {
+    let tenant = TenantId::parse(&args.tenant)?;
+    let Some(secret) = ctx.settings.auth.hs256_secrets.first() else {
+        bail!(
+            "no HS256 secret is configured: set [auth] hs256_secrets in the configuration or DEALWATCH_AUTH__HS256_SECRETS"
+        );
+    };
+    if args.sub.trim().is_empty() {
+        bail!("--sub must not be empty");
+    }
+    let now = chrono::Utc::now().timestamp();
+    let claims = crate::auth::Claims {
+        sub: args.sub.trim().to_owned(),
+        tenant_id: tenant.to_string(),
+        role: args.role,
+        exp: now + i64::from(args.hours) * 3600,
+        iat: Some(now),
+        iss: ctx.settings.auth.issuer.clone(),
+        aud: ctx.settings.auth.audience.clone(),
+    };
+    let token = crate::auth::mint_hs256(secret, &claims).map_err(|e| anyhow::anyhow!("minting the token: {e}"))?;
+    println!("{token}");
+    Ok(())
 }
 
 fn stdout() -> BufWriter<std::io::StdoutLock<'static>> {

@@ -26,7 +26,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
 use super::error::{ApiError, ErrorBody};
 use super::tenants::{Scope, TenantEngine};
 use super::{AppState, Caller};
-use crate::store::{AuditEntry, CurrentScore, HighRiskQuery, HistoryEntry, Role, SortBy};
+use crate::store::{AuditEntry, CurrentScore, HighRiskQuery, HistoryEntry, RiskPage, Role, SortBy};
 
 pub fn public_routes() -> Router<AppState> {
     Router::new()
@@ -97,7 +97,7 @@ fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
 async fn engine_for(state: &AppState, caller: &Caller) -> ApiResult<std::sync::Arc<TenantEngine>> {
     state
         .cache
-        .get(state.store.as_ref(), &caller.tenant, today())
+        .get(&state.store, &caller.tenant, today())
         .await?
         .ok_or_else(|| ApiError::Unavailable("this tenant has no deals yet: import some first".into()))
 }
@@ -450,7 +450,8 @@ pub async fn high_risk(
     let scope = Scope::of(state.store.as_ref(), &caller.tenant, &caller.claims).await?;
     let offset = params.offset.unwrap_or(0);
     let query = HighRiskQuery { categories, owners: scope.owners(), sort_by, descending, limit, offset };
-    let page = state.store.high_risk(&caller.tenant, &query).await?;
+    let board = state.cache.board(&state.store, &caller.tenant).await?;
+    let page = RiskPage::select(&board.rows, &query);
     let users = state.store.users(&caller.tenant).await?;
     let rep_name = |owner: &Option<String>| {
         owner
@@ -590,7 +591,7 @@ pub async fn pipeline_metrics(
     let gap = now.risk_adjusted.map(|r| now.value - r);
     let model_version = state
         .cache
-        .get(state.store.as_ref(), &caller.tenant, as_of)
+        .get(&state.store, &caller.tenant, as_of)
         .await?
         .and_then(|e| e.model.as_ref().map(|m| m.version.clone()));
     Ok(Json(PipelineMetrics {
@@ -818,7 +819,7 @@ pub async fn model_performance(
     let models = state.store.models(&caller.tenant).await?;
     let champion = models.iter().find(|m| m.status == crate::store::ModelStatus::Champion);
     let mut distribution = BTreeMap::new();
-    if let Some(engine) = state.cache.get(state.store.as_ref(), &caller.tenant, today()).await? {
+    if let Some(engine) = state.cache.get(&state.store, &caller.tenant, today()).await? {
         let snap = snapshot(&engine, &state, &Scope::All, engine.as_of);
         let total = snap.distribution.values().sum::<usize>().max(1) as f64;
         distribution =

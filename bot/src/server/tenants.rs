@@ -15,11 +15,13 @@ use tokio::sync::{Mutex, RwLock};
 
 use super::error::ApiError;
 use crate::auth::Claims;
-use crate::store::{Role, Store, TenantId};
+use crate::store::{HighRiskQuery, RiskyDeal, Role, SortBy, Stamp, Store, TenantId};
+use engine::domain::RiskCategory;
 
 #[derive(Debug)]
 pub struct TenantEngine {
-    stamp: String,
+    /// The tenant's data version it was built from.
+    stamp: i64,
     pub as_of: NaiveDate,
     pub dataset: Dataset,
     pub model: Option<TrainedModel>,
@@ -30,49 +32,100 @@ pub struct TenantEngine {
 
 #[derive(Debug, Default)]
 pub struct TenantCache {
-    engines: RwLock<HashMap<TenantId, Arc<TenantEngine>>>,
+    engines: Arc<RwLock<HashMap<TenantId, Arc<TenantEngine>>>>,
+    /// Every scored open deal, for the high-risk listing, reloaded when scores or deals change.
+    boards: RwLock<HashMap<TenantId, Arc<RiskBoard>>>,
     /// One rebuild at a time per process; concurrent requests wait for it.
-    building: Mutex<()>,
+    building: Arc<Mutex<()>>,
 }
 
 impl TenantCache {
     /// The tenant's engine as of `today`, rebuilt if stale. `None`: the tenant has no data.
+    ///
+    /// A rebuild runs as a task of its own: a request that times out or is dropped while
+    /// waiting for it does not cancel it, and the next request finds the result.
     pub async fn get(
         &self,
-        store: &dyn Store,
+        store: &Arc<dyn Store>,
         tenant: &TenantId,
         today: NaiveDate,
     ) -> Result<Option<Arc<TenantEngine>>, ApiError> {
-        let stamp = store.stamp(tenant).await?;
+        let stamp = store.stamp(tenant).await?.data;
         let fresh = |e: &TenantEngine| e.stamp == stamp && e.as_of == today;
         if let Some(engine) = self.engines.read().await.get(tenant).filter(|e| fresh(e)) {
             return Ok(Some(engine.clone()));
         }
-        let _guard = self.building.lock().await;
+        let guard = self.building.clone().lock_owned().await;
         if let Some(engine) = self.engines.read().await.get(tenant).filter(|e| fresh(e)) {
             return Ok(Some(engine.clone()));
         }
-        let Some(info) = store.tenant(tenant).await? else { return Ok(None) };
-        let records = store.deals(tenant).await?;
-        let model = match store.champion(tenant).await? {
-            Some((_, json)) => Some(serde_json::from_value::<TrainedModel>(json)?),
-            None => None,
-        };
-        let built = tokio::task::spawn_blocking(move || -> Result<TenantEngine, ApiError> {
-            let dataset = Dataset::from_records(&info.schema, &records).map_err(ApiError::internal)?;
-            let view = View::new(&dataset, Some(today));
-            let won: Vec<usize> =
-                view.closed.iter().copied().filter(|&i| status(&dataset.deals[i], view.as_of) == Status::Won).collect();
-            let similar = SimilarIndex::new(&dataset, &won);
-            let index = dataset.deals.iter().enumerate().map(|(i, d)| (d.id.to_string(), i)).collect();
-            Ok(TenantEngine { stamp, as_of: today, dataset, model, similar, index })
+        let (engines, store, tenant) = (self.engines.clone(), store.clone(), tenant.clone());
+        tokio::spawn(async move {
+            let _guard = guard;
+            let built = build(store.as_ref(), &tenant, stamp, today).await?;
+            if let Some(built) = &built {
+                engines.write().await.insert(tenant, built.clone());
+            }
+            Ok(built)
         })
         .await
-        .map_err(ApiError::internal)??;
-        let built = Arc::new(built);
-        self.engines.write().await.insert(tenant.clone(), built.clone());
-        Ok(Some(built))
+        .map_err(ApiError::internal)?
     }
+}
+
+/// The tenant's scored open deals as stored, with the stamp they were read at.
+#[derive(Debug)]
+pub struct RiskBoard {
+    stamp: Stamp,
+    pub rows: Vec<RiskyDeal>,
+}
+
+impl TenantCache {
+    /// The scored open deals, reloaded from the store when the tenant's stamp moved: a listing
+    /// then filters, sorts and sums a few thousand rows in memory instead of in the database.
+    pub async fn board(&self, store: &Arc<dyn Store>, tenant: &TenantId) -> Result<Arc<RiskBoard>, ApiError> {
+        let stamp = store.stamp(tenant).await?;
+        if let Some(board) = self.boards.read().await.get(tenant).filter(|b| b.stamp == stamp) {
+            return Ok(board.clone());
+        }
+        let everything = HighRiskQuery {
+            categories: RiskCategory::ALL.to_vec(),
+            owners: None,
+            sort_by: SortBy::RiskScore,
+            descending: true,
+            limit: u32::MAX,
+            offset: 0,
+        };
+        let board = Arc::new(RiskBoard { stamp, rows: store.high_risk(tenant, &everything).await?.deals });
+        self.boards.write().await.insert(tenant.clone(), board.clone());
+        Ok(board)
+    }
+}
+
+async fn build(
+    store: &dyn Store,
+    tenant: &TenantId,
+    stamp: i64,
+    today: NaiveDate,
+) -> Result<Option<Arc<TenantEngine>>, ApiError> {
+    let Some(info) = store.tenant(tenant).await? else { return Ok(None) };
+    let records = store.deals(tenant).await?;
+    let model = match store.champion(tenant).await? {
+        Some((_, json)) => Some(serde_json::from_value::<TrainedModel>(json)?),
+        None => None,
+    };
+    let built = tokio::task::spawn_blocking(move || -> Result<TenantEngine, ApiError> {
+        let dataset = Dataset::from_records(&info.schema, &records).map_err(ApiError::internal)?;
+        let view = View::new(&dataset, Some(today));
+        let won: Vec<usize> =
+            view.closed.iter().copied().filter(|&i| status(&dataset.deals[i], view.as_of) == Status::Won).collect();
+        let similar = SimilarIndex::new(&dataset, &won);
+        let index = dataset.deals.iter().enumerate().map(|(i, d)| (d.id.to_string(), i)).collect();
+        Ok(TenantEngine { stamp, as_of: today, dataset, model, similar, index })
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    Ok(Some(Arc::new(built)))
 }
 
 /// Whose deals a caller may see: a rep their own, a manager their team's and their own, an

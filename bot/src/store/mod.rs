@@ -245,6 +245,16 @@ pub enum SortBy {
     Age,
 }
 
+/// Change counters of a tenant, bumped in the same transaction as the change (one primary-key
+/// read tells a server whether what it keeps in memory is stale).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stamp {
+    /// Deals (imports) and models (training, promotion).
+    pub data: i64,
+    /// Stored scores.
+    pub scores: i64,
+}
+
 /// Filters, sort and page of `GET /v1/deals/high-risk`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HighRiskQuery {
@@ -280,6 +290,51 @@ pub struct RiskPage {
     pub deals_by_category: BTreeMap<String, u64>,
 }
 
+impl RiskPage {
+    /// The page `query` asks for, from every scored open deal (`rows`, in any order): the same
+    /// filters, order and summary as [`Store::high_risk`], in memory.
+    pub fn select(rows: &[RiskyDeal], query: &HighRiskQuery) -> RiskPage {
+        let owners: Option<std::collections::HashSet<&str>> =
+            query.owners.as_ref().map(|o| o.iter().map(String::as_str).collect());
+        let mut matching: Vec<&RiskyDeal> = rows
+            .iter()
+            .filter(|d| query.categories.contains(&d.risk_category))
+            .filter(|d| owners.as_ref().is_none_or(|set| d.rep_id.as_deref().is_some_and(|o| set.contains(o))))
+            .collect();
+        let mut page = RiskPage {
+            deals: Vec::new(),
+            total_count: matching.len() as u64,
+            total_at_risk_revenue: matching.iter().filter_map(|d| d.amount).sum(),
+            average_risk_score: (!matching.is_empty())
+                .then(|| matching.iter().map(|d| f64::from(d.risk_score)).sum::<f64>() / matching.len() as f64),
+            deals_by_category: BTreeMap::new(),
+        };
+        for c in RiskCategory::ALL {
+            let n = matching.iter().filter(|d| d.risk_category == c).count() as u64;
+            if n > 0 {
+                page.deals_by_category.insert(c.as_str().to_owned(), n);
+            }
+        }
+        // NULLs sort as the smallest value, as they do in SQLite and (with NULLS FIRST) below.
+        let key = |d: &RiskyDeal| -> (Option<f64>, Option<NaiveDate>) {
+            match query.sort_by {
+                SortBy::RiskScore => (Some(f64::from(d.risk_score)), None),
+                SortBy::Amount => (d.amount, None),
+                SortBy::Age => (None, d.created_date),
+            }
+        };
+        // Age descending means oldest first.
+        let descending = if query.sort_by == SortBy::Age { !query.descending } else { query.descending };
+        matching.sort_by(|a, b| {
+            let (ka, kb) = (key(a), key(b));
+            let primary = ka.0.partial_cmp(&kb.0).unwrap_or(std::cmp::Ordering::Equal).then(ka.1.cmp(&kb.1));
+            (if descending { primary.reverse() } else { primary }).then_with(|| a.deal_id.cmp(&b.deal_id))
+        });
+        page.deals = matching.into_iter().skip(query.offset as usize).take(query.limit as usize).cloned().collect();
+        page
+    }
+}
+
 /// The database, for one or many tenants.
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + fmt::Debug {
@@ -296,9 +351,9 @@ pub trait Store: Send + Sync + fmt::Debug {
     async fn deal(&self, tenant: &TenantId, deal_id: &str) -> Result<Option<StoredDeal>, StoreError>;
     async fn deal_history(&self, tenant: &TenantId, deal_id: &str) -> Result<Vec<HistoryEntry>, StoreError>;
     async fn count_deals(&self, tenant: &TenantId) -> Result<u64, StoreError>;
-    /// A value that changes whenever the tenant's deals or champion model change: caches of
-    /// derived state compare it to know when to rebuild.
-    async fn stamp(&self, tenant: &TenantId) -> Result<String, StoreError>;
+    /// Versions that change whenever the tenant's deals, models or scores change: caches of
+    /// derived state compare them to know when to rebuild.
+    async fn stamp(&self, tenant: &TenantId) -> Result<Stamp, StoreError>;
 
     async fn save_scores(
         &self,

@@ -12,6 +12,12 @@ use sqlx::types::Json;
 use super::{Attributes, CurrentScore, StoreError, StoredDeal, parse_category, parse_outcome};
 use engine::record::DealRecord;
 
+/// Bumped in the same transaction as a change to a tenant's deals or models (see [`Stamp`]).
+pub(crate) const BUMP_DATA_VERSION: &str = "UPDATE tenants SET data_version = data_version + 1 WHERE tenant_id = $1";
+/// Bumped in the same transaction as new scores.
+pub(crate) const BUMP_SCORES_VERSION: &str =
+    "UPDATE tenants SET scores_version = scores_version + 1 WHERE tenant_id = $1";
+
 /// Rows of `deals` as read back.
 #[derive(Debug, sqlx::FromRow)]
 pub(super) struct DealRow {
@@ -264,6 +270,9 @@ macro_rules! implement_store {
                     });
                     q.build().execute(&mut *tx).await?;
                 }
+                if outcome.inserted + outcome.updated > 0 {
+                    sqlx::query($crate::store::sql::BUMP_DATA_VERSION).bind(tenant.as_str()).execute(&mut *tx).await?;
+                }
                 tx.commit().await?;
                 Ok(outcome)
             }
@@ -348,24 +357,15 @@ macro_rules! implement_store {
                 Ok(u64::try_from(n).unwrap_or(0))
             }
 
-            async fn stamp(&self, tenant: &TenantId) -> Result<String, StoreError> {
+            async fn stamp(&self, tenant: &TenantId) -> Result<Stamp, StoreError> {
                 let mut tx = self.begin(tenant).await?;
-                let (count, updated): (i64, Option<chrono::DateTime<chrono::Utc>>) =
-                    sqlx::query_as("SELECT COUNT(*), MAX(updated_at) FROM deals WHERE tenant_id = $1")
-                        .bind(tenant.as_str())
-                        .fetch_one(&mut *tx)
-                        .await?;
-                let champion: Option<(String,)> =
-                    sqlx::query_as("SELECT version FROM models WHERE tenant_id = $1 AND status = 'champion'")
+                let versions: Option<(i64, i64)> =
+                    sqlx::query_as("SELECT data_version, scores_version FROM tenants WHERE tenant_id = $1")
                         .bind(tenant.as_str())
                         .fetch_optional(&mut *tx)
                         .await?;
                 tx.commit().await?;
-                Ok(format!(
-                    "{count}|{}|{}",
-                    updated.map(|u| u.to_rfc3339()).unwrap_or_default(),
-                    champion.map(|(v,)| v).unwrap_or_default()
-                ))
+                Ok(versions.map_or_else(Stamp::default, |(data, scores)| Stamp { data, scores }))
             }
 
             async fn save_scores(
@@ -409,6 +409,9 @@ macro_rules! implement_store {
                             .push_bind(Json(&s.card));
                     });
                     q.build().execute(&mut *tx).await?;
+                }
+                if !scores.is_empty() {
+                    sqlx::query($crate::store::sql::BUMP_SCORES_VERSION).bind(tenant.as_str()).execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
                 Ok(scores.len())
@@ -533,6 +536,7 @@ macro_rules! implement_store {
                 .bind(Json(model))
                 .execute(&mut *tx)
                 .await?;
+                sqlx::query($crate::store::sql::BUMP_DATA_VERSION).bind(tenant.as_str()).execute(&mut *tx).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -557,6 +561,7 @@ macro_rules! implement_store {
                     .bind(version)
                     .execute(&mut *tx)
                     .await?;
+                sqlx::query($crate::store::sql::BUMP_DATA_VERSION).bind(tenant.as_str()).execute(&mut *tx).await?;
                 tx.commit().await?;
                 Ok(())
             }

@@ -4,6 +4,7 @@
 //! - `replay`: as-of replay leaks nothing from the future; same input, same output.
 //! - `scores`: exact explanations, honest cold start, exports without dates, after-close columns.
 //! - `quality`: model quality on generated data against boosted trees and hidden outcomes.
+//! - `insights`: planted changes are found; shuffled outcomes raise (almost) no false alarm.
 //! - `data_sets`: the third-party data sets in `../shared/data`.
 //! - `store`: the store conformance suite, on SQLite and PostgreSQL.
 //! - `server`: the HTTP service on both stores, driven over HTTP.
@@ -11,6 +12,7 @@
 
 mod cli;
 mod data_sets;
+mod insights;
 mod quality;
 mod replay;
 mod scores;

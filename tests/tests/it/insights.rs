@@ -1,0 +1,150 @@
+//! Insights on data: the planted changes are found, and shuffled outcomes (no real change)
+//! almost never produce one.
+
+use engine::asof::View;
+use engine::dataset::Dataset;
+use engine::domain::Outcome;
+use engine::generate::{DROPPING_INDUSTRY, SLIPPING_REP};
+use engine::insights::reps::Trend;
+use engine::insights::segments::Comparison;
+use engine::insights::{InsightConfig, Insights, compute};
+use engine::model::{TrainConfig, TrainedModel};
+use engine::score::Scorer;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use tests::{date, generated_dataset, texts};
+
+fn describe(insights: &Insights) -> String {
+    let mut lines: Vec<String> = insights
+        .segment_changes
+        .iter()
+        .map(|c| {
+            format!(
+                "change {:?} {}: {:.1}% -> {:.1}% (n {} / {}), q {:.2e}",
+                c.comparison,
+                c.label,
+                100.0 * c.prior.rate,
+                100.0 * c.current.rate,
+                c.prior.closed,
+                c.current.closed,
+                c.q_value
+            )
+        })
+        .collect();
+    lines.extend(insights.high_performers.iter().map(|h| {
+        format!(
+            "performer {}: {:.1}% vs company {:.1}%, q {:.2e}",
+            h.label,
+            100.0 * h.rate.rate,
+            100.0 * h.company_rate,
+            h.q_value
+        )
+    }));
+    lines.extend(insights.reps.iter().map(|r| {
+        format!(
+            "rep {}: {:?} risk {:?} vs {:?}, recent {:.1}% of {} vs {:.1}% of {}, momentum {:?}",
+            r.rep,
+            r.trend,
+            r.avg_risk.map(|v| v.round()),
+            r.team_avg_risk.map(|v| v.round()),
+            100.0 * r.recent.rate,
+            r.recent.closed,
+            100.0 * r.history.rate,
+            r.history.closed,
+            r.momentum.map(|m| (m * 100.0).round() / 100.0)
+        )
+    }));
+    lines.join("\n")
+}
+
+/// Loss probabilities by deal index from an additive model trained as of `as_of` (NaN for deals
+/// that are not open then).
+fn p_loss(dataset: &Dataset, as_of: chrono::NaiveDate) -> Vec<f64> {
+    let view = View::new(dataset, Some(as_of));
+    let model = TrainedModel::train(dataset, &view.closed, view.as_of, &TrainConfig::default()).expect("train");
+    let texts = texts();
+    let scorer = Scorer::new(&model, dataset, &view, &texts);
+    let mut work = scorer.work();
+    let mut p = vec![f64::NAN; dataset.deals.len()];
+    for &i in &view.open {
+        p[i] = scorer.quick(&dataset.deals[i], &mut work).p_loss;
+    }
+    p
+}
+
+#[test]
+fn the_planted_segment_drop_is_found_and_no_rep_is_said_to_decline_by_mistake() {
+    let as_of = date("2026-06-30");
+    let dataset = generated_dataset(40_000, 3, as_of);
+    let p = p_loss(&dataset, as_of);
+    let insights = compute(&dataset, as_of, Some(&p), None, &InsightConfig::default());
+    println!("{}", describe(&insights));
+    println!("tested: {:?}", insights.tested);
+
+    let drop = insights
+        .segment_changes
+        .iter()
+        .find(|c| c.segment.values == [DROPPING_INDUSTRY] && c.comparison == Comparison::Rolling)
+        .expect("the HealthTech drop over the last 90 days is reported");
+    assert!(drop.change < -0.1, "{drop:?}");
+    assert!(drop.interval[1] < 0.0, "the interval excludes no change: {:?}", drop.interval);
+    assert!(drop.open_deals > 0 && drop.open_value > 0.0 && !drop.owners.is_empty());
+    assert!(drop.losses as f64 > drop.expected_losses);
+    // Anything else reported is far weaker evidence than the planted drop. (On this seed,
+    // Enterprise also reports a 7-point fall at q ≈ 0.02, which the generator does not plant:
+    // a false discovery the 5% rate allows for, or an artefact of the generator's redraws.)
+    let others: Vec<_> =
+        insights.segment_changes.iter().filter(|c| !c.segment.values.iter().any(|v| v == DROPPING_INDUSTRY)).collect();
+    for c in &others {
+        assert!(c.q_value > 1e6 * drop.q_value, "{} at q {} vs the planted {}", c.label, c.q_value, drop.q_value);
+    }
+    // The slipping rep: the generator's planted fall (−1.3 log-odds over 120 days) shows in
+    // this data as 14 wins of 54 against 83 of 224 before, which the test cannot tell from
+    // chance (p ≈ 0.16), so it is not asserted here; see the issue notes.
+    if let Some(rep) = insights.reps.iter().find(|r| r.rep == SLIPPING_REP) {
+        println!("rep_7: {rep:?}");
+    }
+    let other_declines: Vec<&str> = insights
+        .reps
+        .iter()
+        .filter(|r| r.trend == Some(Trend::Declining) && r.rep != SLIPPING_REP)
+        .map(|r| r.rep.as_str())
+        .collect();
+    assert!(other_declines.is_empty(), "only rep_7 slips: {other_declines:?}");
+
+    let health = insights.health.as_ref().expect("a health index");
+    assert!((0.0..=100.0).contains(&health.index) && health.components.len() == 5, "{health:?}");
+    assert!(health.risk_adjusted_value.is_some_and(|r| r < health.pipeline_value));
+}
+
+/// The same deals with their outcomes shuffled among the closed ones: no segment's win rate
+/// really changes, so a report of one is a false alarm.
+#[test]
+fn shuffled_outcomes_report_a_segment_change_in_fewer_than_one_run_in_ten() {
+    let as_of = date("2026-06-30");
+    let runs = 40;
+    let (mut with_change, mut with_performer, mut with_rep) = (0, 0, 0);
+    for seed in 0..runs {
+        let mut dataset = generated_dataset(10_000, 100 + seed, as_of);
+        let view = View::new(&dataset, Some(as_of));
+        let mut outcomes: Vec<Outcome> = view.closed.iter().map(|&i| dataset.deals[i].outcome).collect();
+        outcomes.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
+        for (&i, o) in view.closed.iter().zip(outcomes) {
+            dataset.deals[i].outcome = o;
+        }
+        let insights = compute(&dataset, as_of, None, None, &InsightConfig::default());
+        if !insights.segment_changes.is_empty() {
+            println!("run {seed}: {}", describe(&insights));
+            with_change += 1;
+        }
+        with_performer += usize::from(!insights.high_performers.is_empty());
+        with_rep += usize::from(insights.reps.iter().any(|r| r.trend.is_some()));
+        assert!(insights.tested.segment_changes > 100, "{:?}", insights.tested);
+    }
+    println!(
+        "of {runs} shuffled runs: {with_change} report a segment change, {with_performer} a high performer, {with_rep} a rep trend"
+    );
+    assert!(with_change * 10 < runs as usize, "{with_change} of {runs}");
+    assert!(with_performer * 10 < runs as usize, "{with_performer} of {runs}");
+    assert!(with_rep * 10 < runs as usize, "{with_rep} of {runs}");
+}
