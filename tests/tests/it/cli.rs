@@ -248,3 +248,60 @@ fn a_custom_mapping_reads_an_arbitrary_messy_export() {
     assert_eq!(report["rows_accepted"], 3);
     assert_eq!((report["won"].as_u64(), report["lost"].as_u64()), (Some(1), Some(2)));
 }
+
+#[test]
+fn insights_on_a_generated_export_report_the_planted_drop_with_its_evidence() {
+    let dir = scratch();
+    let csv = generate(dir.path(), 20_000, false);
+    let report = json(&run_ok(&["--as-of", AS_OF, "insights", "--input", &csv, "--format", "json"]));
+    let changes = report["segment_changes"].as_array().expect("segment_changes");
+    let drop = changes
+        .iter()
+        .find(|c| c["label"] == "HealthTech" && c["comparison"] == "rolling")
+        .unwrap_or_else(|| panic!("HealthTech's drop is reported: {changes:?}"));
+    assert!(drop["change"].as_f64().is_some_and(|c| c < -0.1), "{drop}");
+    assert!(drop["q_value"].as_f64().is_some_and(|q| q <= 0.05), "{drop}");
+    assert!(report["tested"]["segment_changes"].as_u64().is_some_and(|n| n > 100), "{}", report["tested"]);
+    assert!(report["health"]["index"].as_f64().is_some_and(|i| (0.0..=100.0).contains(&i)));
+
+    let text = run_ok(&["--as-of", AS_OF, "insights", "--input", &csv]);
+    for part in ["Win-rate changes", "▼ HealthTech", "Pipeline health:", "Reps", "Anomalies"] {
+        assert!(text.contains(part), "{part:?} missing from:\n{text}");
+    }
+    let err = run_err(&["--as-of", AS_OF, "insights", "--input", &csv, "--fdr", "1.5"]);
+    assert!(tests::text(&err.stderr).contains("not a rate between 0 and 1"), "{}", tests::text(&err.stderr));
+}
+
+#[tokio::test]
+async fn token_needs_a_configured_secret_and_then_prints_a_jwt_the_service_accepts() {
+    let dir = scratch();
+    let out = tests::dealwatch()
+        .current_dir(dir.path())
+        .env_remove("DEALWATCH_AUTH__HS256_SECRETS")
+        .args(["token", "--tenant", "acme", "--sub", "ana", "--role", "manager"])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("DEALWATCH_AUTH__HS256_SECRETS"), "{}", text(&out.stderr));
+
+    let out = tests::dealwatch()
+        .current_dir(dir.path())
+        .env("DEALWATCH_AUTH__HS256_SECRETS", format!("[\"{}\"]", tests::TEST_SECRET))
+        .args(["token", "--tenant", "acme", "--sub", "ana", "--role", "manager", "--hours", "2"])
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let token = text(&out.stdout).trim().to_owned();
+    let auth = bot::auth::AuthConfig {
+        hs256_secrets: vec![secrecy::SecretString::from(tests::TEST_SECRET.to_owned())],
+        ..bot::auth::AuthConfig::default()
+    };
+    let verifier = bot::auth::Authenticator::new(auth, tests::http()).expect("authenticator");
+    let now = chrono::Utc::now().timestamp();
+    let claims = verifier.verify(&token, now).await.expect("the token verifies");
+    assert_eq!((claims.sub.as_str(), claims.tenant_id.as_str()), ("ana", "acme"));
+    assert_eq!(claims.role, bot::store::Role::Manager);
+    assert!((claims.exp - now - 7200).abs() < 60, "expires in two hours: {}", claims.exp - now);
+    let bad_role = run_err(&["token", "--tenant", "acme", "--sub", "ana", "--role", "boss"]);
+    assert!(text(&bad_role.stderr).contains("unknown role"), "{}", text(&bad_role.stderr));
+}
