@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{InsightConfig, Rate, Window, closed_on, quarter_to_date};
 use crate::asof::View;
-use crate::dataset::{CatKind, Dataset, Deal, MISSING, Sym};
+use crate::dataset::{Dataset, Deal, MISSING, Sym};
 use crate::stats::{WinCount, bh_adjust, difference_interval, two_proportion_p};
 
 const Z95: f64 = 1.959_964;
@@ -151,6 +151,13 @@ impl Cells {
         }
     }
 
+    fn get(&self, code: u64) -> Tally {
+        match self {
+            Cells::Dense(v) => v[code as usize],
+            Cells::Sparse(m) => m.get(&code).copied().unwrap_or_default(),
+        }
+    }
+
     fn iter(&self) -> Box<dyn Iterator<Item = (u64, &Tally)> + '_> {
         match self {
             Cells::Dense(v) => Box::new(v.iter().enumerate().map(|(i, t)| (i as u64, t))),
@@ -259,10 +266,8 @@ pub(crate) fn analyse(dataset: &Dataset, view: &View, as_of: NaiveDate, config: 
         }
     }
 
-    let company = match families.first().map(|f| &f.cells) {
-        Some(Cells::Dense(v)) => v.first().copied().unwrap_or_default(),
-        _ => Tally::default(),
-    };
+    // The first family is all deals: one cell, code 0.
+    let company = families[0].cells.get(0);
     let min = config.min_closed as f64;
 
     // Changes: one family of tests across all segments and both comparisons.
@@ -305,10 +310,7 @@ pub(crate) fn analyse(dataset: &Dataset, view: &View, as_of: NaiveDate, config: 
             continue;
         }
         let family = &families[cand.family];
-        let tally = match &family.cells {
-            Cells::Dense(v) => v[cand.code as usize],
-            Cells::Sparse(m) => m.get(&cand.code).copied().unwrap_or_default(),
-        };
+        let tally = family.cells.get(cand.code);
         let (cw, pw) = match cand.comparison {
             Comparison::QuarterToDate => (q_cur, q_prior),
             Comparison::Rolling => (r_cur, r_prior),
@@ -361,10 +363,7 @@ pub(crate) fn analyse(dataset: &Dataset, view: &View, as_of: NaiveDate, config: 
         if seg.won / seg.n - company_rate < config.performer_margin {
             continue;
         }
-        let tally = match &family.cells {
-            Cells::Dense(v) => v[code as usize],
-            Cells::Sparse(m) => m.get(&code).copied().unwrap_or_default(),
-        };
+        let tally = family.cells.get(code);
         let seg_cycle = (tally.won_cycles > 0).then(|| tally.won_cycle_days / f64::from(tally.won_cycles));
         let (lo, hi) = difference_interval(seg.won, seg.n, rest.won, rest.n, Z95);
         let segment = family.segment(dataset, code);
@@ -440,9 +439,4 @@ fn top_owners(dataset: &Dataset, view: &View, segment: &Segment, n: usize) -> Ve
     let mut owners: Vec<(Sym, f64)> = by_owner.into_iter().collect();
     owners.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     owners.into_iter().take(n).filter_map(|(s, _)| dataset.cat_name(owner, s).map(str::to_owned)).collect()
-}
-
-/// Dimensions that can form segments (for callers that list them).
-pub fn dimensions(dataset: &Dataset) -> Vec<&str> {
-    dataset.schema.categorical.iter().filter(|c| c.kind == CatKind::Segment).map(|c| c.name.as_str()).collect()
 }
