@@ -25,6 +25,12 @@ pub struct Settings {
     pub limits: Limits,
     #[serde(default)]
     pub log: Log,
+    #[serde(default)]
+    pub alerts: Alerts,
+    #[serde(default)]
+    pub slack: Slack,
+    #[serde(default)]
+    pub email: Email,
     /// Directory for the SQLite database and other local state.
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
@@ -118,6 +124,75 @@ impl Default for Log {
     }
 }
 
+/// Alert delivery.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Alerts {
+    /// Deliver the outbox from `dealwatch serve` (otherwise: `dealwatch alerts deliver`).
+    pub deliver: bool,
+    /// How often the server looks for due alerts.
+    pub poll_seconds: u64,
+    /// Attempts on a channel before the alert is escalated to the fallback channel.
+    pub max_attempts: u32,
+    /// The first retry waits this long; each further one twice as long.
+    pub backoff_seconds: u64,
+    /// A sender's claim on an alert lapses after this, and another may take it over.
+    pub lease_seconds: u64,
+    /// Where an alert goes after `max_attempts` failures (`log`, `email`, `slack`); empty: nowhere.
+    pub fallback_channel: String,
+    /// The log channel's file (JSON lines), relative to the data directory.
+    pub log_file: PathBuf,
+    /// Link to a deal in the CRM, with `{deal_id}`: `https://acme.my.salesforce.com/{deal_id}`.
+    pub deal_url: Option<String>,
+}
+
+impl Default for Alerts {
+    fn default() -> Self {
+        Alerts {
+            deliver: true,
+            poll_seconds: 5,
+            max_attempts: 3,
+            backoff_seconds: 30,
+            lease_seconds: 120,
+            fallback_channel: "log".into(),
+            log_file: PathBuf::from("alerts.jsonl"),
+            deal_url: None,
+        }
+    }
+}
+
+/// Slack's Web API, for alerts (and, later, the bot).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Slack {
+    /// The bot token (`xoxb-…`); without it there is no Slack channel.
+    #[serde(default, serialize_with = "redacted_option")]
+    pub bot_token: Option<SecretString>,
+    pub api_url: String,
+}
+
+impl Default for Slack {
+    fn default() -> Self {
+        Slack { bot_token: None, api_url: "https://slack.com/api".into() }
+    }
+}
+
+/// SMTP, for email alerts and digests.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct Email {
+    /// `smtp://host:25`, `smtp://user:pass@host:587?tls=required`, `smtps://…:465`; without it
+    /// there is no email channel. Secret: it may hold a password.
+    #[serde(default, serialize_with = "redacted_option")]
+    pub smtp_url: Option<SecretString>,
+    /// The sender, e.g. `Dealwatch <alerts@example.com>`.
+    pub from: Option<String>,
+}
+
+fn redacted_option<S: serde::Serializer>(secret: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
+    match secret {
+        Some(_) => s.serialize_some("[REDACTED]"),
+        None => s.serialize_none(),
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LogFormat {
@@ -137,6 +212,9 @@ impl Default for Settings {
             auth: Auth::default(),
             limits: Limits::default(),
             log: Log::default(),
+            alerts: Alerts::default(),
+            slack: Slack::default(),
+            email: Email::default(),
             data_dir: default_data_dir(),
             prompts_dir: None,
         }
@@ -158,6 +236,20 @@ impl Settings {
         figment = figment.merge(Env::prefixed("DEALWATCH_").split("__").ignore(&["log"]));
         let settings: Settings = figment.extract().context("reading the configuration")?;
         Ok(settings)
+    }
+
+    /// The channels alerts can be delivered on here, in order of preference: Slack and email
+    /// when configured, the log always.
+    pub fn alert_channels(&self) -> Vec<String> {
+        let mut channels = Vec::new();
+        if self.slack.bot_token.is_some() {
+            channels.push("slack".to_owned());
+        }
+        if self.email.smtp_url.is_some() {
+            channels.push("email".to_owned());
+        }
+        channels.push("log".to_owned());
+        channels
     }
 
     /// The database URL: configured, or the SQLite file in the data directory.

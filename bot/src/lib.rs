@@ -4,6 +4,7 @@
 //! (in later modules) the store, the HTTP server and the chat and CRM adapters. The pure work is
 //! done by the `engine` crate.
 
+pub mod alerts;
 pub mod auth;
 pub mod cli;
 pub mod commands;

@@ -80,6 +80,21 @@ pub fn score_update(card: &RiskScore) -> serde_json::Result<ScoreUpdate> {
     })
 }
 
+/// Saves new scores with the critical-deal alerts they raise, in one transaction: recipients
+/// and their settings are read first, then the store compares each score with the one before.
+pub async fn save_scores_alerting(
+    store: &dyn Store,
+    tenant: &TenantId,
+    at: chrono::DateTime<chrono::Utc>,
+    as_of: Option<chrono::NaiveDate>,
+    updates: &[ScoreUpdate],
+    channels: &[String],
+) -> anyhow::Result<crate::store::ScoresSaved> {
+    let routing = crate::alerts::routing::Routing::load(store, tenant, channels).await?;
+    let planner = crate::alerts::routing::CriticalDeals { routing: &routing, now: at };
+    Ok(store.save_scores_raising(tenant, at, as_of, updates, &planner).await?)
+}
+
 /// Every open deal's P(loss), riskiest first (ties by position), and the pipeline summary.
 pub fn rank_open(
     scorer: &Scorer<'_>,
@@ -108,17 +123,25 @@ pub fn insights(
     texts: &engine::texts::Texts,
     config: &engine::insights::InsightConfig,
 ) -> engine::insights::Insights {
-    let p_loss_on = |model: &TrainedModel, date: chrono::NaiveDate| {
-        let view = View::new(dataset, Some(date));
-        let scorer = Scorer::new(model, dataset, &view, texts);
-        let mut work = scorer.work();
-        let mut p = vec![f64::NAN; dataset.deals.len()];
-        for &i in &view.open {
-            p[i] = scorer.quick(&dataset.deals[i], &mut work).p_loss;
-        }
-        p
-    };
-    let now = model.map(|m| p_loss_on(m, as_of));
-    let month_ago = model.map(|m| p_loss_on(m, as_of - chrono::Duration::days(30)));
+    let now = model.map(|m| open_p_loss(m, dataset, as_of, texts));
+    let month_ago = model.map(|m| open_p_loss(m, dataset, as_of - chrono::Duration::days(30), texts));
     engine::insights::compute(dataset, as_of, now.as_deref(), month_ago.as_deref(), config)
+}
+
+/// P(loss) of every deal open on `date` (by position in `dataset`; NaN for the others), as the
+/// model scores them on that date.
+pub fn open_p_loss(
+    model: &TrainedModel,
+    dataset: &Dataset,
+    date: chrono::NaiveDate,
+    texts: &engine::texts::Texts,
+) -> Vec<f64> {
+    let view = View::new(dataset, Some(date));
+    let scorer = Scorer::new(model, dataset, &view, texts);
+    let mut work = scorer.work();
+    let mut p = vec![f64::NAN; dataset.deals.len()];
+    for &i in &view.open {
+        p[i] = scorer.quick(&dataset.deals[i], &mut work).p_loss;
+    }
+    p
 }

@@ -4,6 +4,7 @@
 //! the as-of date and configuration, and get values plus warnings back. Every number the engine
 //! produces is therefore reproducible from its inputs alone (see ARCHITECTURE.md).
 
+pub mod alerts;
 pub mod asof;
 pub mod dataset;
 pub mod domain;

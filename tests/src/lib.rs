@@ -344,6 +344,8 @@ pub struct TestServer {
     pub base: String,
     pub http: reqwest::Client,
     pub store: TestStore,
+    /// The server's state (to flush its audit writer, say).
+    pub state: bot::server::AppState,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -363,10 +365,11 @@ impl TestServer {
         let state = bot::server::AppState::new(settings, store.store.clone(), texts(), None).expect("app state");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
         let addr = listener.local_addr().expect("address");
+        let app = bot::server::app(state.clone());
         let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, bot::server::app(state)).await;
+            let _ = axum::serve(listener, app).await;
         });
-        TestServer { base: format!("http://{addr}"), http: http(), store, task }
+        TestServer { base: format!("http://{addr}"), http: http(), store, state, task }
     }
 
     pub fn url(&self, path: &str) -> String {

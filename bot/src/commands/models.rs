@@ -159,8 +159,21 @@ pub async fn score(ctx: &Ctx, args: &ScoreArgs) -> anyhow::Result<()> {
     if let Some((store, tenant)) = &loaded.tenant {
         let updates: Vec<ScoreUpdate> =
             ranked.iter().map(|&(_, i)| score_update(&scorer.score(i, &mut work))).collect::<Result<_, _>>()?;
-        store.save_scores(tenant, chrono::Utc::now(), view.as_of, &updates).await.context("saving scores")?;
-        eprintln!("saved {} scores for tenant {tenant} (model {})", updates.len(), model.version);
+        let channels = ctx.settings.alert_channels();
+        let saved = crate::workflow::save_scores_alerting(
+            store.as_ref(),
+            tenant,
+            chrono::Utc::now(),
+            view.as_of,
+            &updates,
+            &channels,
+        )
+        .await
+        .context("saving scores")?;
+        eprintln!(
+            "saved {} scores for tenant {tenant} (model {}); {} critical-deal alerts raised",
+            saved.scores, model.version, saved.alerts
+        );
     }
     match ctx.format {
         Format::Json => {

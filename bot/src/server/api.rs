@@ -26,6 +26,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
 use super::error::{ApiError, ErrorBody};
 use super::tenants::{Scope, TenantEngine};
 use super::{AppState, Caller};
+use crate::alerts::settings::AlertSettings;
 use crate::store::{AuditEntry, CurrentScore, HighRiskQuery, HistoryEntry, RiskPage, Role, SortBy};
 
 pub fn public_routes() -> Router<AppState> {
@@ -53,9 +54,18 @@ fn today() -> NaiveDate {
     Utc::now().date_naive()
 }
 
+/// Whether an audit entry records a read (written behind the request, in batches) or a change
+/// or admin action (written before the request answers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Audit {
+    Read,
+    Change,
+}
+
 async fn audit(
     state: &AppState,
     caller: &Caller,
+    kind: Audit,
     action: &str,
     target: Option<&str>,
     details: Option<serde_json::Value>,
@@ -68,7 +78,10 @@ async fn audit(
         details,
         request_id: super::error::REQUEST_ID.try_with(Clone::clone).ok(),
     };
-    state.store.audit(&caller.tenant, &entry).await?;
+    match kind {
+        Audit::Read => state.audit.read(&caller.tenant, entry).await?,
+        Audit::Change => state.audit.now(&caller.tenant, entry).await?,
+    }
     Ok(())
 }
 
@@ -232,7 +245,7 @@ pub async fn score_deal(
         let mut work = scorer.work();
         (scorer.score(0, &mut work), ignored)
     };
-    audit(&state, &caller, "deal.score", Some(&deal_id), None).await?;
+    audit(&state, &caller, Audit::Read, "deal.score", Some(&deal_id), None).await?;
     metrics::counter!("deals_scored_total", "path" => "api").increment(1);
     Ok(Json(ScoreResponse { score: card, scored_at: Utc::now(), ignored_fields: ignored }))
 }
@@ -343,7 +356,7 @@ pub async fn get_deal(
         return Err(ApiError::Forbidden(format!("Access denied: deal {deal_id} belongs to another rep's pipeline")));
     }
     let history = state.store.deal_history(&caller.tenant, &deal_id).await?;
-    audit(&state, &caller, "deal.read", Some(&deal_id), None).await?;
+    audit(&state, &caller, Audit::Read, "deal.read", Some(&deal_id), None).await?;
     Ok(Json(DealResponse { deal: stored.record, score: stored.score, history, updated_at: stored.updated_at }))
 }
 
@@ -538,14 +551,11 @@ fn snapshot(engine: &TenantEngine, state: &AppState, scope: &Scope, date: NaiveD
     let open: Vec<usize> = view.open.iter().copied().filter(|&i| in_scope(i)).collect();
     let value: f64 = open.iter().filter_map(|&i| dataset.deals[i].amount).map(engine::domain::Amount::get).sum();
     let (mut risk_adjusted, mut distribution) = (None, BTreeMap::new());
-    if let Some(model) = &engine.model {
-        let scorer = Scorer::with_similar(model, dataset, Some(date), &state.texts, &engine.similar, dataset);
-        let mut work = scorer.work();
+    if let Some(p_loss) = engine.open_risk(date, &state.texts) {
         let mut adjusted = 0.0;
         for &i in &open {
-            let deal = &dataset.deals[i];
-            let p = scorer.quick(deal, &mut work).p_loss;
-            adjusted += deal.amount.map_or(0.0, |a| a.get() * (1.0 - p));
+            let p = p_loss[i];
+            adjusted += dataset.deals[i].amount.map_or(0.0, |a| a.get() * (1.0 - p));
             let category = RiskCategory::from_score(engine::domain::risk_score(p));
             *distribution.entry(category.as_str().to_owned()).or_insert(0) += 1;
         }
@@ -579,6 +589,7 @@ pub async fn pipeline_metrics(
     let engine = engine_for(&state, &caller).await?;
     let scope = Scope::of(state.store.as_ref(), &caller.tenant, &caller.claims).await?;
     let as_of = engine.as_of;
+    let model_version = engine.model.as_ref().map(|m| m.version.clone());
     let state2 = state.clone();
     let (now, week_ago) = tokio::task::spawn_blocking(move || {
         let now = snapshot(&engine, &state2, &scope, as_of);
@@ -589,11 +600,6 @@ pub async fn pipeline_metrics(
     .map_err(ApiError::internal)?;
     let diff = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| round1(a - b));
     let gap = now.risk_adjusted.map(|r| now.value - r);
-    let model_version = state
-        .cache
-        .get(&state.store, &caller.tenant, as_of)
-        .await?
-        .and_then(|e| e.model.as_ref().map(|m| m.version.clone()));
     Ok(Json(PipelineMetrics {
         tenant_id: caller.tenant.to_string(),
         pipeline_value: now.value,
@@ -617,128 +623,6 @@ pub async fn pipeline_metrics(
 
 // ---------------------------------------------------------------------------------------------
 // POST /v1/alerts/configure
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AlertSettings {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub critical_deals: Option<CriticalDeals>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub daily_digest: Option<DailyDigest>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub quiet_hours: Option<QuietHours>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CriticalDeals {
-    pub enabled: bool,
-    /// slack, email, teams, discord or log.
-    #[serde(default)]
-    pub channels: Vec<String>,
-    /// Alert when the risk score rises above this (default 75).
-    #[serde(default = "default_threshold")]
-    pub threshold: u8,
-}
-
-fn default_threshold() -> u8 {
-    75
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DailyDigest {
-    pub enabled: bool,
-    /// HH:MM in `timezone`.
-    #[serde(default = "default_digest_time")]
-    pub time: String,
-    /// An IANA time zone, e.g. America/New_York.
-    #[serde(default = "default_timezone")]
-    pub timezone: String,
-    #[serde(default = "default_max_deals")]
-    pub max_deals: u8,
-    #[serde(default = "default_min_risk")]
-    pub min_risk_score: u8,
-}
-
-fn default_digest_time() -> String {
-    "08:00".into()
-}
-fn default_timezone() -> String {
-    "UTC".into()
-}
-fn default_max_deals() -> u8 {
-    10
-}
-fn default_min_risk() -> u8 {
-    51
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct QuietHours {
-    #[serde(default = "yes")]
-    pub enabled: bool,
-    pub start: String,
-    pub end: String,
-}
-
-fn yes() -> bool {
-    true
-}
-
-const CHANNELS: [&str; 5] = ["slack", "email", "teams", "discord", "log"];
-
-impl AlertSettings {
-    /// Checks every value; the error names the field.
-    pub fn validate(&self) -> ApiResult<()> {
-        let hhmm = |field: &str, value: &str| {
-            chrono::NaiveTime::parse_from_str(value, "%H:%M").map(|_| ()).map_err(|_| {
-                ApiError::validation(field, "time", format!("{field} must be a time as HH:MM, not {value:?}"))
-            })
-        };
-        let percent = |field: &str, value: u8| {
-            if value <= 100 {
-                Ok(())
-            } else {
-                Err(ApiError::validation(field, "range", format!("{field} must be 0-100")))
-            }
-        };
-        if let Some(c) = &self.critical_deals {
-            percent("critical_deals.threshold", c.threshold)?;
-            if let Some(bad) = c.channels.iter().find(|ch| !CHANNELS.contains(&ch.as_str())) {
-                return Err(ApiError::validation(
-                    "critical_deals.channels",
-                    "enum",
-                    format!("unknown channel {bad:?}: use {}", CHANNELS.join(", ")),
-                ));
-            }
-        }
-        if let Some(d) = &self.daily_digest {
-            hhmm("daily_digest.time", &d.time)?;
-            d.timezone.parse::<chrono_tz::Tz>().map_err(|_| {
-                ApiError::validation(
-                    "daily_digest.timezone",
-                    "timezone",
-                    format!("unknown time zone {:?}: use an IANA name like Europe/Berlin", d.timezone),
-                )
-            })?;
-            percent("daily_digest.min_risk_score", d.min_risk_score)?;
-            if !(1..=50).contains(&d.max_deals) {
-                return Err(ApiError::validation(
-                    "daily_digest.max_deals",
-                    "range",
-                    "daily_digest.max_deals must be 1-50",
-                ));
-            }
-        }
-        if let Some(q) = &self.quiet_hours {
-            hhmm("quiet_hours.start", &q.start)?;
-            hhmm("quiet_hours.end", &q.end)?;
-        }
-        Ok(())
-    }
-}
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ConfigureResponse {
@@ -770,7 +654,8 @@ pub async fn configure_alerts(
     settings.quiet_hours = update.quiet_hours.or(settings.quiet_hours);
     let now = Utc::now();
     state.store.save_alert_settings(&caller.tenant, user, &serde_json::to_value(&settings)?, now).await?;
-    audit(&state, &caller, "settings.update", Some(user), Some(serde_json::to_value(&settings)?)).await?;
+    audit(&state, &caller, Audit::Change, "settings.update", Some(user), Some(serde_json::to_value(&settings)?))
+        .await?;
     Ok(Json(ConfigureResponse { user_id: user.to_owned(), settings_updated: true, effective_at: now, settings }))
 }
 
@@ -825,7 +710,7 @@ pub async fn model_performance(
         distribution =
             snap.distribution.into_iter().map(|(k, v)| (k, (1000.0 * v as f64 / total).round() / 1000.0)).collect();
     }
-    audit(&state, &caller, "model.performance.read", champion.map(|c| c.version.as_str()), None).await?;
+    audit(&state, &caller, Audit::Read, "model.performance.read", champion.map(|c| c.version.as_str()), None).await?;
     Ok(Json(ModelPerformance {
         tenant_id: caller.tenant.to_string(),
         model_version: champion.map(|c| c.version.clone()),
@@ -906,6 +791,7 @@ pub async fn train_model(
     audit(
         &state,
         &caller,
+        Audit::Change,
         "model.train",
         Some(&model.version),
         Some(serde_json::json!({ "status": status, "reason": reason })),

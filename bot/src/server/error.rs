@@ -136,3 +136,9 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+impl From<crate::alerts::settings::SettingsError> for ApiError {
+    fn from(e: crate::alerts::settings::SettingsError) -> Self {
+        ApiError::Validation { message: e.message, field: Some(e.field), constraint: e.constraint }
+    }
+}

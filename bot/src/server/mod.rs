@@ -7,6 +7,7 @@
 //! model loads); `/metrics` is Prometheus text.
 
 pub mod api;
+pub mod audit;
 pub mod error;
 pub mod tenants;
 
@@ -45,6 +46,7 @@ pub struct Inner {
     pub store: Arc<dyn Store>,
     pub texts: Texts,
     pub auth: Authenticator,
+    pub audit: audit::AuditWriter,
     pub cache: TenantCache,
     per_user: DefaultKeyedRateLimiter<String>,
     per_tenant: DefaultKeyedRateLimiter<String>,
@@ -98,6 +100,7 @@ impl AppState {
         let per_tenant = RateLimiter::keyed(quota(settings.limits.per_tenant_per_minute));
         Ok(AppState(Arc::new(Inner {
             settings,
+            audit: audit::AuditWriter::start(store.clone()),
             store,
             texts,
             auth,
@@ -292,7 +295,8 @@ pub async fn serve(
     }
     use std::io::Write;
     std::io::stdout().flush()?;
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown_signal()).await.context("serving")?;
+    axum::serve(listener, app(state.clone())).with_graceful_shutdown(shutdown_signal()).await.context("serving")?;
+    state.audit.flush().await;
     tracing::info!("shut down");
     Ok(())
 }

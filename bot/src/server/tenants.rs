@@ -28,6 +28,22 @@ pub struct TenantEngine {
     pub similar: SimilarIndex,
     /// Deal id → index in `dataset`.
     pub index: HashMap<String, usize>,
+    /// The champion's P(loss) of the deals open on a date (NaN for the others), computed once
+    /// per date: pipeline metrics read it on every request.
+    open_risk: std::sync::Mutex<HashMap<NaiveDate, Arc<Vec<f64>>>>,
+}
+
+impl TenantEngine {
+    /// P(loss) of every deal open on `date`, by position (NaN for the others); `None` without a
+    /// model. The first call for a date scores the pipeline; later ones share the result.
+    pub fn open_risk(&self, date: NaiveDate, texts: &engine::texts::Texts) -> Option<Arc<Vec<f64>>> {
+        let model = self.model.as_ref()?;
+        let mut known = self.open_risk.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let risk = known
+            .entry(date)
+            .or_insert_with(|| Arc::new(crate::workflow::open_p_loss(model, &self.dataset, date, texts)));
+        Some(risk.clone())
+    }
 }
 
 #[derive(Debug, Default)]
@@ -121,7 +137,7 @@ async fn build(
             view.closed.iter().copied().filter(|&i| status(&dataset.deals[i], view.as_of) == Status::Won).collect();
         let similar = SimilarIndex::new(&dataset, &won);
         let index = dataset.deals.iter().enumerate().map(|(i, d)| (d.id.to_string(), i)).collect();
-        Ok(TenantEngine { stamp, as_of: today, dataset, model, similar, index })
+        Ok(TenantEngine { stamp, as_of: today, dataset, model, similar, index, open_risk: Default::default() })
     })
     .await
     .map_err(ApiError::internal)??;

@@ -17,11 +17,13 @@ use std::fmt;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use engine::alerts::{AlertKind, Priority};
 use engine::domain::{Outcome, RiskCategory};
 use engine::ingest::Problem;
 use engine::record::{DealRecord, SchemaSpec};
 use serde::{Deserialize, Serialize};
 
+pub use crate::alerts::{Alert, AlertQuery, AlertState, NewAlert, Outcome as AlertOutcome};
 pub use crate::auth::Role;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -335,6 +337,59 @@ impl RiskPage {
     }
 }
 
+/// A deal's new score with what the store knew before it: the input of alert planning.
+#[derive(Debug, Clone)]
+pub struct ScoreChange<'a> {
+    pub update: &'a ScoreUpdate,
+    /// The score stored before; `None` if the deal was never scored.
+    pub previous: Option<u8>,
+    pub owner: Option<String>,
+}
+
+/// An alert raised recently about a subject, for throttling.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecentAlert {
+    pub subject: String,
+    pub recipient: String,
+    pub score: Option<u8>,
+    pub at: DateTime<Utc>,
+}
+
+/// Decides, inside the transaction that stores new scores, which alerts they raise (see
+/// [`Store::save_scores_raising`]).
+pub trait AlertPlanner: Send + Sync {
+    /// The kind of alert planned (its recent alerts are read for throttling).
+    fn kind(&self) -> AlertKind;
+    /// Positions in `changes` that might raise an alert: their recent alerts are read.
+    fn candidates(&self, changes: &[ScoreChange<'_>]) -> Vec<usize>;
+    /// The alerts to raise, given the recent alerts of the candidates.
+    fn plan(&self, changes: &[ScoreChange<'_>], candidates: &[usize], recent: &[RecentAlert]) -> Vec<NewAlert>;
+}
+
+/// Plans nothing: scores saved without alerts (imports of history, tests).
+#[derive(Debug, Clone, Copy)]
+pub struct NoAlerts;
+
+impl AlertPlanner for NoAlerts {
+    fn kind(&self) -> AlertKind {
+        AlertKind::CriticalDeal
+    }
+    fn candidates(&self, _: &[ScoreChange<'_>]) -> Vec<usize> {
+        Vec::new()
+    }
+    fn plan(&self, _: &[ScoreChange<'_>], _: &[usize], _: &[RecentAlert]) -> Vec<NewAlert> {
+        Vec::new()
+    }
+}
+
+/// What [`Store::save_scores_raising`] wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ScoresSaved {
+    pub scores: usize,
+    /// Alerts raised (duplicates of existing ones are not counted).
+    pub alerts: usize,
+}
+
 /// The database, for one or many tenants.
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + fmt::Debug {
@@ -355,13 +410,27 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// derived state compare them to know when to rebuild.
     async fn stamp(&self, tenant: &TenantId) -> Result<Stamp, StoreError>;
 
+    /// Stores new scores (the deals' current scores and a history row each) without alerts.
     async fn save_scores(
         &self,
         tenant: &TenantId,
         at: DateTime<Utc>,
         as_of: Option<NaiveDate>,
         scores: &[ScoreUpdate],
-    ) -> Result<usize, StoreError>;
+    ) -> Result<usize, StoreError> {
+        Ok(self.save_scores_raising(tenant, at, as_of, scores, &NoAlerts).await?.scores)
+    }
+    /// Stores new scores and, in the same transaction, the alerts `planner` raises on them
+    /// (comparing each with the score stored before): a score is never saved without its alert,
+    /// nor an alert without its score.
+    async fn save_scores_raising(
+        &self,
+        tenant: &TenantId,
+        at: DateTime<Utc>,
+        as_of: Option<NaiveDate>,
+        scores: &[ScoreUpdate],
+        planner: &dyn AlertPlanner,
+    ) -> Result<ScoresSaved, StoreError>;
     async fn high_risk(&self, tenant: &TenantId, query: &HighRiskQuery) -> Result<RiskPage, StoreError>;
 
     /// Stores a trained model (its full JSON) with a status.
@@ -388,8 +457,39 @@ pub trait Store: Send + Sync + fmt::Debug {
         at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
     async fn alert_settings(&self, tenant: &TenantId, user_id: &str) -> Result<Option<serde_json::Value>, StoreError>;
+    /// Every user's stored alert settings.
+    async fn all_alert_settings(&self, tenant: &TenantId) -> Result<Vec<(String, serde_json::Value)>, StoreError>;
 
-    async fn audit(&self, tenant: &TenantId, entry: &AuditEntry) -> Result<(), StoreError>;
+    /// Every tenant's id (for background work that runs for all of them).
+    async fn tenant_ids(&self) -> Result<Vec<TenantId>, StoreError>;
+
+    /// Writes alerts into the outbox; one whose dedup key exists already is skipped. Returns how
+    /// many were new.
+    async fn raise_alerts(&self, tenant: &TenantId, alerts: &[NewAlert]) -> Result<usize, StoreError>;
+    /// Claims up to `limit` alerts due by `now_ms` (pending, failed and due again, or sending
+    /// with a lapsed lease) for one sender: they become `sending` until `now_ms + lease_ms`,
+    /// their attempt counted. Concurrent senders never claim the same row.
+    async fn claim_alerts(
+        &self,
+        tenant: &TenantId,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<Alert>, StoreError>;
+    /// Records how the attempt of a claimed alert ended. `attempt` is the claimed attempt
+    /// number: a sender whose lease lapsed and was taken over changes nothing (returns false).
+    async fn finish_alert(
+        &self,
+        tenant: &TenantId,
+        alert_id: &str,
+        attempt: u32,
+        outcome: &AlertOutcome,
+    ) -> Result<bool, StoreError>;
+    /// Alerts, newest first.
+    async fn alerts(&self, tenant: &TenantId, query: &AlertQuery) -> Result<Vec<Alert>, StoreError>;
+
+    /// Appends entries to the tenant's audit log, in one transaction.
+    async fn audit(&self, tenant: &TenantId, entries: &[AuditEntry]) -> Result<(), StoreError>;
     async fn audit_log(&self, tenant: &TenantId, limit: u32) -> Result<Vec<AuditEntry>, StoreError>;
 
     async fn idempotency_begin(
@@ -448,6 +548,18 @@ fn parse_outcome(s: &str) -> Result<Outcome, StoreError> {
         "open" => Ok(Outcome::Open),
         other => Err(StoreError::Corrupt(format!("outcome {other:?}"))),
     }
+}
+
+fn parse_kind(s: &str) -> Result<AlertKind, StoreError> {
+    AlertKind::parse(s).ok_or_else(|| StoreError::Corrupt(format!("alert kind {s:?}")))
+}
+
+fn parse_priority(s: &str) -> Result<Priority, StoreError> {
+    Priority::parse(s).ok_or_else(|| StoreError::Corrupt(format!("alert priority {s:?}")))
+}
+
+fn parse_alert_state(s: &str) -> Result<AlertState, StoreError> {
+    AlertState::parse(s).ok_or_else(|| StoreError::Corrupt(format!("alert state {s:?}")))
 }
 
 fn parse_category(s: &str) -> Result<RiskCategory, StoreError> {

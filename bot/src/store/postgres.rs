@@ -18,6 +18,8 @@ pub struct PgStore {
 }
 
 impl PgStore {
+    /// Appended to the query that claims due alerts: concurrent senders skip each other's rows.
+    const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
     const BACKEND: &'static str = "postgres";
 
     /// Connects to `url`, applying the migrations first through `migration_url` when given (a
@@ -43,6 +45,14 @@ impl PgStore {
     async fn begin(&self, tenant: &TenantId) -> Result<Transaction<'static, Postgres>, StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("SELECT set_config('app.tenant_id', $1, true)").bind(tenant.as_str()).execute(&mut *tx).await?;
+        Ok(tx)
+    }
+
+    /// A transaction that may list the tenants (the `tenant_directory` policy) and see no
+    /// tenant's data.
+    async fn begin_directory(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT set_config('app.tenant_id', '*', true)").execute(&mut *tx).await?;
         Ok(tx)
     }
 

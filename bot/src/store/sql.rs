@@ -9,7 +9,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::types::Json;
 
-use super::{Attributes, CurrentScore, StoreError, StoredDeal, parse_category, parse_outcome};
+use super::{Alert, Attributes, CurrentScore, StoreError, StoredDeal, parse_category, parse_outcome};
 use engine::record::DealRecord;
 
 /// Bumped in the same transaction as a change to a tenant's deals or models (see [`Stamp`]).
@@ -81,6 +81,67 @@ impl DealRow {
                 _ => None,
             };
         Ok(StoredDeal { record: self.record()?, score, updated_at: self.updated_at })
+    }
+}
+
+/// Rows of `alerts` as read back.
+#[derive(Debug, sqlx::FromRow)]
+pub(super) struct AlertRow {
+    pub alert_id: String,
+    pub kind: String,
+    pub priority: String,
+    pub subject: String,
+    pub recipient: String,
+    pub channel: String,
+    pub dedup_key: String,
+    pub payload: Json<serde_json::Value>,
+    pub score: Option<i64>,
+    pub state: String,
+    pub attempts: i64,
+    pub created_at: DateTime<Utc>,
+    pub due_ms: i64,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub external_id: Option<String>,
+    pub escalated_from: Option<String>,
+}
+
+/// `SELECT <alert columns> <rest>` as a static string.
+macro_rules! select_alerts {
+    ($rest:literal) => {
+        concat!(
+            "SELECT alert_id, kind, priority, subject, recipient, channel, dedup_key, payload, score, state, attempts, \
+             created_at, due_ms, sent_at, last_error, external_id, escalated_from ",
+            $rest
+        )
+    };
+}
+pub(super) use select_alerts;
+
+impl AlertRow {
+    pub fn alert(self) -> Result<Alert, StoreError> {
+        Ok(Alert {
+            kind: super::parse_kind(&self.kind)?,
+            priority: super::parse_priority(&self.priority)?,
+            state: super::parse_alert_state(&self.state)?,
+            score: self
+                .score
+                .map(|s| u8::try_from(s).map_err(|_| StoreError::Corrupt(format!("alert score {s}"))))
+                .transpose()?,
+            attempts: u32::try_from(self.attempts).unwrap_or(u32::MAX),
+            alert_id: self.alert_id,
+            subject: self.subject,
+            recipient: self.recipient,
+            channel: self.channel,
+            dedup_key: self.dedup_key,
+            payload: self.payload.0,
+            created_at: self.created_at,
+            due_ms: self.due_ms,
+            sent_at: self.sent_at,
+            last_error: self.last_error,
+            external_id: self.external_id,
+            escalated_from: self.escalated_from,
+        })
     }
 }
 
@@ -368,14 +429,59 @@ macro_rules! implement_store {
                 Ok(versions.map_or_else(Stamp::default, |(data, scores)| Stamp { data, scores }))
             }
 
-            async fn save_scores(
+            async fn save_scores_raising(
                 &self,
                 tenant: &TenantId,
                 at: chrono::DateTime<chrono::Utc>,
                 as_of: Option<chrono::NaiveDate>,
                 scores: &[ScoreUpdate],
-            ) -> Result<usize, StoreError> {
+                planner: &dyn AlertPlanner,
+            ) -> Result<ScoresSaved, StoreError> {
                 let mut tx = self.begin_write(tenant).await?;
+                // What was stored before, for the planner.
+                let mut before: std::collections::HashMap<String, (Option<i64>, Option<String>)> =
+                    std::collections::HashMap::new();
+                for chunk in scores.chunks(sql::CHUNK) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new("SELECT deal_id, risk_score, owner FROM deals WHERE tenant_id = ");
+                    q.push_bind(tenant.as_str()).push(" AND deal_id IN (");
+                    let mut list = q.separated(", ");
+                    for s in chunk {
+                        list.push_bind(s.deal_id.as_str());
+                    }
+                    q.push(")");
+                    let rows: Vec<(String, Option<i64>, Option<String>)> = q.build_query_as().fetch_all(&mut *tx).await?;
+                    before.extend(rows.into_iter().map(|(id, score, owner)| (id, (score, owner))));
+                }
+                let changes: Vec<ScoreChange<'_>> = scores
+                    .iter()
+                    .map(|update| {
+                        let (previous, owner) = before.remove(&update.deal_id).unwrap_or((None, None));
+                        ScoreChange { update, previous: previous.and_then(|p| u8::try_from(p).ok()), owner }
+                    })
+                    .collect();
+                let candidates = planner.candidates(&changes);
+                let mut recent = Vec::new();
+                for chunk in candidates.chunks(sql::CHUNK) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "SELECT subject, recipient, score, created_at FROM alerts WHERE tenant_id = ",
+                    );
+                    q.push_bind(tenant.as_str()).push(" AND kind = ").push_bind(planner.kind().as_str());
+                    q.push(" AND state <> 'suppressed' AND subject IN (");
+                    let mut list = q.separated(", ");
+                    for &i in chunk {
+                        list.push_bind(changes[i].update.deal_id.as_str());
+                    }
+                    q.push(")");
+                    let rows: Vec<(String, String, Option<i64>, chrono::DateTime<chrono::Utc>)> =
+                        q.build_query_as().fetch_all(&mut *tx).await?;
+                    recent.extend(rows.into_iter().map(|(subject, recipient, score, at)| RecentAlert {
+                        subject,
+                        recipient,
+                        score: score.and_then(|s| u8::try_from(s).ok()),
+                        at,
+                    }));
+                }
+                let alerts = planner.plan(&changes, &candidates, &recent);
                 for s in scores {
                     sqlx::query(
                         "UPDATE deals SET risk_score = $3, risk_category = $4, win_probability = $5, model_version = $6, \
@@ -413,8 +519,9 @@ macro_rules! implement_store {
                 if !scores.is_empty() {
                     sqlx::query($crate::store::sql::BUMP_SCORES_VERSION).bind(tenant.as_str()).execute(&mut *tx).await?;
                 }
+                let raised = Self::insert_alerts(&mut tx, tenant, &alerts).await?;
                 tx.commit().await?;
-                Ok(scores.len())
+                Ok(ScoresSaved { scores: scores.len(), alerts: raised })
             }
 
             async fn high_risk(&self, tenant: &TenantId, query: &HighRiskQuery) -> Result<RiskPage, StoreError> {
@@ -722,21 +829,26 @@ macro_rules! implement_store {
                 Ok(row.map(|(Json(v),)| v))
             }
 
-            async fn audit(&self, tenant: &TenantId, entry: &AuditEntry) -> Result<(), StoreError> {
+            async fn audit(&self, tenant: &TenantId, entries: &[AuditEntry]) -> Result<(), StoreError> {
+                if entries.is_empty() {
+                    return Ok(());
+                }
                 let mut tx = self.begin_write(tenant).await?;
-                sqlx::query(
-                    "INSERT INTO audit_log (tenant_id, at, actor, action, target, details, request_id) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                )
-                .bind(tenant.as_str())
-                .bind(entry.at)
-                .bind(entry.actor.as_str())
-                .bind(entry.action.as_str())
-                .bind(entry.target.as_deref())
-                .bind(entry.details.as_ref().map(Json))
-                .bind(entry.request_id.as_deref())
-                .execute(&mut *tx)
-                .await?;
+                for chunk in entries.chunks(sql::CHUNK) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO audit_log (tenant_id, at, actor, action, target, details, request_id) ",
+                    );
+                    q.push_values(chunk, |mut b, entry| {
+                        b.push_bind(tenant.as_str())
+                            .push_bind(entry.at)
+                            .push_bind(entry.actor.as_str())
+                            .push_bind(entry.action.as_str())
+                            .push_bind(entry.target.as_deref())
+                            .push_bind(entry.details.as_ref().map(Json))
+                            .push_bind(entry.request_id.as_deref());
+                    });
+                    q.build().execute(&mut *tx).await?;
+                }
                 tx.commit().await?;
                 Ok(())
             }
@@ -890,6 +1002,182 @@ macro_rules! implement_store {
                 .await?;
                 tx.commit().await?;
                 Ok(())
+            }
+
+            async fn all_alert_settings(&self, tenant: &TenantId) -> Result<Vec<(String, serde_json::Value)>, StoreError> {
+                let mut tx = self.begin(tenant).await?;
+                let rows: Vec<(String, Json<serde_json::Value>)> =
+                    sqlx::query_as("SELECT user_id, settings FROM alert_settings WHERE tenant_id = $1 ORDER BY user_id")
+                        .bind(tenant.as_str())
+                        .fetch_all(&mut *tx)
+                        .await?;
+                tx.commit().await?;
+                Ok(rows.into_iter().map(|(user, Json(settings))| (user, settings)).collect())
+            }
+
+            async fn tenant_ids(&self) -> Result<Vec<TenantId>, StoreError> {
+                let mut tx = self.begin_directory().await?;
+                let rows: Vec<(String,)> =
+                    sqlx::query_as("SELECT tenant_id FROM tenants ORDER BY tenant_id").fetch_all(&mut *tx).await?;
+                tx.commit().await?;
+                rows.into_iter().map(|(id,)| TenantId::parse(&id).map_err(|_| StoreError::Corrupt(format!("tenant id {id:?}")))).collect()
+            }
+
+            async fn raise_alerts(&self, tenant: &TenantId, alerts: &[NewAlert]) -> Result<usize, StoreError> {
+                let mut tx = self.begin_write(tenant).await?;
+                let raised = Self::insert_alerts(&mut tx, tenant, alerts).await?;
+                tx.commit().await?;
+                Ok(raised)
+            }
+
+            async fn claim_alerts(
+                &self,
+                tenant: &TenantId,
+                now_ms: i64,
+                lease_ms: i64,
+                limit: u32,
+            ) -> Result<Vec<Alert>, StoreError> {
+                let mut tx = self.begin_write(tenant).await?;
+                let mut due = sqlx::QueryBuilder::<$db>::new("SELECT alert_id FROM alerts WHERE tenant_id = ");
+                due.push_bind(tenant.as_str());
+                due.push(" AND ((state IN ('pending', 'failed') AND due_ms <= ").push_bind(now_ms);
+                due.push(") OR (state = 'sending' AND lease_until_ms <= ").push_bind(now_ms);
+                due.push(")) ORDER BY due_ms, alert_id LIMIT ").push_bind(i64::from(limit));
+                due.push(Self::SKIP_LOCKED);
+                let ids: Vec<(String,)> = due.build_query_as().fetch_all(&mut *tx).await?;
+                if ids.is_empty() {
+                    tx.commit().await?;
+                    return Ok(Vec::new());
+                }
+                let in_list = |q: &mut sqlx::QueryBuilder<$db>| {
+                    q.push(" AND alert_id IN (");
+                    let mut list = q.separated(", ");
+                    for (id,) in &ids {
+                        list.push_bind(id.as_str());
+                    }
+                    q.push(")");
+                };
+                let mut claim = sqlx::QueryBuilder::<$db>::new(
+                    "UPDATE alerts SET state = 'sending', attempts = attempts + 1, lease_until_ms = ",
+                );
+                claim.push_bind(now_ms + lease_ms).push(" WHERE tenant_id = ").push_bind(tenant.as_str());
+                in_list(&mut claim);
+                claim.build().execute(&mut *tx).await?;
+                let mut read = sqlx::QueryBuilder::<$db>::new(sql::select_alerts!("FROM alerts WHERE tenant_id = "));
+                read.push_bind(tenant.as_str());
+                in_list(&mut read);
+                read.push(" ORDER BY due_ms, alert_id");
+                let rows: Vec<sql::AlertRow> = read.build_query_as().fetch_all(&mut *tx).await?;
+                tx.commit().await?;
+                rows.into_iter().map(sql::AlertRow::alert).collect()
+            }
+
+            async fn finish_alert(
+                &self,
+                tenant: &TenantId,
+                alert_id: &str,
+                attempt: u32,
+                outcome: &AlertOutcome,
+            ) -> Result<bool, StoreError> {
+                let mut tx = self.begin_write(tenant).await?;
+                let (state, sent_at, external_id, error, due_ms) = match outcome {
+                    AlertOutcome::Sent { at, external_id } => ("sent", Some(*at), external_id.as_deref(), None, None),
+                    AlertOutcome::Failed { error, retry_ms } => ("failed", None, None, Some(error.as_str()), Some(*retry_ms)),
+                    AlertOutcome::Escalated { error, .. } => ("escalated", None, None, Some(error.as_str()), None),
+                };
+                let updated = sqlx::query(
+                    "UPDATE alerts SET state = $4, sent_at = $5, external_id = $6, last_error = $7, \
+                     due_ms = COALESCE($8, due_ms), lease_until_ms = NULL \
+                     WHERE tenant_id = $1 AND alert_id = $2 AND state = 'sending' AND attempts = $3",
+                )
+                .bind(tenant.as_str())
+                .bind(alert_id)
+                .bind(i64::from(attempt))
+                .bind(state)
+                .bind(sent_at)
+                .bind(external_id)
+                .bind(error)
+                .bind(due_ms)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    == 1;
+                if updated {
+                    if let AlertOutcome::Escalated { fallback: Some(fallback), .. } = outcome {
+                        Self::insert_alerts(&mut tx, tenant, std::slice::from_ref(fallback)).await?;
+                    }
+                }
+                tx.commit().await?;
+                Ok(updated)
+            }
+
+            async fn alerts(&self, tenant: &TenantId, query: &AlertQuery) -> Result<Vec<Alert>, StoreError> {
+                let mut tx = self.begin(tenant).await?;
+                let mut q = sqlx::QueryBuilder::<$db>::new(sql::select_alerts!("FROM alerts WHERE tenant_id = "));
+                q.push_bind(tenant.as_str());
+                if !query.kinds.is_empty() {
+                    q.push(" AND kind IN (");
+                    let mut list = q.separated(", ");
+                    for k in &query.kinds {
+                        list.push_bind(k.as_str());
+                    }
+                    q.push(")");
+                }
+                if !query.states.is_empty() {
+                    q.push(" AND state IN (");
+                    let mut list = q.separated(", ");
+                    for st in &query.states {
+                        list.push_bind(st.as_str());
+                    }
+                    q.push(")");
+                }
+                if let Some(recipient) = &query.recipient {
+                    q.push(" AND recipient = ").push_bind(recipient.as_str());
+                }
+                if let Some(subject) = &query.subject {
+                    q.push(" AND subject = ").push_bind(subject.as_str());
+                }
+                q.push(" ORDER BY created_at DESC, alert_id DESC LIMIT ").push_bind(i64::from(query.limit.unwrap_or(1000)));
+                let rows: Vec<sql::AlertRow> = q.build_query_as().fetch_all(&mut *tx).await?;
+                tx.commit().await?;
+                rows.into_iter().map(sql::AlertRow::alert).collect()
+            }
+        }
+
+        impl $store {
+            /// Writes alerts in the transaction `tx`, skipping those whose dedup key exists.
+            async fn insert_alerts(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                tenant: &TenantId,
+                alerts: &[NewAlert],
+            ) -> Result<usize, StoreError> {
+                let mut raised = 0;
+                for chunk in alerts.chunks(sql::CHUNK / 4) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO alerts (tenant_id, alert_id, kind, priority, subject, recipient, channel, dedup_key, \
+                         payload, score, state, attempts, created_at, due_ms, escalated_from) ",
+                    );
+                    q.push_values(chunk, |mut b, a| {
+                        b.push_bind(tenant.as_str())
+                            .push_bind(a.alert_id.as_str())
+                            .push_bind(a.kind.as_str())
+                            .push_bind(a.priority.as_str())
+                            .push_bind(a.subject.as_str())
+                            .push_bind(a.recipient.as_str())
+                            .push_bind(a.channel.as_str())
+                            .push_bind(a.dedup_key.as_str())
+                            .push_bind(Json(&a.payload))
+                            .push_bind(a.score.map(i64::from))
+                            .push_bind("pending")
+                            .push_bind(0_i64)
+                            .push_bind(a.created_at)
+                            .push_bind(a.due_ms)
+                            .push_bind(a.escalated_from.as_deref());
+                    });
+                    q.push(" ON CONFLICT (tenant_id, dedup_key) DO NOTHING");
+                    raised += q.build().execute(&mut **tx).await?.rows_affected() as usize;
+                }
+                Ok(raised)
             }
         }
     };

@@ -18,6 +18,8 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
+    /// Appended to the query that claims due alerts: concurrent senders skip each other's rows.
+    const SKIP_LOCKED: &'static str = "";
     const BACKEND: &'static str = "sqlite";
 
     /// Opens (creating if needed) the database at `url` (`sqlite://path/file.db`) and migrates it.
@@ -40,6 +42,11 @@ impl SqliteStore {
     }
 
     async fn begin(&self, _tenant: &TenantId) -> Result<Transaction<'static, Sqlite>, StoreError> {
+        Ok(self.pool.begin().await?)
+    }
+
+    /// A transaction for reading across tenants (the tenant list).
+    async fn begin_directory(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
         Ok(self.pool.begin().await?)
     }
 

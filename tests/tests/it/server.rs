@@ -446,6 +446,8 @@ async fn reads_by_id_are_audited_with_their_request_id() {
         assert_eq!(status, 200, "{b}: {body}");
         assert_eq!(body["deal"]["id"], json!(deal));
         assert!(body["score"]["risk_score"].is_u64(), "the stored score comes with the deal");
+        // Reads are written behind the request: wait for the writer.
+        server.state.audit.flush().await;
         let t = bot::store::TenantId::parse("acme").expect("tenant");
         let log = server.store.store.audit_log(&t, 10).await.expect("audit");
         let entry = log.iter().find(|e| e.action == "deal.read").expect("audited");

@@ -101,14 +101,14 @@ async fn one_tenant_never_sees_another_s_data() {
         store
             .audit(
                 &a,
-                &AuditEntry {
+                &[AuditEntry {
                     at: Utc::now(),
                     actor: "u".into(),
                     action: "read".into(),
                     target: None,
                     details: None,
                     request_id: None,
-                },
+                }],
             )
             .await
             .expect("audit");
@@ -285,7 +285,7 @@ async fn users_settings_audit_and_watermarks_round_trip() {
                 details: Some(serde_json::json!({ "why": action })),
                 request_id: Some("req-1".into()),
             };
-            store.audit(&t, &entry).await.expect("audit");
+            store.audit(&t, std::slice::from_ref(&entry)).await.expect("audit");
         }
         let log = store.audit_log(&t, 10).await.expect("log");
         assert_eq!(log.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), ["second", "first"], "{b}");

@@ -1,0 +1,324 @@
+//! Delivery channels behind one trait: the log (the embedded default: a JSON-lines file under
+//! the data directory), Slack (`chat.postMessage` through slack-morphism) and email (SMTP through
+//! lettre). Teams and Discord plug in the same way.
+//!
+//! Every message carries its alert id (Slack message metadata, an email's Message-ID, a log
+//! line's field), and a channel that can look messages up ([`Channel::find`]) lets a sender that
+//! takes over a crashed sender's alert tell whether it already arrived.
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use secrecy::{ExposeSecret, SecretString};
+use slack_morphism::errors::SlackClientError;
+use slack_morphism::prelude::*;
+
+use super::Alert;
+use super::templates::Message;
+use crate::store::User;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SendError {
+    /// Worth retrying: a 5xx, a 429, a timeout, a refused connection.
+    #[error("{reason}")]
+    Transient { reason: String, retry_after: Option<Duration> },
+    /// Retrying will not help: a revoked token, an unknown user, no address on this channel.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+impl SendError {
+    fn transient(reason: impl Into<String>) -> Self {
+        SendError::Transient { reason: reason.into(), retry_after: None }
+    }
+}
+
+/// Where a channel put a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivered {
+    pub external_id: Option<String>,
+}
+
+#[async_trait::async_trait]
+pub trait Channel: Send + Sync + std::fmt::Debug {
+    fn name(&self) -> &'static str;
+    /// Delivers `message` (rendered from `alert`) to `to`.
+    async fn send(&self, to: &User, alert: &Alert, message: &Message) -> Result<Delivered, SendError>;
+    /// Whether `alert`'s message already reached `to` (asked before sending an alert whose
+    /// earlier attempt was cut off). `Ok(None)`: not found, or the channel cannot tell.
+    async fn find(&self, to: &User, alert: &Alert) -> Result<Option<Delivered>, SendError>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Log
+
+/// One JSON line per alert in a file, written and synced before the alert counts as sent.
+#[derive(Debug)]
+pub struct LogChannel {
+    path: PathBuf,
+    lock: tokio::sync::Mutex<()>,
+}
+
+impl LogChannel {
+    pub fn new(path: PathBuf) -> anyhow::Result<Self> {
+        if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        Ok(Self { path, lock: tokio::sync::Mutex::new(()) })
+    }
+}
+
+#[async_trait::async_trait]
+impl Channel for LogChannel {
+    fn name(&self) -> &'static str {
+        "log"
+    }
+
+    async fn send(&self, to: &User, alert: &Alert, message: &Message) -> Result<Delivered, SendError> {
+        let line = serde_json::json!({
+            "alert_id": alert.alert_id,
+            "at": chrono::Utc::now(),
+            "kind": alert.kind,
+            "priority": alert.priority,
+            "recipient": to.user_id,
+            "subject": message.subject,
+            "text": message.text,
+        });
+        tracing::info!(alert_id = %alert.alert_id, kind = alert.kind.as_str(), recipient = %to.user_id, subject = %message.subject, "alert");
+        let _guard = self.lock.lock().await;
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
+            writeln!(file, "{line}")?;
+            file.sync_data()
+        })
+        .await
+        .map_err(|e| SendError::transient(e.to_string()))?
+        .map_err(|e| SendError::transient(format!("writing {}: {e}", self.path.display())))?;
+        Ok(Delivered { external_id: None })
+    }
+
+    async fn find(&self, _to: &User, alert: &Alert) -> Result<Option<Delivered>, SendError> {
+        let _guard = self.lock.lock().await;
+        let (path, id) = (self.path.clone(), alert.alert_id.clone());
+        let found = tokio::task::spawn_blocking(move || -> std::io::Result<bool> {
+            let file = match std::fs::File::open(&path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+                Err(e) => return Err(e),
+            };
+            for line in std::io::BufReader::new(file).lines() {
+                let line = line?;
+                let value: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+                if value["alert_id"] == id.as_str() {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        })
+        .await
+        .map_err(|e| SendError::transient(e.to_string()))?
+        .map_err(|e| SendError::transient(format!("reading {}: {e}", self.path.display())))?;
+        Ok(found.then_some(Delivered { external_id: None }))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Slack
+
+type Connector = hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>;
+
+/// Direct messages from the bot, through Slack's Web API.
+#[derive(Debug)]
+pub struct SlackChannel {
+    client: Arc<SlackClient<SlackClientHyperConnector<Connector>>>,
+    token: SlackApiToken,
+}
+
+/// The metadata event type our messages carry.
+const EVENT_TYPE: &str = "dealwatch_alert";
+
+impl SlackChannel {
+    /// A client for the Web API at `api_url` (`https://slack.com/api`; a fake's in tests).
+    pub fn new(api_url: &str, token: &SecretString) -> anyhow::Result<Self> {
+        let parsed = url::Url::parse(api_url).with_context(|| format!("[slack] api_url {api_url:?} is not a URL"))?;
+        let loopback = parsed.host_str().is_some_and(|h| h == "127.0.0.1" || h == "localhost" || h == "[::1]");
+        anyhow::ensure!(
+            parsed.scheme() == "https" || loopback,
+            "[slack] api_url must be https:// (plain http only to a local test server)"
+        );
+        crate::auth::install_crypto_provider();
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_native_roots()
+            .context("loading the system's root certificates for Slack")?
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .build();
+        let connector =
+            SlackClientHyperConnector::with_connector(https).with_slack_api_url(api_url.trim_end_matches('/'));
+        Ok(Self {
+            client: Arc::new(SlackClient::new(connector)),
+            token: SlackApiToken::new(SlackApiTokenValue::new(token.expose_secret().to_owned())),
+        })
+    }
+
+    fn user_id(to: &User) -> Result<SlackUserId, SendError> {
+        to.slack_user_id
+            .clone()
+            .map(SlackUserId::new)
+            .ok_or_else(|| SendError::Permanent(format!("user {} has no Slack id", to.user_id)))
+    }
+}
+
+/// Slack's answers as retry decisions: HTTP 5xx, 429 and network trouble are worth another
+/// try; an API error (`invalid_auth`, `channel_not_found`, …) is not, except Slack's own
+/// transient codes.
+fn slack_error(e: SlackClientError) -> SendError {
+    match e {
+        SlackClientError::RateLimitError(r) => {
+            SendError::Transient { reason: "Slack rate limit (429)".into(), retry_after: r.retry_after }
+        }
+        SlackClientError::HttpError(h) if h.status_code.is_server_error() => {
+            SendError::transient(format!("Slack answered {}", h.status_code))
+        }
+        SlackClientError::HttpError(h) => SendError::Permanent(format!("Slack answered {}", h.status_code)),
+        SlackClientError::ApiError(a)
+            if matches!(
+                a.code.as_str(),
+                "internal_error" | "fatal_error" | "service_unavailable" | "request_timeout" | "ratelimited"
+            ) =>
+        {
+            SendError::transient(format!("Slack error {}", a.code))
+        }
+        SlackClientError::ApiError(a) => SendError::Permanent(format!("Slack error {}", a.code)),
+        other => SendError::transient(format!("calling Slack: {other}")),
+    }
+}
+
+#[async_trait::async_trait]
+impl Channel for SlackChannel {
+    fn name(&self) -> &'static str {
+        "slack"
+    }
+
+    async fn send(&self, to: &User, alert: &Alert, message: &Message) -> Result<Delivered, SendError> {
+        let user = Self::user_id(to)?;
+        let blocks: Vec<SlackBlock> = serde_json::from_value(message.blocks.clone())
+            .map_err(|e| SendError::Permanent(format!("the Block Kit template gave blocks Slack cannot take: {e}")))?;
+        let metadata = SlackMessageMetadata {
+            event_type: EVENT_TYPE.into(),
+            event_payload: Some([("alert_id".to_owned(), alert.alert_id.clone())].into_iter().collect()),
+        };
+        let content =
+            SlackMessageContent::new().with_text(message.subject.clone()).with_blocks(blocks).with_metadata(metadata);
+        // Posting to a user id delivers to the app's direct-message channel with them.
+        let request = SlackApiChatPostMessageRequest::new(SlackChannelId::new(user.to_string()), content);
+        let session = self.client.open_session(&self.token);
+        let response = session.chat_post_message(&request).await.map_err(slack_error)?;
+        Ok(Delivered { external_id: Some(format!("{}:{}", response.channel, response.ts)) })
+    }
+
+    async fn find(&self, to: &User, alert: &Alert) -> Result<Option<Delivered>, SendError> {
+        let user = Self::user_id(to)?;
+        let session = self.client.open_session(&self.token);
+        let dm = session
+            .conversations_open(&SlackApiConversationsOpenRequest::new().with_users(vec![user]))
+            .await
+            .map_err(slack_error)?
+            .channel
+            .id;
+        // Messages since the alert was raised (less a minute of clock skew), with metadata.
+        let oldest = (alert.created_at - chrono::Duration::minutes(1)).timestamp();
+        let mut cursor: Option<SlackCursorId> = None;
+        loop {
+            let mut request = SlackApiConversationsHistoryRequest::new()
+                .with_channel(dm.clone())
+                .with_oldest(SlackTs::new(format!("{oldest}.000000")))
+                .with_include_all_metadata(true)
+                .with_limit(200);
+            if let Some(c) = cursor.take() {
+                request = request.with_cursor(c);
+            }
+            let page = session.conversations_history(&request).await.map_err(slack_error)?;
+            for m in &page.messages {
+                let ours = m.content.metadata.as_ref().is_some_and(|md| {
+                    md.event_type == EVENT_TYPE
+                        && md.event_payload.as_ref().and_then(|p| p.get("alert_id")) == Some(&alert.alert_id)
+                });
+                if ours {
+                    return Ok(Some(Delivered { external_id: Some(format!("{dm}:{}", m.origin.ts)) }));
+                }
+            }
+            match page.response_metadata.and_then(|r| r.next_cursor).filter(|c| !c.to_string().is_empty()) {
+                Some(next) => cursor = Some(next),
+                None => return Ok(None),
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Email
+
+/// Email over SMTP: HTML with a plain-text alternative.
+#[derive(Debug)]
+pub struct EmailChannel {
+    transport: lettre::AsyncSmtpTransport<lettre::Tokio1Executor>,
+    from: lettre::message::Mailbox,
+}
+
+impl EmailChannel {
+    /// `smtp_url`: `smtp://host:25` (plain), `smtp://host:587?tls=required` (STARTTLS) or
+    /// `smtps://user:pass@host:465`.
+    pub fn new(smtp_url: &SecretString, from: &str) -> anyhow::Result<Self> {
+        crate::auth::install_crypto_provider();
+        let transport = lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(smtp_url.expose_secret())
+            .context("[email] smtp_url is not a valid SMTP URL")?
+            .timeout(Some(Duration::from_secs(20)))
+            .build();
+        let from = from.parse().with_context(|| format!("[email] from {from:?} is not an email address"))?;
+        Ok(Self { transport, from })
+    }
+}
+
+#[async_trait::async_trait]
+impl Channel for EmailChannel {
+    fn name(&self) -> &'static str {
+        "email"
+    }
+
+    async fn send(&self, to: &User, alert: &Alert, message: &Message) -> Result<Delivered, SendError> {
+        use lettre::AsyncTransport;
+        use lettre::message::MultiPart;
+        let address =
+            to.email.as_deref().ok_or_else(|| SendError::Permanent(format!("user {} has no email", to.user_id)))?;
+        let mailbox: lettre::message::Mailbox = address
+            .parse()
+            .map_err(|e| SendError::Permanent(format!("user {}'s email {address:?} is not valid: {e}", to.user_id)))?;
+        // The Message-ID is the alert's: a resend after a crash is recognisably the same mail.
+        let message_id = format!("<{}@dealwatch>", alert.alert_id);
+        let email = lettre::Message::builder()
+            .from(self.from.clone())
+            .to(mailbox)
+            .subject(message.subject.clone())
+            .message_id(Some(message_id.clone()))
+            .multipart(MultiPart::alternative_plain_html(message.text.clone(), message.html.clone()))
+            .map_err(|e| SendError::Permanent(format!("building the email: {e}")))?;
+        match self.transport.send(email).await {
+            Ok(_) => Ok(Delivered { external_id: Some(message_id) }),
+            // 4xx replies and network trouble are temporary; 5xx replies are permanent.
+            Err(e) if e.is_permanent() => Err(SendError::Permanent(format!("SMTP: {e}"))),
+            Err(e) => Err(SendError::transient(format!("SMTP: {e}"))),
+        }
+    }
+
+    async fn find(&self, _to: &User, _alert: &Alert) -> Result<Option<Delivered>, SendError> {
+        // SMTP cannot be asked what it delivered; the Message-ID lets mail systems fold a
+        // resend into the first copy.
+        Ok(None)
+    }
+}

@@ -1,0 +1,226 @@
+//! The sender: moves due alerts out of the outbox and through their channels.
+//!
+//! One pass ([`Sender::deliver_due`]) claims due alerts tenant by tenant, renders each, sends it
+//! and records the outcome. The time is passed in, so tests drive retries, backoff, quiet hours
+//! and lease take-overs with an injected clock; `dealwatch serve` runs a pass every few seconds.
+//!
+//! Retries never duplicate: before any attempt after the first, the channel is asked whether an
+//! earlier attempt already got through (a 500 after the message was posted, a crash between
+//! posting and recording). When the channel cannot answer, the attempt waits rather than risk
+//! a second copy.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::channels::{Channel, EmailChannel, LogChannel, SendError, SlackChannel};
+use super::templates::Templates;
+use super::{Alert, NewAlert, Outcome, ms};
+use crate::config::Settings;
+use crate::store::{Store, StoreError, TenantId, User};
+
+#[derive(Debug, Clone)]
+pub struct SenderConfig {
+    pub max_attempts: u32,
+    pub backoff: Duration,
+    pub lease: Duration,
+    /// Alerts claimed at a time.
+    pub batch: u32,
+    /// The channel an alert goes to after `max_attempts` failures.
+    pub fallback: Option<String>,
+}
+
+impl SenderConfig {
+    pub fn from_settings(settings: &Settings) -> Self {
+        let a = &settings.alerts;
+        SenderConfig {
+            max_attempts: a.max_attempts.max(1),
+            backoff: Duration::from_secs(a.backoff_seconds),
+            lease: Duration::from_secs(a.lease_seconds.max(1)),
+            batch: 50,
+            fallback: Some(a.fallback_channel.trim().to_owned()).filter(|c| !c.is_empty()),
+        }
+    }
+}
+
+/// What one pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Report {
+    pub sent: usize,
+    /// Found already delivered by an earlier attempt, and recorded as sent.
+    pub recovered: usize,
+    pub failed: usize,
+    pub escalated: usize,
+    /// Outcomes not recorded because another sender had taken the alert over.
+    pub lost_lease: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Sender {
+    store: Arc<dyn Store>,
+    channels: HashMap<String, Arc<dyn Channel>>,
+    templates: Arc<Templates>,
+    config: SenderConfig,
+}
+
+impl Sender {
+    pub fn new(
+        store: Arc<dyn Store>,
+        channels: Vec<Arc<dyn Channel>>,
+        templates: Arc<Templates>,
+        config: SenderConfig,
+    ) -> Self {
+        let channels = channels.into_iter().map(|c| (c.name().to_owned(), c)).collect();
+        Self { store, channels, templates, config }
+    }
+
+    /// The channels `settings` configure: the log always, Slack and email when configured.
+    pub fn channels(settings: &Settings) -> anyhow::Result<Vec<Arc<dyn Channel>>> {
+        let mut channels: Vec<Arc<dyn Channel>> =
+            vec![Arc::new(LogChannel::new(settings.data_dir.join(&settings.alerts.log_file))?)];
+        if let Some(token) = &settings.slack.bot_token {
+            channels.push(Arc::new(SlackChannel::new(&settings.slack.api_url, token)?));
+        }
+        if let Some(url) = &settings.email.smtp_url {
+            let from = settings.email.from.as_deref().unwrap_or("Dealwatch <dealwatch@localhost>");
+            channels.push(Arc::new(EmailChannel::new(url, from)?));
+        }
+        Ok(channels)
+    }
+
+    /// Delivers everything due at `now`, for every tenant.
+    pub async fn deliver_due(&self, now: DateTime<Utc>) -> Result<Report, StoreError> {
+        let mut report = Report::default();
+        for tenant in self.store.tenant_ids().await? {
+            self.deliver_tenant(&tenant, now, &mut report).await?;
+        }
+        Ok(report)
+    }
+
+    async fn deliver_tenant(
+        &self,
+        tenant: &TenantId,
+        now: DateTime<Utc>,
+        report: &mut Report,
+    ) -> Result<(), StoreError> {
+        let lease_ms = i64::try_from(self.config.lease.as_millis()).unwrap_or(i64::MAX);
+        let mut users: Option<Vec<User>> = None;
+        loop {
+            let claimed = self.store.claim_alerts(tenant, ms(now), lease_ms, self.config.batch).await?;
+            if claimed.is_empty() {
+                return Ok(());
+            }
+            if users.is_none() {
+                users = Some(self.store.users(tenant).await?);
+            }
+            let known = users.as_deref().unwrap_or_default();
+            for alert in &claimed {
+                let user = known.iter().find(|u| u.user_id == alert.recipient);
+                let (outcome, recovered) = self.attempt(alert, user, now).await;
+                if !self.store.finish_alert(tenant, &alert.alert_id, alert.attempts, &outcome).await? {
+                    report.lost_lease += 1;
+                    continue;
+                }
+                match &outcome {
+                    Outcome::Sent { .. } if recovered => report.recovered += 1,
+                    Outcome::Sent { .. } => report.sent += 1,
+                    Outcome::Failed { error, .. } => {
+                        report.failed += 1;
+                        tracing::warn!(tenant = %tenant, alert_id = %alert.alert_id, attempt = alert.attempts, %error, "alert delivery failed; will retry");
+                    }
+                    Outcome::Escalated { error, fallback } => {
+                        report.escalated += 1;
+                        tracing::error!(tenant = %tenant, alert_id = %alert.alert_id, channel = %alert.channel, %error,
+                            fallback = fallback.as_ref().map(|f| f.channel.as_str()), "alert escalated");
+                    }
+                }
+            }
+            if claimed.len() < self.config.batch as usize {
+                return Ok(());
+            }
+        }
+    }
+
+    /// One attempt at `alert`; true with a `Sent` that an earlier attempt had achieved.
+    async fn attempt(&self, alert: &Alert, user: Option<&User>, now: DateTime<Utc>) -> (Outcome, bool) {
+        let Some(user) = user else {
+            return (self.give_up(alert, format!("recipient {} is no longer a user", alert.recipient), now), false);
+        };
+        let Some(channel) = self.channels.get(&alert.channel) else {
+            return (self.give_up(alert, format!("channel {} is not configured here", alert.channel), now), false);
+        };
+        if alert.attempts > 1 {
+            match channel.find(user, alert).await {
+                Ok(Some(found)) => return (Outcome::Sent { at: now, external_id: found.external_id }, true),
+                Ok(None) => {}
+                // Without knowing, sending again could deliver twice: wait and ask again.
+                Err(e) => return (self.failure(alert, e, now), false),
+            }
+        }
+        let message = match self.templates.render(alert) {
+            Ok(m) => m,
+            Err(e) => return (self.give_up(alert, format!("rendering: {e:#}"), now), false),
+        };
+        match channel.send(user, alert, &message).await {
+            Ok(sent) => (Outcome::Sent { at: now, external_id: sent.external_id }, false),
+            Err(e) => (self.failure(alert, e, now), false),
+        }
+    }
+
+    fn failure(&self, alert: &Alert, error: SendError, now: DateTime<Utc>) -> Outcome {
+        match error {
+            SendError::Transient { reason, retry_after } if alert.attempts < self.config.max_attempts => {
+                let exponent = alert.attempts.saturating_sub(1).min(16);
+                let wait = (self.config.backoff * 2u32.pow(exponent)).max(retry_after.unwrap_or_default());
+                let wait_ms = i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2);
+                Outcome::Failed { error: reason, retry_ms: ms(now).saturating_add(wait_ms) }
+            }
+            SendError::Transient { reason, .. } => {
+                self.give_up(alert, format!("{reason} (after {} attempts)", alert.attempts), now)
+            }
+            SendError::Permanent(reason) => self.give_up(alert, reason, now),
+        }
+    }
+
+    /// Escalates: the alert goes to the fallback channel, unless it is already there or is
+    /// itself a fallback.
+    fn give_up(&self, alert: &Alert, error: String, now: DateTime<Utc>) -> Outcome {
+        let fallback = self
+            .config
+            .fallback
+            .as_ref()
+            .filter(|f| **f != alert.channel && alert.escalated_from.is_none() && self.channels.contains_key(*f))
+            .map(|channel| NewAlert {
+                alert_id: NewAlert::new_id(),
+                kind: alert.kind,
+                priority: alert.priority,
+                subject: alert.subject.clone(),
+                recipient: alert.recipient.clone(),
+                channel: channel.clone(),
+                dedup_key: format!("{}:fallback:{channel}", alert.dedup_key),
+                payload: alert.payload.clone(),
+                score: alert.score,
+                created_at: now,
+                due_ms: ms(now),
+                escalated_from: Some(alert.alert_id.clone()),
+            });
+        Outcome::Escalated { error, fallback }
+    }
+
+    /// Runs passes every `every` until the process stops (inside `dealwatch serve`).
+    pub async fn run(self, every: Duration) {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match self.deliver_due(Utc::now()).await {
+                Ok(r) if r != Report::default() => tracing::info!(?r, "alerts delivered"),
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "delivering alerts"),
+            }
+        }
+    }
+}

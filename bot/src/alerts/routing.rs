@@ -1,0 +1,259 @@
+//! Who gets an alert, on which channel, and when.
+//!
+//! Deal alerts go to the deal's owner and the owner's manager (seed 000); a deal whose owner is
+//! nobody's CRM name goes to the tenant's admins rather than nowhere. Each recipient's own
+//! settings decide whether they want the alert, its threshold and channels; quiet hours in
+//! their own time zone hold an alert until the hours end. Channels the deployment does not have
+//! (no Slack token, no SMTP server) are skipped in favour of the next one that reaches the
+//! person; the log channel always does.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
+use chrono_tz::Tz;
+use engine::alerts::{AlertKind, CriticalDecision, CriticalRule, LastAlert};
+
+use super::settings::AlertSettings;
+use super::{NewAlert, ms};
+use crate::store::{AlertPlanner, RecentAlert, Role, ScoreChange, Store, StoreError, TenantId, User};
+
+/// Recipients and their settings for one tenant, read once per batch of changes.
+#[derive(Debug, Clone)]
+pub struct Routing {
+    users: Vec<User>,
+    settings: HashMap<String, AlertSettings>,
+    /// Channels this deployment can deliver on, in order of preference.
+    available: Vec<String>,
+}
+
+impl Routing {
+    pub async fn load(store: &dyn Store, tenant: &TenantId, available: &[String]) -> Result<Routing, StoreError> {
+        let users = store.users(tenant).await?;
+        let settings = store
+            .all_alert_settings(tenant)
+            .await?
+            .into_iter()
+            .map(|(user, value)| (user, AlertSettings::from_stored(Some(value))))
+            .collect();
+        Ok(Routing::new(users, settings, available))
+    }
+
+    pub fn new(users: Vec<User>, settings: HashMap<String, AlertSettings>, available: &[String]) -> Routing {
+        Routing { users, settings, available: available.to_vec() }
+    }
+
+    pub fn user(&self, user_id: &str) -> Option<&User> {
+        self.users.iter().find(|u| u.user_id == user_id)
+    }
+
+    pub fn settings(&self, user_id: &str) -> AlertSettings {
+        self.settings.get(user_id).cloned().unwrap_or_default()
+    }
+
+    /// The owner's user and their manager; the admins when no user has this CRM owner.
+    pub fn deal_recipients(&self, owner: Option<&str>) -> Vec<&User> {
+        let rep = owner.and_then(|o| self.users.iter().find(|u| u.crm_owner.as_deref() == Some(o)));
+        match rep {
+            Some(rep) => {
+                let manager = rep.manager_id.as_deref().and_then(|m| self.user(m));
+                std::iter::once(rep).chain(manager).collect()
+            }
+            None => self.users.iter().filter(|u| u.role == Role::Admin).collect(),
+        }
+    }
+
+    /// The channels `user` gets `kind` on: the ones they chose that this deployment has and that
+    /// reach them, else the first available channel that reaches them.
+    pub fn channels(&self, user: &User, kind: AlertKind) -> Vec<String> {
+        let chosen = match kind {
+            AlertKind::CriticalDeal => self.settings(&user.user_id).critical().channels,
+            _ => Vec::new(),
+        };
+        let usable = |c: &String| self.available.contains(c) && reaches(user, c);
+        let picked: Vec<String> = chosen.into_iter().filter(usable).collect();
+        if !picked.is_empty() {
+            return picked;
+        }
+        self.available.iter().find(|c| usable(c)).cloned().into_iter().collect()
+    }
+
+    /// When an alert raised at `now` may reach `user`: now, or when their quiet hours end.
+    pub fn due(&self, user: &User, now: DateTime<Utc>) -> DateTime<Utc> {
+        let tz: Tz = user.time_zone.parse().unwrap_or(Tz::UTC);
+        after_quiet_hours(now, tz, self.settings(&user.user_id).quiet_window())
+    }
+}
+
+/// Whether `channel` has an address for `user`.
+pub fn reaches(user: &User, channel: &str) -> bool {
+    match channel {
+        "slack" => user.slack_user_id.is_some(),
+        "email" => user.email.is_some(),
+        "teams" => user.teams_user_id.is_some(),
+        "discord" => user.discord_user_id.is_some(),
+        _ => true,
+    }
+}
+
+/// `now`, or the end of the quiet window (local `start`..`end`, possibly past midnight) in `tz`
+/// when `now` falls inside it.
+pub fn after_quiet_hours(now: DateTime<Utc>, tz: Tz, window: Option<(NaiveTime, NaiveTime)>) -> DateTime<Utc> {
+    let Some((start, end)) = window else { return now };
+    if start == end {
+        return now;
+    }
+    let local = now.with_timezone(&tz);
+    let t = local.time();
+    let (quiet, end_date) = if start < end {
+        (t >= start && t < end, local.date_naive())
+    } else if t >= start {
+        (true, local.date_naive() + Duration::days(1))
+    } else {
+        (t < end, local.date_naive())
+    };
+    if !quiet {
+        return now;
+    }
+    let wake = end_date.and_time(end);
+    // A wake-up time that does not exist (clocks jump forward over it) is the first one after.
+    (0..=3)
+        .find_map(|h| tz.from_local_datetime(&(wake + Duration::hours(h))).earliest())
+        .map_or(now, |t| t.with_timezone(&Utc))
+}
+
+/// Plans critical-deal alerts on new scores: the crossing into critical, per recipient's own
+/// threshold, throttled and deduplicated by [`CriticalRule`].
+#[derive(Debug)]
+pub struct CriticalDeals<'a> {
+    pub routing: &'a Routing,
+    pub now: DateTime<Utc>,
+}
+
+impl CriticalDeals<'_> {
+    /// The lowest threshold anyone in the tenant uses: below it no score can cross.
+    fn floor(&self) -> u8 {
+        self.routing
+            .users
+            .iter()
+            .map(|u| self.routing.settings(&u.user_id).critical())
+            .filter(|c| c.enabled)
+            .map(|c| c.threshold)
+            .min()
+            .unwrap_or(CriticalRule::default().threshold)
+    }
+}
+
+impl AlertPlanner for CriticalDeals<'_> {
+    fn kind(&self) -> AlertKind {
+        AlertKind::CriticalDeal
+    }
+
+    fn candidates(&self, changes: &[ScoreChange<'_>]) -> Vec<usize> {
+        let floor = self.floor();
+        changes
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.update.risk_score > floor && c.previous.is_none_or(|p| p < c.update.risk_score))
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    fn plan(&self, changes: &[ScoreChange<'_>], candidates: &[usize], recent: &[RecentAlert]) -> Vec<NewAlert> {
+        let mut alerts = Vec::new();
+        for &i in candidates {
+            let change = &changes[i];
+            let deal = change.update.deal_id.as_str();
+            for user in self.routing.deal_recipients(change.owner.as_deref()) {
+                let critical = self.routing.settings(&user.user_id).critical();
+                if !critical.enabled {
+                    continue;
+                }
+                let rule = CriticalRule { threshold: critical.threshold, ..CriticalRule::default() };
+                let last = recent
+                    .iter()
+                    .filter(|r| r.subject == deal && r.recipient == user.user_id)
+                    .max_by_key(|r| r.at)
+                    .map(|r| LastAlert { score: r.score.unwrap_or(0), at: r.at });
+                let decision = rule.decide(change.previous, change.update.risk_score, last.as_ref(), self.now);
+                if decision != CriticalDecision::Raise {
+                    tracing::debug!(deal, recipient = %user.user_id, ?decision, "no critical alert");
+                    continue;
+                }
+                let due = ms(self.routing.due(user, self.now));
+                for channel in self.routing.channels(user, AlertKind::CriticalDeal) {
+                    let kind = AlertKind::CriticalDeal;
+                    alerts.push(NewAlert {
+                        alert_id: NewAlert::new_id(),
+                        kind,
+                        priority: kind.priority(),
+                        subject: deal.to_owned(),
+                        recipient: user.user_id.clone(),
+                        dedup_key: format!("critical_deal:{deal}:{}:{channel}:{}", user.user_id, self.now.date_naive()),
+                        channel,
+                        payload: serde_json::json!({
+                            "deal": change.update.card,
+                            "previous_score": change.previous,
+                            "threshold": critical.threshold,
+                            "recipient_name": user.name,
+                        }),
+                        score: Some(change.update.risk_score),
+                        created_at: self.now,
+                        due_ms: due,
+                        escalated_from: None,
+                    });
+                }
+            }
+        }
+        alerts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).expect("RFC 3339").with_timezone(&Utc)
+    }
+
+    fn hm(h: u32, m: u32) -> NaiveTime {
+        NaiveTime::from_hms_opt(h, m, 0).expect("a time")
+    }
+
+    #[test]
+    fn quiet_hours_hold_alerts_until_they_end_in_the_recipients_time_zone() {
+        let ny: Tz = "America/New_York".parse().expect("tz");
+        let berlin: Tz = "Europe/Berlin".parse().expect("tz");
+        let night = Some((hm(20, 0), hm(8, 0)));
+        // (now, zone, window, expected delivery)
+        let cases = [
+            // 15:00 in New York (EST, UTC-5): not quiet.
+            ("2026-01-15T20:00:00Z", ny, night, "2026-01-15T20:00:00Z"),
+            // 21:00 in New York: held until 08:00 the next morning.
+            ("2026-01-16T02:00:00Z", ny, night, "2026-01-16T13:00:00Z"),
+            // 03:00 in New York: held until 08:00 the same day.
+            ("2026-01-16T08:00:00Z", ny, night, "2026-01-16T13:00:00Z"),
+            // 08:00 sharp is awake.
+            ("2026-01-16T13:00:00Z", ny, night, "2026-01-16T13:00:00Z"),
+            // The same instant is 03:00 in Berlin (CET): quiet until 08:00 CET, 07:00 UTC.
+            ("2026-01-16T02:00:00Z", berlin, night, "2026-01-16T07:00:00Z"),
+            // Summer time: 22:30 CEST (UTC+2) waits for 08:00 CEST = 06:00 UTC.
+            ("2026-07-01T20:30:00Z", berlin, night, "2026-07-02T06:00:00Z"),
+            // A daytime window (12:00-13:00 lunch).
+            ("2026-01-15T12:30:00Z", Tz::UTC, Some((hm(12, 0), hm(13, 0))), "2026-01-15T13:00:00Z"),
+            // No quiet hours.
+            ("2026-01-16T02:00:00Z", ny, None, "2026-01-16T02:00:00Z"),
+        ];
+        for (now, tz, window, expected) in cases {
+            assert_eq!(after_quiet_hours(utc(now), tz, window), utc(expected), "{now} in {tz}");
+        }
+    }
+
+    #[test]
+    fn a_wake_up_time_skipped_by_daylight_saving_moves_to_the_next_hour() {
+        // Berlin springs forward at 02:00 on 2026-03-29: 02:30 does not exist that day.
+        let berlin: Tz = "Europe/Berlin".parse().expect("tz");
+        let got = after_quiet_hours(utc("2026-03-28T23:30:00Z"), berlin, Some((hm(0, 0), hm(2, 30))));
+        assert_eq!(got, utc("2026-03-29T01:30:00Z"), "03:30 CEST");
+    }
+}

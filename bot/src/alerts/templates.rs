@@ -1,0 +1,230 @@
+//! Alert messages from the Tera templates in `prompts/alerts/`: for each kind a subject line,
+//! a plain-text body (log, email), an HTML body (email) and Slack Block Kit blocks. Loaded and
+//! checked once at start-up (bundled, or from `--prompts DIR/alerts`); a template that does not
+//! parse, or Block Kit that is not JSON, fails there and not at 3 a.m.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use anyhow::Context as _;
+use engine::alerts::AlertKind;
+use tera::{Context, Tera, Value};
+
+use super::Alert;
+
+/// The kinds that have templates (and so may be raised).
+pub const RENDERED: [AlertKind; 1] = [AlertKind::CriticalDeal];
+
+/// The four parts of every kind's message.
+const PARTS: [&str; 4] = ["subject", "txt", "html", "slack.json"];
+
+const BUNDLED: [(&str, &str); 4] = [
+    ("critical_deal.subject", include_str!("../../../prompts/alerts/critical_deal.subject.tera")),
+    ("critical_deal.txt", include_str!("../../../prompts/alerts/critical_deal.txt.tera")),
+    ("critical_deal.html", include_str!("../../../prompts/alerts/critical_deal.html.tera")),
+    ("critical_deal.slack.json", include_str!("../../../prompts/alerts/critical_deal.slack.json.tera")),
+];
+
+/// A rendered alert, in every format a channel may want.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    pub alert_id: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    /// Slack Block Kit blocks (a JSON array).
+    pub blocks: Value,
+}
+
+#[derive(Debug)]
+pub struct Templates {
+    tera: Tera,
+    /// `https://crm.example.com/deals/{deal_id}`: the deal's page, for "View deal" links.
+    deal_url: Option<String>,
+}
+
+impl Templates {
+    /// The bundled templates, or those in `prompts_dir/alerts/` where it has them.
+    pub fn load(prompts_dir: Option<&Path>, deal_url: Option<String>) -> anyhow::Result<Templates> {
+        let mut sources: Vec<(String, String)> =
+            BUNDLED.iter().map(|(name, text)| ((*name).to_owned(), (*text).to_owned())).collect();
+        if let Some(dir) = prompts_dir {
+            for (name, text) in &mut sources {
+                let path = dir.join("alerts").join(format!("{name}.tera"));
+                if path.is_file() {
+                    *text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+                }
+            }
+        }
+        let mut tera = Tera::default();
+        tera.add_raw_templates(sources).context("parsing the alert templates in prompts/alerts")?;
+        tera.register_filter("money", money);
+        tera.register_filter("slack", slack_escape);
+        let templates = Templates { tera, deal_url };
+        templates.check()?;
+        Ok(templates)
+    }
+
+    /// Renders every kind once with a sample alert: a template that names a missing field or
+    /// produces invalid Block Kit fails at start-up.
+    fn check(&self) -> anyhow::Result<()> {
+        for kind in RENDERED {
+            for name in PARTS.map(|p| format!("{}.{p}", kind.as_str())) {
+                anyhow::ensure!(
+                    self.tera.get_template_names().any(|n| n == name),
+                    "prompts/alerts has no template {name}.tera"
+                );
+            }
+            self.render(&sample(kind)).with_context(|| format!("rendering a sample {} alert", kind.as_str()))?;
+        }
+        Ok(())
+    }
+
+    pub fn render(&self, alert: &Alert) -> anyhow::Result<Message> {
+        let kind = alert.kind.as_str();
+        let mut context = match &alert.payload {
+            Value::Object(map) => Context::from_value(Value::Object(map.clone()))?,
+            _ => Context::new(),
+        };
+        context.insert("alert_id", &alert.alert_id);
+        context.insert("kind", kind);
+        context.insert("priority", alert.priority.as_str());
+        context.insert("nl", "\n");
+        let deal_id = alert.payload.pointer("/deal/deal_id").and_then(Value::as_str);
+        if let (Some(url), Some(id)) = (&self.deal_url, deal_id) {
+            context.insert("deal_url", &url.replace("{deal_id}", &urlencoding(id)));
+        }
+        let render = |part: &str| {
+            self.tera.render(&format!("{kind}.{part}"), &context).with_context(|| format!("template {kind}.{part}"))
+        };
+        let blocks_text = render("slack.json")?;
+        let blocks: Value = serde_json::from_str(&blocks_text)
+            .with_context(|| format!("template {kind}.slack.json did not produce JSON:\n{blocks_text}"))?;
+        anyhow::ensure!(blocks.is_array(), "template {kind}.slack.json must produce an array of blocks");
+        Ok(Message {
+            alert_id: alert.alert_id.clone(),
+            subject: render("subject")?.trim().to_owned(),
+            text: render("txt")?,
+            html: render("html")?,
+            blocks,
+        })
+    }
+}
+
+/// `$850`, `$45K`, `$1.2M`: amounts as the seeds write them.
+fn money(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> {
+    let amount = value.as_f64().ok_or_else(|| tera::Error::msg(format!("money: {value} is not a number")))?;
+    let text = match amount.abs() {
+        a if a >= 999_500.0 => format!("${:.1}M", amount / 1e6).replace(".0M", "M"),
+        a if a >= 1_000.0 => format!("${:.0}K", amount / 1e3),
+        _ => format!("${amount:.0}"),
+    };
+    Ok(Value::String(text))
+}
+
+/// Escapes the three characters Slack's mrkdwn reserves.
+fn slack_escape(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> {
+    let text = match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    Ok(Value::String(text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")))
+}
+
+fn urlencoding(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// A representative alert of `kind`, for checking templates.
+pub fn sample(kind: AlertKind) -> Alert {
+    let payload = serde_json::json!({
+        "deal": {
+            "deal_id": "D12345", "company": "Acme <Corp> & Sons", "owner": "rep_15", "amount": 45000.0,
+            "stage": "Proposal", "risk_score": 82, "risk_category": "critical", "model_version": "add-0123abcd",
+            "risk_factors": [
+                {"factor": "Lead source: Partner", "impact": 9.5, "description": "Partner leads win 31% vs 45%"},
+                {"factor": "Deal age", "impact": 7.25, "description": "Open 95 days; similar deals close in 60"},
+            ],
+            "recommendations": [{"action": "Schedule an exec sponsor call within 24 hours", "priority": "high"}],
+        },
+        "previous_score": 68,
+        "threshold": 75,
+        "recipient_name": "Maria",
+    });
+    Alert {
+        alert_id: "0190f0e2-0000-7000-8000-000000000000".into(),
+        kind,
+        priority: kind.priority(),
+        subject: "D12345".into(),
+        recipient: "maria".into(),
+        channel: "log".into(),
+        dedup_key: "sample".into(),
+        payload,
+        score: Some(82),
+        state: super::AlertState::Pending,
+        attempts: 0,
+        created_at: chrono::DateTime::from_timestamp(1_780_000_000, 0).unwrap_or_default(),
+        due_ms: 0,
+        sent_at: None,
+        last_error: None,
+        external_id: None,
+        escalated_from: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_critical_deal_alert_renders_like_the_seed_in_every_format() {
+        let templates =
+            Templates::load(None, Some("https://crm.example.com/deals/{deal_id}".into())).expect("bundled templates");
+        let m = templates.render(&sample(AlertKind::CriticalDeal)).expect("render");
+        assert_eq!(m.subject, "URGENT: High-risk deal - Acme <Corp> & Sons ($45K)");
+        for needle in [
+            "CRITICAL DEAL ALERT",
+            "Deal: D12345 - Acme <Corp> & Sons ($45K)",
+            "Risk Score: 82/100 (CRITICAL), up from 68",
+            "- Partner leads win 31% vs 45% (+9.5 pts)",
+            "1. Schedule an exec sponsor call within 24 hours",
+            "View deal: https://crm.example.com/deals/D12345",
+        ] {
+            assert!(m.text.contains(needle), "text lacks {needle:?}:\n{}", m.text);
+        }
+        // HTML escapes the company name; Slack mrkdwn escapes it its own way.
+        assert!(m.html.contains("Acme &lt;Corp&gt; &amp; Sons"), "{}", m.html);
+        let blocks = m.blocks.as_array().expect("blocks");
+        let text = serde_json::to_string(&m.blocks).expect("json");
+        assert!(text.contains("Acme &lt;Corp&gt; &amp; Sons"), "{text}");
+        assert!(text.contains("*Top risk factors*\\n• Partner leads win 31% vs 45% (+9.5 pts)"), "{text}");
+        let actions = blocks.iter().find(|b| b["type"] == "actions").expect("an actions block");
+        let ids: Vec<&str> =
+            actions["elements"].as_array().expect("elements").iter().filter_map(|e| e["action_id"].as_str()).collect();
+        assert_eq!(ids, ["open_deal", "snooze", "useful", "false_alarm"]);
+        assert_eq!(actions["block_id"], "alert:0190f0e2-0000-7000-8000-000000000000");
+        // Every block is one slack-morphism knows.
+        let parsed: Vec<slack_morphism::prelude::SlackBlock> =
+            serde_json::from_value(m.blocks.clone()).expect("valid Block Kit for slack-morphism");
+        assert_eq!(parsed.len(), blocks.len());
+    }
+
+    #[test]
+    fn amounts_read_like_the_seeds() {
+        let none = HashMap::new();
+        for (amount, text) in [(850.0, "$850"), (45_000.0, "$45K"), (1_200_000.0, "$1.2M"), (2_000_000.0, "$2M")] {
+            assert_eq!(money(&Value::from(amount), &none).expect("money"), Value::String(text.into()));
+        }
+    }
+
+    #[test]
+    fn a_broken_template_in_the_prompts_directory_fails_at_load() {
+        let dir = tempfile::tempdir().expect("dir");
+        std::fs::create_dir_all(dir.path().join("alerts")).expect("mkdir");
+        std::fs::write(dir.path().join("alerts/critical_deal.slack.json.tera"), "[{{ deal.company }}]").expect("write");
+        let e = Templates::load(Some(dir.path()), None).expect_err("not JSON");
+        assert!(format!("{e:#}").contains("did not produce JSON"), "{e:#}");
+        std::fs::write(dir.path().join("alerts/critical_deal.txt.tera"), "{% if %}").expect("write");
+        assert!(Templates::load(Some(dir.path()), None).is_err(), "syntax error");
+    }
+}
