@@ -79,6 +79,28 @@ pub enum Command {
     Serve(ServeArgs),
     /// Mint an API token (HS256, with the first configured secret) for a user of a tenant.
     Token(TokenArgs),
+    /// The alert outbox: deliver what is due, or list alerts.
+    #[command(subcommand)]
+    Alerts(AlertsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AlertsCommand {
+    /// Deliver every alert due now (what `dealwatch serve` does every few seconds), then exit.
+    Deliver,
+    /// List a tenant's alerts, newest first.
+    List(AlertsListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AlertsListArgs {
+    #[arg(long)]
+    pub tenant: String,
+    /// Only alerts in this state: pending, sending, sent, failed, escalated, suppressed.
+    #[arg(long)]
+    pub state: Option<String>,
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
 }
 
 #[derive(Debug, Args)]

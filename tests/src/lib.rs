@@ -1,6 +1,8 @@
 //! Helpers for Dealwatch's end-to-end tests: the real `dealwatch` binary, generated data, and
 //! the third-party data sets in `../shared/data`.
 
+pub mod fake_slack;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

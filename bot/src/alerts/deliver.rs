@@ -77,6 +77,13 @@ impl Sender {
         Self { store, channels, templates, config }
     }
 
+    /// The sender the configuration describes: its channels, the templates (from the prompts
+    /// directory, else bundled), the retry settings. Fails on a bad template or channel setting.
+    pub fn from_settings(settings: &Settings, store: Arc<dyn Store>) -> anyhow::Result<Sender> {
+        let templates = Templates::load(settings.prompts_dir.as_deref(), settings.alerts.deal_url.clone())?;
+        Ok(Sender::new(store, Sender::channels(settings)?, Arc::new(templates), SenderConfig::from_settings(settings)))
+    }
+
     /// The channels `settings` configure: the log always, Slack and email when configured.
     pub fn channels(settings: &Settings) -> anyhow::Result<Vec<Arc<dyn Channel>>> {
         let mut channels: Vec<Arc<dyn Channel>> =
@@ -138,9 +145,7 @@ impl Sender {
                     }
                 }
             }
-            if claimed.len() < self.config.batch as usize {
-                return Ok(());
-            }
+            // Claim again: more may be due (a larger backlog, fallbacks raised just now).
         }
     }
 

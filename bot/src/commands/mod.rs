@@ -1,6 +1,7 @@
 //! The CLI commands. Each reads its inputs (a file or a tenant's store), calls the engine, and
 //! writes results to stdout; the data-quality summary, warnings and progress go to stderr.
 
+mod alerts;
 mod data;
 mod demo;
 mod insights;
@@ -63,7 +64,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     crate::telemetry::init(&settings.log, if serving { &settings.log.level } else { "warn" });
     let today = chrono::Local::now().date_naive();
     let threads = cli.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
-    let prompts = cli.prompts.as_deref().or(settings.prompts_dir.as_deref());
+    if let Some(dir) = cli.prompts {
+        settings.prompts_dir = Some(dir);
+    }
+    let prompts = settings.prompts_dir.as_deref();
     let ctx = Ctx {
         today,
         as_of: cli.as_of.unwrap_or(today),
@@ -87,6 +91,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::server::serve(ctx.settings, store, ctx.texts, None).await
         }
         Command::Token(args) => token(&ctx, &args),
+        Command::Alerts(command) => alerts::alerts(&ctx, &command).await,
     }
 }
 

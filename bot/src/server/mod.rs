@@ -286,7 +286,17 @@ pub async fn serve(
         _ => None,
     };
     let listen = settings.server.listen;
+    let sender = if settings.alerts.deliver {
+        Some(
+            crate::alerts::deliver::Sender::from_settings(&settings, store.clone())
+                .context("setting up alert delivery")?,
+        )
+    } else {
+        None
+    };
+    let poll = Duration::from_secs(settings.alerts.poll_seconds.max(1));
     let state = AppState::new(settings, store, texts, demo.clone())?;
+    let delivery = sender.map(|s| tokio::spawn(s.run(poll)));
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
     let addr: SocketAddr = listener.local_addr()?;
     println!("listening on http://{addr}");
@@ -296,6 +306,10 @@ pub async fn serve(
     use std::io::Write;
     std::io::stdout().flush()?;
     axum::serve(listener, app(state.clone())).with_graceful_shutdown(shutdown_signal()).await.context("serving")?;
+    if let Some(task) = delivery {
+        // A pass cut off here leaves its alerts leased; the next start takes them over.
+        task.abort();
+    }
     state.audit.flush().await;
     tracing::info!("shut down");
     Ok(())

@@ -1,5 +1,6 @@
 //! Dealwatch's end-to-end tests, in one test binary (one link, shared helpers in `tests/src`).
 //!
+//! - `alerts`: the outbox, its rules, routing and delivery to a fake Slack, on both stores.
 //! - `cli`: the real `dealwatch` binary, as a user runs it.
 //! - `replay`: as-of replay leaks nothing from the future; same input, same output.
 //! - `scores`: exact explanations, honest cold start, exports without dates, after-close columns.
@@ -10,6 +11,7 @@
 //! - `server`: the HTTP service on both stores, driven over HTTP.
 //! - `service_cli`: import, train, score and serve through the real binary, and a killed import.
 
+mod alerts;
 mod cli;
 mod data_sets;
 mod insights;

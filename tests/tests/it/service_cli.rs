@@ -10,7 +10,7 @@ use serde_json::Value;
 use tests::{TestStore, dealwatch, each_store, scratch, text};
 
 /// `dealwatch` with the test store's database (and, for PostgreSQL, its migration URL).
-fn cli(store: &TestStore) -> Command {
+pub fn cli(store: &TestStore) -> Command {
     let mut cmd = dealwatch();
     cmd.arg("--database").arg(&store.url);
     if let Some(owner) = &store.migration_url {
@@ -123,9 +123,14 @@ async fn train_and_score_work_on_a_tenants_store() {
     }
 }
 
-/// Starts `dealwatch serve` on port 0 and returns it with its base URL.
-fn start_server(store: &TestStore) -> (Child, String) {
-    let mut cmd = cli(store);
+/// Starts `dealwatch serve` on port 0 (its data directory in `dir`) and returns it with its
+/// base URL.
+fn start_server(store: &TestStore, dir: &std::path::Path) -> (Child, String) {
+    spawn_server(cli(store).env("DEALWATCH_DATA_DIR", dir))
+}
+
+/// Starts `cmd` as `dealwatch serve` on port 0 and returns it with its base URL.
+pub fn spawn_server(cmd: &mut Command) -> (Child, String) {
     cmd.args(["serve", "--listen", "127.0.0.1:0"])
         .env("DEALWATCH_AUTH__HS256_SECRETS", format!("[\"{}\"]", tests::TEST_SECRET))
         .stdout(Stdio::piped())
@@ -178,7 +183,7 @@ async fn an_import_killed_half_way_leaves_the_store_as_it_was_and_the_service_re
         assert!(after == before, "{b}: every deal exactly as before the import");
 
         // The service starts on the same store and answers.
-        let (mut server, base) = start_server(&store);
+        let (mut server, base) = start_server(&store, dir.path());
         let http = tests::http();
         let ready: Value = http.get(format!("{base}/readyz")).send().await.expect("readyz").json().await.expect("json");
         assert_eq!(ready["database"], "ok", "{b}");
@@ -194,7 +199,8 @@ async fn an_import_killed_half_way_leaves_the_store_as_it_was_and_the_service_re
 #[tokio::test]
 async fn the_service_shuts_down_gracefully_on_sigterm() {
     let store = tests::sqlite_store().await;
-    let (mut server, base) = start_server(&store);
+    let dir = scratch();
+    let (mut server, base) = start_server(&store, dir.path());
     let http = tests::http();
     assert_eq!(http.get(format!("{base}/healthz")).send().await.expect("healthz").status(), 200);
     let status = Command::new("kill").args(["-TERM", &server.id().to_string()]).status().expect("kill -TERM");

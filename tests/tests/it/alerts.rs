@@ -1,0 +1,409 @@
+//! Alerts end to end: raised with their scores in one transaction, only on the crossing, at most
+//! once a day and again only when materially worse; held by quiet hours; claimed once by
+//! concurrent senders; delivered to a fake Slack exactly once through 500s, 429s and a
+//! cut-off attempt; escalated to the fallback channel after three failures. Injected clocks.
+
+use std::sync::Arc;
+
+use bot::alerts::channels::{Channel, LogChannel, SlackChannel};
+use bot::alerts::deliver::{Report, Sender, SenderConfig};
+use bot::alerts::templates::Templates;
+use bot::alerts::{AlertQuery, AlertState, NewAlert};
+use bot::store::{ImportBatch, Role, ScoreUpdate, Store, TenantId, User};
+use chrono::{DateTime, Duration, Utc};
+use engine::alerts::AlertKind;
+use engine::domain::RiskCategory;
+use engine::score::RiskScore;
+use secrecy::SecretString;
+use tests::fake_slack::{FakeSlack, Fault};
+use tests::{TestStore, each_store};
+
+const TOKEN: &str = "xoxb-test-token";
+
+/// A tenant with a few hundred generated deals, a rep (Maria, in New York), her manager (Omar)
+/// and an admin; and a real risk card of one of Maria's open deals.
+struct Fixture {
+    store: TestStore,
+    tenant: TenantId,
+    card: RiskScore,
+}
+
+fn user(id: &str, role: Role, owner: Option<&str>, manager: Option<&str>, slack: &str, tz: &str) -> User {
+    User {
+        user_id: id.to_owned(),
+        email: Some(format!("{id}@acme.test")),
+        name: id.to_owned(),
+        crm_owner: owner.map(str::to_owned),
+        role,
+        manager_id: manager.map(str::to_owned),
+        time_zone: tz.to_owned(),
+        slack_user_id: Some(slack.to_owned()),
+        teams_user_id: None,
+        discord_user_id: None,
+    }
+}
+
+async fn fixture(store: TestStore) -> Fixture {
+    let today = Utc::now().date_naive();
+    let dataset = tests::generated_dataset(600, 11, today);
+    let tenant = TenantId::parse("acme").expect("tenant");
+    let batch = ImportBatch {
+        import_id: "alerts-test".into(),
+        source: "generated".into(),
+        at: Utc::now(),
+        spec: engine::record::SchemaSpec::of(&dataset.schema),
+        records: dataset.records().collect(),
+        rejected: Vec::new(),
+        rows_read: dataset.deals.len(),
+    };
+    store.store.import(&tenant, &batch).await.expect("import");
+    let (_, cards) = tests::score_open(&dataset, today, engine::model::ModelKind::SegmentRates);
+    let card = cards.into_iter().find(|c| c.owner.is_some()).expect("an open deal with an owner");
+    let owner = card.owner.clone().expect("owner");
+    let s = store.store.as_ref();
+    s.upsert_user(&tenant, &user("maria", Role::Rep, Some(&owner), Some("omar"), "U100", "America/New_York"))
+        .await
+        .expect("user");
+    s.upsert_user(&tenant, &user("omar", Role::Manager, None, None, "U200", "Europe/Berlin")).await.expect("user");
+    s.upsert_user(&tenant, &user("admin", Role::Admin, None, None, "U300", "UTC")).await.expect("user");
+    Fixture { store, tenant, card }
+}
+
+impl Fixture {
+    fn update(&self, score: u8) -> ScoreUpdate {
+        let mut card = self.card.clone();
+        card.risk_score = score;
+        card.risk_category = RiskCategory::from_score(score);
+        bot::workflow::score_update(&card).expect("score update")
+    }
+
+    /// Saves the deal's new score at `at` the way `dealwatch score` does; returns alerts raised.
+    async fn score(&self, score: u8, at: DateTime<Utc>) -> usize {
+        let channels = ["slack".to_owned(), "log".to_owned()];
+        bot::workflow::save_scores_alerting(
+            self.store.store.as_ref(),
+            &self.tenant,
+            at,
+            None,
+            &[self.update(score)],
+            &channels,
+        )
+        .await
+        .expect("save scores")
+        .alerts
+    }
+
+    async fn critical_alerts(&self) -> Vec<bot::alerts::Alert> {
+        let query = AlertQuery { kinds: vec![AlertKind::CriticalDeal], ..AlertQuery::default() };
+        self.store.store.alerts(&self.tenant, &query).await.expect("alerts")
+    }
+}
+
+fn utc(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).expect("RFC 3339").with_timezone(&Utc)
+}
+
+#[tokio::test]
+async fn critical_alerts_fire_on_the_crossing_at_most_daily_and_again_only_when_worse() {
+    for store in each_store().await {
+        let b = store.store.backend();
+        let f = fixture(store).await;
+        // 15:00 UTC in June: 11:00 in New York, 17:00 in Berlin, outside the default quiet hours.
+        let t0 = utc("2026-06-10T15:00:00Z");
+        let hours = |h: i64| t0 + Duration::hours(h);
+        assert_eq!(f.score(60, t0).await, 0, "{b}: a first score below the threshold");
+        assert_eq!(f.score(82, hours(1)).await, 2, "{b}: 60 -> 82 crosses: the rep and her manager");
+        assert_eq!(f.score(85, hours(2)).await, 0, "{b}: staying critical is not news");
+        assert_eq!(f.score(70, hours(3)).await, 0);
+        assert_eq!(f.score(80, hours(4)).await, 0, "{b}: crossing again within the day is throttled");
+        assert_eq!(f.score(70, hours(30)).await, 0);
+        assert_eq!(f.score(84, hours(31)).await, 0, "{b}: after a day, 84 is not materially worse than 82");
+        assert_eq!(f.score(70, hours(32)).await, 0);
+        assert_eq!(f.score(95, hours(33)).await, 2, "{b}: 95 is 13 points worse: alerted again");
+
+        let alerts = f.critical_alerts().await;
+        assert_eq!(alerts.len(), 4, "{b}");
+        let first = alerts.iter().filter(|a| a.score == Some(82)).collect::<Vec<_>>();
+        assert_eq!(
+            first.iter().map(|a| a.recipient.as_str()).collect::<std::collections::BTreeSet<_>>(),
+            ["maria", "omar"].into()
+        );
+        for a in &first {
+            assert_eq!((a.channel.as_str(), a.state, a.attempts), ("slack", AlertState::Pending, 0), "{b}");
+            assert_eq!(a.payload["previous_score"], 60, "{b}");
+            assert_eq!(a.payload["deal"]["risk_score"], 82, "{b}: the card as scored");
+            assert_eq!(a.created_at, hours(1));
+            assert_eq!(a.due_ms, hours(1).timestamp_millis(), "{b}: not in quiet hours: due at once");
+        }
+        // The score was stored with its alert.
+        let stored = f.store.store.deal(&f.tenant, &f.card.deal_id).await.expect("read").expect("deal");
+        assert_eq!(stored.score.map(|s| s.risk_score), Some(95), "{b}");
+    }
+}
+
+#[tokio::test]
+async fn quiet_hours_and_settings_shape_who_gets_what_and_when() {
+    for store in each_store().await {
+        let b = store.store.backend();
+        let f = fixture(store).await;
+        let s = f.store.store.as_ref();
+        // Maria keeps quiet 09:00-17:00 New York time; Omar turned critical alerts off.
+        let maria = serde_json::json!({ "quiet_hours": { "start": "09:00", "end": "17:00" } });
+        s.save_alert_settings(&f.tenant, "maria", &maria, Utc::now()).await.expect("settings");
+        let omar = serde_json::json!({ "critical_deals": { "enabled": false } });
+        s.save_alert_settings(&f.tenant, "omar", &omar, Utc::now()).await.expect("settings");
+        let t0 = utc("2026-06-10T15:00:00Z"); // 11:00 in New York (EDT)
+        f.score(50, t0).await;
+        assert_eq!(f.score(90, t0 + Duration::minutes(5)).await, 1, "{b}: Omar opted out");
+        let alerts = f.critical_alerts().await;
+        assert_eq!(alerts[0].recipient, "maria");
+        assert_eq!(alerts[0].due_ms, utc("2026-06-10T21:00:00Z").timestamp_millis(), "{b}: held until 17:00 EDT");
+    }
+}
+
+#[tokio::test]
+async fn concurrent_senders_never_claim_the_same_alert_and_a_lapsed_lease_passes_on() {
+    for store in each_store().await {
+        let b = store.store.backend();
+        let f = fixture(store).await;
+        let s = f.store.store.clone();
+        let now = Utc::now();
+        let alerts: Vec<NewAlert> = (0..12)
+            .map(|i| NewAlert {
+                alert_id: NewAlert::new_id(),
+                kind: AlertKind::CriticalDeal,
+                priority: AlertKind::CriticalDeal.priority(),
+                subject: format!("D{i}"),
+                recipient: "maria".into(),
+                channel: "log".into(),
+                dedup_key: format!("test:{i}"),
+                payload: serde_json::json!({}),
+                score: Some(80),
+                created_at: now,
+                due_ms: now.timestamp_millis(),
+                escalated_from: None,
+            })
+            .collect();
+        assert_eq!(s.raise_alerts(&f.tenant, &alerts).await.expect("raise"), 12);
+        assert_eq!(s.raise_alerts(&f.tenant, &alerts[..3]).await.expect("raise again"), 0, "{b}: dedup keys");
+        let at = now.timestamp_millis();
+        let (a, c) = tokio::join!(s.claim_alerts(&f.tenant, at, 60_000, 8), s.claim_alerts(&f.tenant, at, 60_000, 8));
+        let (a, c) = (a.expect("claim"), c.expect("claim"));
+        let mut ids: Vec<&str> = a.iter().chain(&c).map(|x| x.alert_id.as_str()).collect();
+        ids.sort_unstable();
+        let claimed = ids.len();
+        ids.dedup();
+        assert_eq!(ids.len(), claimed, "{b}: a row claimed twice");
+        assert_eq!(claimed, 12, "{b}: between them every due alert, none twice");
+        assert!(a.iter().chain(&c).all(|x| x.state == AlertState::Sending && x.attempts == 1));
+        // Nothing more is claimable until the leases lapse.
+        assert!(s.claim_alerts(&f.tenant, at + 59_000, 60_000, 50).await.expect("claim").is_empty(), "{b}");
+        let taken = s.claim_alerts(&f.tenant, at + 60_000, 60_000, 1).await.expect("take over");
+        assert_eq!((taken.len(), taken[0].attempts), (1, 2), "{b}: taken over after the lease");
+        let outcome = bot::alerts::Outcome::Sent { at: now, external_id: None };
+        let id = &taken[0].alert_id;
+        assert!(!s.finish_alert(&f.tenant, id, 1, &outcome).await.expect("finish"), "{b}: the first sender lost it");
+        assert!(s.finish_alert(&f.tenant, id, 2, &outcome).await.expect("finish"), "{b}");
+        let sent = s
+            .alerts(&f.tenant, &AlertQuery { states: vec![AlertState::Sent], ..AlertQuery::default() })
+            .await
+            .expect("alerts");
+        assert_eq!(sent.len(), 1, "{b}");
+    }
+}
+
+fn sender(store: Arc<dyn Store>, slack: &FakeSlack, log: &std::path::Path) -> Sender {
+    let channels: Vec<Arc<dyn Channel>> = vec![
+        Arc::new(SlackChannel::new(&slack.api_url, &SecretString::from(TOKEN.to_owned())).expect("slack channel")),
+        Arc::new(LogChannel::new(log.to_path_buf()).expect("log channel")),
+    ];
+    let config = SenderConfig {
+        max_attempts: 3,
+        backoff: std::time::Duration::from_secs(30),
+        lease: std::time::Duration::from_secs(60),
+        batch: 50,
+        fallback: Some("log".into()),
+    };
+    Sender::new(store, channels, Arc::new(Templates::load(None, None).expect("templates")), config)
+}
+
+/// Raises `n` critical alerts for Maria on Slack, created now.
+async fn raise(f: &Fixture, n: usize, now: DateTime<Utc>) -> Vec<String> {
+    let mut card = serde_json::to_value(&f.card).expect("card");
+    card["risk_score"] = 88.into();
+    let alerts: Vec<NewAlert> = (0..n)
+        .map(|i| NewAlert {
+            alert_id: NewAlert::new_id(),
+            kind: AlertKind::CriticalDeal,
+            priority: AlertKind::CriticalDeal.priority(),
+            subject: format!("{}-{i}", f.card.deal_id),
+            recipient: "maria".into(),
+            channel: "slack".into(),
+            dedup_key: format!("test:{i}"),
+            payload: serde_json::json!({ "deal": card, "previous_score": 60, "threshold": 75 }),
+            score: Some(88),
+            created_at: now,
+            due_ms: now.timestamp_millis(),
+            escalated_from: None,
+        })
+        .collect();
+    f.store.store.raise_alerts(&f.tenant, &alerts).await.expect("raise");
+    alerts.into_iter().map(|a| a.alert_id).collect()
+}
+
+#[tokio::test]
+async fn slack_gets_every_alert_exactly_once_through_500s_and_429s() {
+    for store in each_store().await {
+        let b = store.store.backend();
+        let f = fixture(store).await;
+        let slack = FakeSlack::start(TOKEN).await;
+        let dir = tests::scratch();
+        let log = dir.path().join("alerts.jsonl");
+        let sender = sender(f.store.store.clone(), &slack, &log);
+        let now = Utc::now();
+        let ids = raise(&f, 3, now).await;
+        // First: posted but answered 500; second: rate limited for 45 s; third: fine.
+        slack.script(&[Fault::ServerErrorAfterPost, Fault::RateLimited(45), Fault::None]);
+        let r = sender.deliver_due(now).await.expect("pass 1");
+        assert_eq!(r, Report { sent: 1, failed: 2, ..Report::default() }, "{b}");
+        assert_eq!(slack.posted().len(), 2, "{b}: the 500 hid a posted message");
+        let r = sender.deliver_due(now + Duration::seconds(31)).await.expect("pass 2");
+        assert_eq!(
+            r,
+            Report { recovered: 1, ..Report::default() },
+            "{b}: the first is found, not re-sent; the 429 waits 45 s"
+        );
+        let r = sender.deliver_due(now + Duration::seconds(46)).await.expect("pass 3");
+        assert_eq!(r, Report { sent: 1, ..Report::default() }, "{b}");
+        let posted = slack.posted();
+        let mut delivered: Vec<&str> = posted.iter().filter_map(|p| p.alert_id()).collect();
+        delivered.sort_unstable();
+        let mut expected: Vec<&str> = ids.iter().map(String::as_str).collect();
+        expected.sort_unstable();
+        assert_eq!(delivered, expected, "{b}: each alert exactly once");
+        assert!(posted.iter().all(|p| p.channel == "D100" && p.blocks.is_some()), "{b}: DMs with Block Kit");
+        let sent = f.store.store.alerts(&f.tenant, &AlertQuery::default()).await.expect("alerts");
+        assert!(
+            sent.iter().all(
+                |a| a.state == AlertState::Sent && a.external_id.as_deref().is_some_and(|e| e.starts_with("D100:"))
+            ),
+            "{b}: {sent:?}"
+        );
+        assert!(sender.deliver_due(now + Duration::hours(1)).await.expect("idle") == Report::default());
+    }
+}
+
+#[tokio::test]
+async fn three_failures_escalate_to_the_fallback_channel_with_backoff() {
+    for store in each_store().await {
+        let b = store.store.backend();
+        let f = fixture(store).await;
+        let slack = FakeSlack::start(TOKEN).await;
+        slack.default_fault(Fault::ServerError);
+        let dir = tests::scratch();
+        let log = dir.path().join("alerts.jsonl");
+        let sender = sender(f.store.store.clone(), &slack, &log);
+        let now = Utc::now();
+        let id = raise(&f, 1, now).await.remove(0);
+        let at = |s: i64| now + Duration::seconds(s);
+        assert_eq!(sender.deliver_due(at(0)).await.expect("1").failed, 1);
+        assert_eq!(sender.deliver_due(at(29)).await.expect("too early"), Report::default(), "{b}: backoff 30 s");
+        assert_eq!(sender.deliver_due(at(30)).await.expect("2").failed, 1);
+        assert_eq!(sender.deliver_due(at(89)).await.expect("too early"), Report::default(), "{b}: then 60 s");
+        let r = sender.deliver_due(at(90)).await.expect("3");
+        assert_eq!((r.escalated, r.sent), (1, 1), "{b}: escalated, and the fallback delivered in the same pass");
+        let all = f.store.store.alerts(&f.tenant, &AlertQuery::default()).await.expect("alerts");
+        let original = all.iter().find(|a| a.alert_id == id).expect("original");
+        assert_eq!((original.state, original.attempts), (AlertState::Escalated, 3), "{b}");
+        assert!(original.last_error.as_deref().is_some_and(|e| e.contains("500")), "{:?}", original.last_error);
+        let fallback = all.iter().find(|a| a.escalated_from.as_deref() == Some(id.as_str())).expect("fallback");
+        assert_eq!((fallback.channel.as_str(), fallback.state), ("log", AlertState::Sent), "{b}");
+        let lines = std::fs::read_to_string(&log).expect("log file");
+        assert_eq!(lines.lines().count(), 1, "{b}");
+        assert!(lines.contains(&fallback.alert_id) && lines.contains("URGENT: High-risk deal"), "{lines}");
+        assert_eq!(slack.posted().len(), 0);
+    }
+}
+
+#[tokio::test]
+async fn a_revoked_token_is_not_retried_but_escalated_at_once() {
+    for store in each_store().await {
+        let f = fixture(store).await;
+        let slack = FakeSlack::start("xoxb-another-token").await;
+        let dir = tests::scratch();
+        let sender = sender(f.store.store.clone(), &slack, &dir.path().join("alerts.jsonl"));
+        let now = Utc::now();
+        raise(&f, 1, now).await;
+        let r = sender.deliver_due(now).await.expect("pass");
+        assert_eq!((r.failed, r.escalated, r.sent), (0, 1, 1), "invalid_auth is permanent; the log takes it");
+        let all = f.store.store.alerts(&f.tenant, &AlertQuery::default()).await.expect("alerts");
+        assert!(all.iter().any(|a| a.last_error.as_deref() == Some("Slack error invalid_auth")), "{all:?}");
+    }
+}
+
+#[tokio::test]
+async fn alerts_survive_a_killed_server_and_reach_a_flaky_slack_exactly_once() {
+    for store in each_store().await {
+        let b = store.store.backend();
+        let f = fixture(store).await;
+        let slack = FakeSlack::start(TOKEN).await;
+        // Slow (120 ms a message), and of the calls not slowed: 10% answered 500 after posting,
+        // 10% answered 500, 10% rate limited. Seeded, so every run sees the same weather.
+        slack.chaos(7, 100, 120);
+        let n = 30;
+        let ids = raise(&f, n, Utc::now()).await;
+        let dir = tests::scratch();
+        let server = |f: &Fixture| {
+            let mut cmd = crate::service_cli::cli(&f.store);
+            cmd.env("DEALWATCH_DATA_DIR", dir.path())
+                .env("DEALWATCH_SLACK__BOT_TOKEN", TOKEN)
+                .env("DEALWATCH_SLACK__API_URL", &slack.api_url)
+                .env("DEALWATCH_ALERTS__POLL_SECONDS", "1")
+                .env("DEALWATCH_ALERTS__BACKOFF_SECONDS", "1")
+                .env("DEALWATCH_ALERTS__LEASE_SECONDS", "2")
+                .env("DEALWATCH_ALERTS__MAX_ATTEMPTS", "8");
+            crate::service_cli::spawn_server(&mut cmd).0
+        };
+        let mut first = server(&f);
+        let started = std::time::Instant::now();
+        while slack.posted().len() < n / 3 {
+            assert!(started.elapsed() < std::time::Duration::from_secs(60), "{b}: delivery started");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        first.kill().expect("SIGKILL");
+        let _ = first.wait();
+        let at_kill = slack.posted().len();
+        assert!(at_kill < n, "{b}: killed mid-delivery");
+        let leased = AlertQuery { states: vec![AlertState::Sending], ..AlertQuery::default() };
+        let orphaned = f.store.store.alerts(&f.tenant, &leased).await.expect("alerts").len();
+        assert!(orphaned > 0, "{b}: the kill left claimed alerts for the next server to take over");
+
+        let mut second = server(&f);
+        let sent = AlertQuery { states: vec![AlertState::Sent], ..AlertQuery::default() };
+        let started = std::time::Instant::now();
+        loop {
+            let done = f.store.store.alerts(&f.tenant, &sent).await.expect("alerts").len();
+            if done == n {
+                break;
+            }
+            assert!(started.elapsed() < std::time::Duration::from_secs(120), "{b}: only {done} of {n} sent");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        second.kill().expect("stop");
+        let _ = second.wait();
+
+        let posted = slack.posted();
+        let mut delivered: Vec<&str> = posted.iter().filter_map(|p| p.alert_id()).collect();
+        delivered.sort_unstable();
+        let mut expected: Vec<&str> = ids.iter().map(String::as_str).collect();
+        expected.sort_unstable();
+        assert_eq!(delivered, expected, "{b}: every alert delivered exactly once (posted {} messages)", posted.len());
+        let calls = slack.calls();
+        let faults = calls.iter().filter(|c| c.as_str() == "conversations.history").count();
+        assert!(faults > 0, "{b}: some deliveries were retried and checked first: {calls:?}");
+        eprintln!(
+            "{b}: {n} alerts, {at_kill} posted before the kill, {orphaned} left claimed, {} chat.postMessage calls, {faults} look-ups before a retry",
+            calls.iter().filter(|c| c.as_str() == "chat.postMessage").count()
+        );
+    }
+}
