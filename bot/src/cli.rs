@@ -25,9 +25,10 @@ pub struct Cli {
     pub format: Format,
 
     /// Replay history as of this date (YYYY-MM-DD): later outcomes are hidden, deals created
-    /// later do not exist. Defaults to today.
-    #[arg(long, global = true, value_name = "DATE")]
-    pub as_of: Option<NaiveDate>,
+    /// later do not exist. Defaults to today. `jobs run-due` also takes a moment
+    /// (2026-06-08T08:05:00Z; a date alone is 00:00 UTC).
+    #[arg(long, global = true, value_name = "DATE", value_parser = parse_as_of)]
+    pub as_of: Option<AsOf>,
 
     /// Directory with factors.toml and recommendations.toml, instead of the bundled texts.
     #[arg(long, global = true, value_name = "DIR")]
@@ -45,6 +46,27 @@ pub struct Cli {
     /// Database URL: sqlite://FILE or postgres://… (default: data/dealwatch.db).
     #[arg(long, global = true, value_name = "URL")]
     pub database: Option<String>,
+}
+
+/// `--as-of`: a date, or a moment (whose UTC date is the date).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AsOf {
+    pub date: NaiveDate,
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+fn parse_as_of(s: &str) -> Result<AsOf, String> {
+    if let Ok(date) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        let at = date.and_time(chrono::NaiveTime::MIN).and_utc();
+        return Ok(AsOf { date, at });
+    }
+    match chrono::DateTime::parse_from_rfc3339(s) {
+        Ok(t) => {
+            let at = t.with_timezone(&chrono::Utc);
+            Ok(AsOf { date: at.date_naive(), at })
+        }
+        Err(_) => Err(format!("{s:?} is neither a date (2024-03-31) nor a moment (2024-03-31T08:00:00Z)")),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -82,6 +104,28 @@ pub enum Command {
     /// The alert outbox: deliver what is due, or list alerts.
     #[command(subcommand)]
     Alerts(AlertsCommand),
+    /// Scheduled jobs: run what is due, list the schedule or a tenant's runs.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// Run every job due at --as-of (default: now) for every tenant, once: a run already done
+    /// (by the server or another replica) is not repeated. For cron users and tests.
+    RunDue,
+    /// The job registry and its schedules.
+    Schedule,
+    /// A tenant's latest runs.
+    List(JobsListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct JobsListArgs {
+    #[arg(long)]
+    pub tenant: String,
+    #[arg(long, default_value_t = 20)]
+    pub limit: u32,
 }
 
 #[derive(Debug, Subcommand)]

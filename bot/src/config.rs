@@ -28,6 +28,8 @@ pub struct Settings {
     #[serde(default)]
     pub alerts: Alerts,
     #[serde(default)]
+    pub jobs: Jobs,
+    #[serde(default)]
     pub slack: Slack,
     #[serde(default)]
     pub email: Email,
@@ -160,6 +162,21 @@ impl Default for Alerts {
     }
 }
 
+/// The scheduler inside `dealwatch serve`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Jobs {
+    /// Run scheduled jobs from the server (several replicas may: each run happens once).
+    pub run: bool,
+    /// How often the server looks for due jobs.
+    pub poll_seconds: u64,
+}
+
+impl Default for Jobs {
+    fn default() -> Self {
+        Jobs { run: true, poll_seconds: 30 }
+    }
+}
+
 /// Slack's Web API, for alerts (and, later, the bot).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Slack {
@@ -213,6 +230,7 @@ impl Default for Settings {
             limits: Limits::default(),
             log: Log::default(),
             alerts: Alerts::default(),
+            jobs: Jobs::default(),
             slack: Slack::default(),
             email: Email::default(),
             data_dir: default_data_dir(),

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod jobs;
 pub mod report;
 pub mod resources;
 pub mod server;

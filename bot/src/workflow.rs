@@ -80,6 +80,19 @@ pub fn score_update(card: &RiskScore) -> serde_json::Result<ScoreUpdate> {
     })
 }
 
+/// Every deal open on `as_of`, scored with its full card, as stored scores.
+pub fn score_open_deals(
+    model: &TrainedModel,
+    dataset: &Dataset,
+    as_of: chrono::NaiveDate,
+    texts: &engine::texts::Texts,
+) -> anyhow::Result<Vec<ScoreUpdate>> {
+    let view = View::new(dataset, Some(as_of));
+    let scorer = Scorer::new(model, dataset, &view, texts);
+    let mut work = scorer.work();
+    Ok(view.open.iter().map(|&i| score_update(&scorer.score(i, &mut work))).collect::<Result<_, _>>()?)
+}
+
 /// Saves new scores with the critical-deal alerts they raise, in one transaction: recipients
 /// and their settings are read first, then the store compares each score with the one before.
 pub async fn save_scores_alerting(

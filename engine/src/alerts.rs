@@ -154,6 +154,81 @@ impl CriticalRule {
     }
 }
 
+/// When insights become alerts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct InsightRules {
+    /// A segment decline alerts when the win rate fell by at least this much (seed 000: more
+    /// than 10 points against the prior quarter); smaller real changes stay in the reports.
+    pub min_decline: f64,
+    /// Pipeline health alerts below this index (seed 000: 65).
+    pub health_floor: f64,
+}
+
+impl Default for InsightRules {
+    fn default() -> Self {
+        Self { min_decline: 0.10, health_floor: 65.0 }
+    }
+}
+
+/// An insight worth an alert: its kind, a stable subject (the same finding tomorrow has the
+/// same subject), the rep it concerns, and the facts for the message.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InsightAlert {
+    pub kind: AlertKind,
+    pub subject: String,
+    pub rep: Option<String>,
+    pub facts: serde_json::Value,
+}
+
+/// The alerts an insight run raises: segment declines that are real and large, reps whose
+/// pipeline risk is flagged or whose win rate fell for real, pipeline health under its floor,
+/// data-quality drops, and (for the weekly report) high-performing segments. Everything here
+/// already passed the insight rules' significance tests; this only picks what to say.
+pub fn insight_alerts(insights: &crate::insights::Insights, rules: &InsightRules) -> Vec<InsightAlert> {
+    use crate::insights::reps::Trend;
+    let mut out = Vec::new();
+    for c in insights.segment_changes.iter().filter(|c| c.change <= -rules.min_decline) {
+        out.push(InsightAlert {
+            kind: AlertKind::SegmentDecline,
+            subject: format!(
+                "{}|{}",
+                c.label,
+                serde_json::to_value(c.comparison).unwrap_or_default().as_str().unwrap_or("")
+            ),
+            rep: None,
+            facts: facts(c),
+        });
+    }
+    for r in insights.reps.iter().filter(|r| r.risk_flag || r.trend == Some(Trend::Declining)) {
+        out.push(InsightAlert {
+            kind: AlertKind::RepPerformance,
+            subject: r.rep.clone(),
+            rep: Some(r.rep.clone()),
+            facts: facts(r),
+        });
+    }
+    if let Some(h) = insights.health.as_ref().filter(|h| h.index < rules.health_floor) {
+        out.push(InsightAlert {
+            kind: AlertKind::PipelineHealth,
+            subject: "pipeline".into(),
+            rep: None,
+            facts: facts(h),
+        });
+    }
+    for q in &insights.data_quality {
+        out.push(InsightAlert { kind: AlertKind::DataQuality, subject: q.field.clone(), rep: None, facts: facts(q) });
+    }
+    for p in &insights.high_performers {
+        out.push(InsightAlert { kind: AlertKind::HighPerformer, subject: p.label.clone(), rep: None, facts: facts(p) });
+    }
+    out
+}
+
+/// An insight as JSON facts for a template.
+fn facts<T: Serialize>(insight: &T) -> serde_json::Value {
+    serde_json::to_value(insight).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

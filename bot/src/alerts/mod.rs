@@ -14,6 +14,7 @@
 
 pub mod channels;
 pub mod deliver;
+pub mod digest;
 pub mod routing;
 pub mod settings;
 pub mod templates;

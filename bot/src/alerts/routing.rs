@@ -62,11 +62,37 @@ impl Routing {
         }
     }
 
+    pub fn users(&self) -> &[User] {
+        &self.users
+    }
+
+    /// Who hears about an insight: segment and pipeline findings go to leadership (admins and
+    /// managers; pipeline health and data quality to admins only), a rep's to the rep's
+    /// manager (the admins when the rep has none).
+    pub fn insight_recipients(&self, kind: AlertKind, rep: Option<&str>) -> Vec<&User> {
+        let admins = || self.users.iter().filter(|u| u.role == Role::Admin).collect::<Vec<_>>();
+        match kind {
+            AlertKind::RepPerformance => {
+                let rep_user = rep.and_then(|r| self.users.iter().find(|u| u.crm_owner.as_deref() == Some(r)));
+                match rep_user.and_then(|u| u.manager_id.as_deref()).and_then(|m| self.user(m)) {
+                    Some(manager) => vec![manager],
+                    None => admins(),
+                }
+            }
+            AlertKind::SegmentDecline | AlertKind::HighPerformer => {
+                self.users.iter().filter(|u| matches!(u.role, Role::Admin | Role::Manager)).collect()
+            }
+            _ => admins(),
+        }
+    }
+
     /// The channels `user` gets `kind` on: the ones they chose that this deployment has and that
-    /// reach them, else the first available channel that reaches them.
+    /// reach them, else the first available channel that reaches them. Digests prefer email
+    /// (seed 002: "Channel: Email").
     pub fn channels(&self, user: &User, kind: AlertKind) -> Vec<String> {
         let chosen = match kind {
             AlertKind::CriticalDeal => self.settings(&user.user_id).critical().channels,
+            AlertKind::DailyDigest | AlertKind::WeeklySummary => vec!["email".to_owned()],
             _ => Vec::new(),
         };
         let usable = |c: &String| self.available.contains(c) && reaches(user, c);

@@ -162,15 +162,23 @@ impl AlertSettings {
         self.critical_deals.clone().unwrap_or(CriticalDeals { enabled: true, channels: Vec::new(), threshold: 75 })
     }
 
-    /// The daily digest: on, 08:00 UTC, 10 deals of risk 51 or more.
-    pub fn digest(&self) -> DailyDigest {
-        self.daily_digest.clone().unwrap_or(DailyDigest {
-            enabled: true,
-            time: default_digest_time(),
-            timezone: default_timezone(),
-            max_deals: default_max_deals(),
-            min_risk_score: default_min_risk(),
-        })
+    /// The daily digest this user gets, if any: their own settings, or by default (seed 002:
+    /// "daily email digest to managers") managers' and admins' at 08:00 in their time zone, 10
+    /// deals of risk 51 or more. `None`: no digest. The digest's time zone is the one set with
+    /// it, else the user's (`user_time_zone`).
+    pub fn digest_for(&self, role: crate::store::Role, user_time_zone: &str) -> Option<DailyDigest> {
+        match &self.daily_digest {
+            Some(d) if d.enabled => Some(d.clone()),
+            Some(_) => None,
+            None if role == crate::store::Role::Rep => None,
+            None => Some(DailyDigest {
+                enabled: true,
+                time: default_digest_time(),
+                timezone: user_time_zone.to_owned(),
+                max_deals: default_max_deals(),
+                min_risk_score: default_min_risk(),
+            }),
+        }
     }
 
     /// Quiet hours as (start, end) local times: the user's, or seed 002's 20:00-08:00.

@@ -12,18 +12,26 @@ use tera::{Context, Tera, Value};
 
 use super::Alert;
 
-/// The kinds that have templates (and so may be raised).
-pub const RENDERED: [AlertKind; 1] = [AlertKind::CriticalDeal];
+/// The kinds that have templates (and so may be delivered on their own). P2 findings travel
+/// inside the daily digest, which renders them.
+pub const RENDERED: [AlertKind; 4] =
+    [AlertKind::CriticalDeal, AlertKind::DailyDigest, AlertKind::SegmentDecline, AlertKind::PipelineHealth];
 
 /// The four parts of every kind's message.
 const PARTS: [&str; 4] = ["subject", "txt", "html", "slack.json"];
 
-const BUNDLED: [(&str, &str); 4] = [
-    ("critical_deal.subject", include_str!("../../../prompts/alerts/critical_deal.subject.tera")),
-    ("critical_deal.txt", include_str!("../../../prompts/alerts/critical_deal.txt.tera")),
-    ("critical_deal.html", include_str!("../../../prompts/alerts/critical_deal.html.tera")),
-    ("critical_deal.slack.json", include_str!("../../../prompts/alerts/critical_deal.slack.json.tera")),
-];
+macro_rules! bundled {
+    ($($kind:literal),*) => {
+        [$(
+            (concat!($kind, ".subject"), include_str!(concat!("../../../prompts/alerts/", $kind, ".subject.tera"))),
+            (concat!($kind, ".txt"), include_str!(concat!("../../../prompts/alerts/", $kind, ".txt.tera"))),
+            (concat!($kind, ".html"), include_str!(concat!("../../../prompts/alerts/", $kind, ".html.tera"))),
+            (concat!($kind, ".slack.json"), include_str!(concat!("../../../prompts/alerts/", $kind, ".slack.json.tera"))),
+        )*]
+    };
+}
+
+const BUNDLED: [(&str, &str); 16] = bundled!("critical_deal", "daily_digest", "segment_decline", "pipeline_health");
 
 /// A rendered alert, in every format a channel may want.
 #[derive(Debug, Clone, PartialEq)]
@@ -137,20 +145,45 @@ fn urlencoding(s: &str) -> String {
 
 /// A representative alert of `kind`, for checking templates.
 pub fn sample(kind: AlertKind) -> Alert {
-    let payload = serde_json::json!({
-        "deal": {
-            "deal_id": "D12345", "company": "Acme <Corp> & Sons", "owner": "rep_15", "amount": 45000.0,
-            "stage": "Proposal", "risk_score": 82, "risk_category": "critical", "model_version": "add-0123abcd",
-            "risk_factors": [
-                {"factor": "Lead source: Partner", "impact": 9.5, "description": "Partner leads win 31% vs 45%"},
-                {"factor": "Deal age", "impact": 7.25, "description": "Open 95 days; similar deals close in 60"},
-            ],
-            "recommendations": [{"action": "Schedule an exec sponsor call within 24 hours", "priority": "high"}],
-        },
-        "previous_score": 68,
-        "threshold": 75,
-        "recipient_name": "Maria",
+    let deal = serde_json::json!({
+        "deal_id": "D12345", "company": "Acme <Corp> & Sons", "owner": "rep_15", "amount": 45000.0,
+        "stage": "Proposal", "risk_score": 82, "risk_category": "critical", "model_version": "add-0123abcd",
+        "risk_factors": [
+            {"factor": "Lead source: Partner", "impact": 9.5, "description": "Partner leads win 31% vs 45%"},
+            {"factor": "Deal age", "impact": 7.25, "description": "Open 95 days; similar deals close in 60"},
+        ],
+        "recommendations": [{"action": "Schedule an exec sponsor call within 24 hours", "priority": "high"}],
     });
+    let window = serde_json::json!({ "after": "2026-03-31", "through": "2026-06-10" });
+    let payload = match kind {
+        AlertKind::DailyDigest => serde_json::json!({
+            "date": "2026-06-10", "weekday": "Wednesday", "recipient_name": "Omar",
+            "deals": [{"deal_id": "D12345", "company": "Acme <Corp> & Sons", "amount": 45000.0, "risk_score": 82,
+                       "risk_category": "critical", "rep_id": "rep_15", "current_stage": "Proposal"}],
+            "summary": {"total_count": 1, "total_at_risk_revenue": 45000.0, "average_risk_score": 82.0,
+                        "deals_by_category": {"critical": 1}},
+            "alerts": [
+                {"kind": "rep_performance", "subject": "rep_15", "finding": {"rep": "rep_15", "risk_flag": true,
+                 "avg_risk": 68.0, "team_avg_risk": 48.0, "trend": "declining",
+                 "recent": {"won": 4, "closed": 18, "rate": 0.22, "window": window},
+                 "history": {"won": 30, "closed": 88, "rate": 0.34, "window": window}}},
+                {"kind": "data_quality", "subject": "amount", "finding": {"field": "amount", "recent": 0.61, "before": 0.93, "recent_deals": 120}},
+            ],
+        }),
+        AlertKind::SegmentDecline => serde_json::json!({ "recipient_name": "Omar", "finding": {
+            "label": "HealthTech", "comparison": "quarter_to_date",
+            "current": {"won": 19, "closed": 45, "rate": 0.42, "window": window},
+            "prior": {"won": 41, "closed": 76, "rate": 0.54, "window": window},
+            "change": -0.12, "interval": [-0.29, -0.01], "p_value": 0.004, "q_value": 0.03,
+            "losses": 26, "expected_losses": 20.7, "open_deals": 23, "open_value": 1200000.0, "owners": ["rep_3", "rep_9"],
+        }}),
+        AlertKind::PipelineHealth => serde_json::json!({ "recipient_name": "Ada", "finding": {
+            "index": 58.0, "previous": 72.0, "pipeline_value": 4800000.0, "risk_adjusted_value": 2100000.0,
+            "optimism_gap": 2700000.0,
+            "components": [{"component": "win_rate", "value": 0.45, "baseline": 0.52, "previous": 0.5, "score": 55.0, "weight": 0.3}],
+        }}),
+        _ => serde_json::json!({ "deal": deal, "previous_score": 68, "threshold": 75, "recipient_name": "Maria" }),
+    };
     Alert {
         alert_id: "0190f0e2-0000-7000-8000-000000000000".into(),
         kind,
@@ -207,6 +240,37 @@ mod tests {
         let parsed: Vec<slack_morphism::prelude::SlackBlock> =
             serde_json::from_value(m.blocks.clone()).expect("valid Block Kit for slack-morphism");
         assert_eq!(parsed.len(), blocks.len());
+    }
+
+    #[test]
+    fn digests_and_insight_alerts_render_like_the_seeds() {
+        let templates = Templates::load(None, None).expect("bundled templates");
+        let digest = templates.render(&sample(AlertKind::DailyDigest)).expect("digest");
+        assert_eq!(digest.subject, "Daily pipeline digest, Wednesday 2026-06-10: 1 high-risk deal, 2 findings");
+        for needle in [
+            "1. Acme <Corp> & Sons (D12345) $45K - 82/100 risk, Proposal, rep_15",
+            "- Rep rep_15: average deal risk 68 vs team 48; recent win rate 22% vs 34% historically",
+            "- Data quality: amount is filled on 61% of new deals, down from 93%",
+        ] {
+            assert!(digest.text.contains(needle), "digest lacks {needle:?}:\n{}", digest.text);
+        }
+        let decline = templates.render(&sample(AlertKind::SegmentDecline)).expect("decline");
+        assert_eq!(decline.subject, "Win rate decline: HealthTech (42% vs 54%)");
+        for needle in [
+            "Current quarter: 42% win rate (19 of 45 closed)",
+            "Change: -12 percentage points",
+            "26 losses (vs 20.7 expected)",
+            "$1.2M",
+        ] {
+            assert!(decline.text.contains(needle), "decline lacks {needle:?}:\n{}", decline.text);
+        }
+        let health = templates.render(&sample(AlertKind::PipelineHealth)).expect("health");
+        assert_eq!(health.subject, "Pipeline Health Index: 58/100 (down from 72 last month)");
+        for kind in RENDERED {
+            let m = templates.render(&sample(kind)).expect("render");
+            let _: Vec<slack_morphism::prelude::SlackBlock> =
+                serde_json::from_value(m.blocks).unwrap_or_else(|e| panic!("{} blocks: {e}", kind.as_str()));
+        }
     }
 
     #[test]

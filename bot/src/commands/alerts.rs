@@ -1,4 +1,5 @@
-//! `dealwatch alerts`: deliver the outbox once, or list a tenant's alerts.
+//! `dealwatch alerts` (deliver the outbox once, list a tenant's alerts) and `dealwatch jobs`
+//! (run what is due, show the schedule and a tenant's runs).
 
 use std::io::Write;
 
@@ -7,7 +8,7 @@ use anyhow::Context;
 use super::Ctx;
 use crate::alerts::deliver::Sender;
 use crate::alerts::{AlertQuery, AlertState};
-use crate::cli::{AlertsCommand, Format};
+use crate::cli::{AlertsCommand, Format, JobsCommand};
 use crate::store::TenantId;
 
 pub async fn alerts(ctx: &Ctx, command: &AlertsCommand) -> anyhow::Result<()> {
@@ -59,4 +60,64 @@ pub async fn alerts(ctx: &Ctx, command: &AlertsCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+pub async fn jobs(ctx: &Ctx, command: &JobsCommand) -> anyhow::Result<()> {
+    let mut out = super::stdout();
+    match command {
+        JobsCommand::Schedule => {
+            for spec in crate::jobs::REGISTRY {
+                writeln!(out, "{:<16} {:<18} {}", spec.job.as_str(), spec.schedule, spec.what)?;
+            }
+        }
+        JobsCommand::RunDue => {
+            let store = ctx.store().await?;
+            let scheduler = scheduler(ctx, store.clone());
+            let ran = scheduler.run_due(ctx.now).await?;
+            match ctx.format {
+                Format::Json => writeln!(out, "{}", serde_json::to_string(&ran)?)?,
+                _ if ran.is_empty() => writeln!(out, "nothing due at {}", ctx.now)?,
+                _ => {
+                    for r in &ran {
+                        let verdict = if r.ok { "done" } else { "FAILED" };
+                        writeln!(out, "{} {:<16} due {} {verdict}: {}", r.tenant, r.job, r.due, r.result)?;
+                    }
+                }
+            }
+        }
+        JobsCommand::List(args) => {
+            let store = ctx.store().await?;
+            let runs = store.job_runs(&TenantId::parse(&args.tenant)?, args.limit).await?;
+            match ctx.format {
+                Format::Json => writeln!(out, "{}", serde_json::to_string(&runs)?)?,
+                _ => {
+                    for r in &runs {
+                        let due = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(r.due_ms).unwrap_or_default();
+                        let detail = r.last_error.clone().or_else(|| r.result.as_ref().map(ToString::to_string));
+                        writeln!(
+                            out,
+                            "{due} {:<16} {:<8} attempts {} {}",
+                            r.job,
+                            r.state,
+                            r.attempts,
+                            detail.unwrap_or_default()
+                        )?;
+                    }
+                }
+            }
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// The scheduler with the service's jobs, as configured.
+pub fn scheduler(ctx: &Ctx, store: std::sync::Arc<dyn crate::store::Store>) -> crate::jobs::Scheduler {
+    let work = crate::jobs::ServiceJobs {
+        store: store.clone(),
+        texts: ctx.texts.clone(),
+        channels: ctx.settings.alert_channels(),
+        threads: ctx.threads,
+    };
+    crate::jobs::Scheduler::new(store, std::sync::Arc::new(work))
 }

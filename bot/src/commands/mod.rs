@@ -26,6 +26,8 @@ use crate::store::{self, Store, TenantId};
 pub struct Ctx {
     pub today: NaiveDate,
     pub as_of: NaiveDate,
+    /// The moment of `--as-of` (a date alone: its midnight UTC), else now.
+    pub now: chrono::DateTime<chrono::Utc>,
     pub format: Format,
     pub texts: Texts,
     pub threads: usize,
@@ -70,7 +72,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let prompts = settings.prompts_dir.as_deref();
     let ctx = Ctx {
         today,
-        as_of: cli.as_of.unwrap_or(today),
+        as_of: cli.as_of.map_or(today, |a| a.date),
+        now: cli.as_of.map_or_else(chrono::Utc::now, |a| a.at),
         format: cli.format,
         texts: load_texts(prompts)?,
         threads,
@@ -92,6 +95,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Token(args) => token(&ctx, &args),
         Command::Alerts(command) => alerts::alerts(&ctx, &command).await,
+        Command::Jobs(command) => alerts::jobs(&ctx, &command).await,
     }
 }
 

@@ -295,8 +295,19 @@ pub async fn serve(
         None
     };
     let poll = Duration::from_secs(settings.alerts.poll_seconds.max(1));
+    let jobs = settings.jobs.run.then(|| {
+        let work = crate::jobs::ServiceJobs {
+            store: store.clone(),
+            texts: texts.clone(),
+            channels: settings.alert_channels(),
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        crate::jobs::Scheduler::new(store.clone(), Arc::new(work))
+    });
+    let jobs_every = Duration::from_secs(settings.jobs.poll_seconds.max(1));
     let state = AppState::new(settings, store, texts, demo.clone())?;
     let delivery = sender.map(|s| tokio::spawn(s.run(poll)));
+    let scheduler = jobs.map(|j| tokio::spawn(j.run(jobs_every)));
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
     let addr: SocketAddr = listener.local_addr()?;
     println!("listening on http://{addr}");
@@ -306,8 +317,8 @@ pub async fn serve(
     use std::io::Write;
     std::io::stdout().flush()?;
     axum::serve(listener, app(state.clone())).with_graceful_shutdown(shutdown_signal()).await.context("serving")?;
-    if let Some(task) = delivery {
-        // A pass cut off here leaves its alerts leased; the next start takes them over.
+    // A pass cut off here leaves its alerts or job leased; the next start takes them over.
+    for task in [delivery, scheduler].into_iter().flatten() {
         task.abort();
     }
     state.audit.flush().await;

@@ -158,11 +158,19 @@ impl Scope {
             return Ok(Scope::All);
         }
         let users = store.users(tenant).await?;
-        let me = users.iter().find(|u| u.user_id == claims.sub);
+        Ok(Scope::for_user(&users, &claims.sub, claims.role))
+    }
+
+    /// The scope of `user_id` acting as `role`, among `users`.
+    pub fn for_user(users: &[crate::store::User], user_id: &str, role: Role) -> Scope {
+        if role == Role::Admin {
+            return Scope::All;
+        }
+        let me = users.iter().find(|u| u.user_id == user_id);
         let mut owners: HashSet<String> = me.and_then(|u| u.crm_owner.clone()).into_iter().collect();
-        if claims.role == Role::Manager {
+        if role == Role::Manager {
             // Everyone who reports to this manager, directly or through others.
-            let mut frontier = vec![claims.sub.clone()];
+            let mut frontier = vec![user_id.to_owned()];
             let mut seen: HashSet<String> = HashSet::new();
             while let Some(manager) = frontier.pop() {
                 for u in users.iter().filter(|u| u.manager_id.as_deref() == Some(manager.as_str())) {
@@ -173,7 +181,7 @@ impl Scope {
                 }
             }
         }
-        Ok(Scope::Owners(owners))
+        Scope::Owners(owners)
     }
 
     pub fn allows(&self, owner: Option<&str>) -> bool {

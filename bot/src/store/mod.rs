@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::alerts::{Alert, AlertQuery, AlertState, NewAlert, Outcome as AlertOutcome};
 pub use crate::auth::Role;
+pub use crate::jobs::{JobOutcome, JobRun};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -485,8 +486,31 @@ pub trait Store: Send + Sync + fmt::Debug {
         attempt: u32,
         outcome: &AlertOutcome,
     ) -> Result<bool, StoreError>;
+    /// Raises `digest` and, in the same transaction, marks the `bundled` alerts (pending on the
+    /// digest channel) as sent inside it. Returns false when the digest existed already (its
+    /// dedup key), and then changes nothing.
+    async fn raise_digest(&self, tenant: &TenantId, digest: &NewAlert, bundled: &[String]) -> Result<bool, StoreError>;
     /// Alerts, newest first.
     async fn alerts(&self, tenant: &TenantId, query: &AlertQuery) -> Result<Vec<Alert>, StoreError>;
+
+    /// Records that `job` is due at `due_ms` (once: a second call for the same time is a no-op).
+    /// Returns whether the row is new.
+    async fn schedule_job(&self, tenant: &TenantId, job: &str, due_ms: i64) -> Result<bool, StoreError>;
+    /// Claims the earliest runnable job (pending, or running with a lapsed lease) for one
+    /// scheduler until `now_ms + lease_ms`; concurrent schedulers never claim the same run.
+    async fn claim_job(&self, tenant: &TenantId, now_ms: i64, lease_ms: i64) -> Result<Option<JobRun>, StoreError>;
+    /// Records how a claimed run ended. A failed run goes back to pending until it has been
+    /// tried `max_attempts` times. False when the claim had lapsed and was taken over.
+    async fn finish_job(
+        &self,
+        tenant: &TenantId,
+        run: &JobRun,
+        at: DateTime<Utc>,
+        outcome: &JobOutcome,
+        max_attempts: u32,
+    ) -> Result<bool, StoreError>;
+    /// The latest runs, newest first.
+    async fn job_runs(&self, tenant: &TenantId, limit: u32) -> Result<Vec<JobRun>, StoreError>;
 
     /// Appends entries to the tenant's audit log, in one transaction.
     async fn audit(&self, tenant: &TenantId, entries: &[AuditEntry]) -> Result<(), StoreError>;

@@ -1142,6 +1142,137 @@ macro_rules! implement_store {
                 tx.commit().await?;
                 rows.into_iter().map(sql::AlertRow::alert).collect()
             }
+
+            async fn raise_digest(&self, tenant: &TenantId, digest: &NewAlert, bundled: &[String]) -> Result<bool, StoreError> {
+                let mut tx = self.begin_write(tenant).await?;
+                let raised = Self::insert_alerts(&mut tx, tenant, std::slice::from_ref(digest)).await? == 1;
+                if raised {
+                    for chunk in bundled.chunks(sql::CHUNK) {
+                        let mut q = sqlx::QueryBuilder::<$db>::new("UPDATE alerts SET state = 'sent', sent_at = ");
+                        q.push_bind(digest.created_at).push(", external_id = ").push_bind(digest.alert_id.as_str());
+                        q.push(" WHERE tenant_id = ").push_bind(tenant.as_str());
+                        q.push(" AND state = 'pending' AND channel = ").push_bind(crate::alerts::digest::DIGEST);
+                        q.push(" AND alert_id IN (");
+                        let mut list = q.separated(", ");
+                        for id in chunk {
+                            list.push_bind(id.as_str());
+                        }
+                        q.push(")");
+                        q.build().execute(&mut *tx).await?;
+                    }
+                }
+                tx.commit().await?;
+                Ok(raised)
+            }
+
+            async fn schedule_job(&self, tenant: &TenantId, job: &str, due_ms: i64) -> Result<bool, StoreError> {
+                let mut tx = self.begin_write(tenant).await?;
+                let new = sqlx::query(
+                    "INSERT INTO job_runs (tenant_id, job, due_ms, state) VALUES ($1, $2, $3, 'pending') \
+                     ON CONFLICT (tenant_id, job, due_ms) DO NOTHING",
+                )
+                .bind(tenant.as_str())
+                .bind(job)
+                .bind(due_ms)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    == 1;
+                tx.commit().await?;
+                Ok(new)
+            }
+
+            async fn claim_job(&self, tenant: &TenantId, now_ms: i64, lease_ms: i64) -> Result<Option<JobRun>, StoreError> {
+                let mut tx = self.begin_write(tenant).await?;
+                let mut q = sqlx::QueryBuilder::<$db>::new("SELECT job, due_ms FROM job_runs WHERE tenant_id = ");
+                q.push_bind(tenant.as_str());
+                q.push(" AND (state = 'pending' OR (state = 'running' AND lease_until_ms <= ").push_bind(now_ms);
+                q.push(")) ORDER BY due_ms, job LIMIT 1");
+                q.push(Self::SKIP_LOCKED);
+                let Some((job, due_ms)): Option<(String, i64)> = q.build_query_as().fetch_optional(&mut *tx).await? else {
+                    tx.commit().await?;
+                    return Ok(None);
+                };
+                let (attempts,): (i64,) = sqlx::query_as(
+                    "UPDATE job_runs SET state = 'running', attempts = attempts + 1, lease_until_ms = $4, started_at = $5 \
+                     WHERE tenant_id = $1 AND job = $2 AND due_ms = $3 RETURNING attempts",
+                )
+                .bind(tenant.as_str())
+                .bind(job.as_str())
+                .bind(due_ms)
+                .bind(now_ms + lease_ms)
+                .bind(chrono::DateTime::<chrono::Utc>::from_timestamp_millis(now_ms))
+                .fetch_one(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(Some(JobRun {
+                    job,
+                    due_ms,
+                    state: "running".into(),
+                    attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+                    result: None,
+                    last_error: None,
+                }))
+            }
+
+            async fn finish_job(
+                &self,
+                tenant: &TenantId,
+                run: &JobRun,
+                at: chrono::DateTime<chrono::Utc>,
+                outcome: &JobOutcome,
+                max_attempts: u32,
+            ) -> Result<bool, StoreError> {
+                let mut tx = self.begin_write(tenant).await?;
+                let (state, result, error) = match outcome {
+                    JobOutcome::Done(result) => ("done", Some(Json(result)), None),
+                    JobOutcome::Failed(error) if run.attempts < max_attempts => ("pending", None, Some(error.as_str())),
+                    JobOutcome::Failed(error) => ("failed", None, Some(error.as_str())),
+                };
+                let updated = sqlx::query(
+                    "UPDATE job_runs SET state = $5, result = $6, last_error = $7, finished_at = $8, lease_until_ms = NULL \
+                     WHERE tenant_id = $1 AND job = $2 AND due_ms = $3 AND state = 'running' AND attempts = $4",
+                )
+                .bind(tenant.as_str())
+                .bind(run.job.as_str())
+                .bind(run.due_ms)
+                .bind(i64::from(run.attempts))
+                .bind(state)
+                .bind(result)
+                .bind(error)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    == 1;
+                tx.commit().await?;
+                Ok(updated)
+            }
+
+            async fn job_runs(&self, tenant: &TenantId, limit: u32) -> Result<Vec<JobRun>, StoreError> {
+                let mut tx = self.begin(tenant).await?;
+                type Row = (String, i64, String, i64, Option<Json<serde_json::Value>>, Option<String>);
+                let rows: Vec<Row> = sqlx::query_as(
+                    "SELECT job, due_ms, state, attempts, result, last_error FROM job_runs WHERE tenant_id = $1 \
+                     ORDER BY due_ms DESC, job LIMIT $2",
+                )
+                .bind(tenant.as_str())
+                .bind(i64::from(limit))
+                .fetch_all(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(job, due_ms, state, attempts, result, last_error)| JobRun {
+                        job,
+                        due_ms,
+                        state,
+                        attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+                        result: result.map(|Json(r)| r),
+                        last_error,
+                    })
+                    .collect())
+            }
         }
 
         impl $store {

@@ -407,3 +407,161 @@ async fn alerts_survive_a_killed_server_and_reach_a_flaky_slack_exactly_once() {
         );
     }
 }
+
+/// Counts runs per job; fails a job's first run when asked.
+struct Counting {
+    runs: std::sync::Mutex<Vec<(String, bot::jobs::Job, DateTime<Utc>)>>,
+    fail_first: Option<bot::jobs::Job>,
+}
+
+#[async_trait::async_trait]
+impl bot::jobs::JobWork for Counting {
+    async fn run(
+        &self,
+        tenant: &TenantId,
+        job: bot::jobs::Job,
+        due: DateTime<Utc>,
+        _now: DateTime<Utc>,
+    ) -> anyhow::Result<serde_json::Value> {
+        let first = {
+            let mut runs = self.runs.lock().expect("lock");
+            runs.push((tenant.to_string(), job, due));
+            runs.iter().filter(|r| r.1 == job).count() == 1
+        };
+        // Long enough for a concurrent scheduler to try the same run.
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+        if first && self.fail_first == Some(job) {
+            anyhow::bail!("the CRM did not answer");
+        }
+        Ok(serde_json::json!({ "ok": true }))
+    }
+}
+
+#[tokio::test]
+async fn each_scheduled_run_happens_once_however_many_schedulers_see_it() {
+    use bot::jobs::{Job, Scheduler};
+    for store in each_store().await {
+        let b = store.store.backend();
+        let f = fixture(store).await;
+        let work = Arc::new(Counting { runs: Default::default(), fail_first: Some(Job::NightlyScore) });
+        let one = Scheduler::new(f.store.store.clone(), work.clone());
+        let two = Scheduler::new(f.store.store.clone(), work.clone());
+        // 02:05 on the 2nd: the nightly run (02:00) and the 02:00 digest pass are due; the
+        // insight scan's last time (04:00 yesterday) is 22 hours old, past its catch-up; the
+        // retrain (the 1st, 03:00) is 23 hours late and still caught up.
+        let t = utc("2026-06-02T02:05:00Z");
+        let (a, c) = tokio::join!(one.run_due(t), two.run_due(t));
+        let ran: Vec<_> = a.expect("one").into_iter().chain(c.expect("two")).collect();
+        let mut jobs: Vec<&str> = ran.iter().map(|r| r.job.as_str()).collect();
+        jobs.sort_unstable();
+        assert_eq!(jobs, ["daily_digest", "monthly_retrain", "nightly_score"], "{b}: each once: {ran:?}");
+        assert!(!ran.iter().find(|r| r.job == "nightly_score").expect("nightly").ok, "{b}: its first attempt failed");
+        // The next pass retries the failed run, and only it.
+        let again = one.run_due(t + Duration::minutes(1)).await.expect("again");
+        assert_eq!(again.iter().map(|r| (r.job.as_str(), r.ok)).collect::<Vec<_>>(), [("nightly_score", true)], "{b}");
+        assert!(two.run_due(t + Duration::minutes(2)).await.expect("idle").is_empty(), "{b}: nothing twice");
+        // The next night runs again.
+        let next = one.run_due(t + Duration::days(1)).await.expect("next night");
+        assert!(next.iter().any(|r| r.job == "nightly_score" && r.ok), "{b}");
+        let runs = work.runs.lock().expect("lock").len();
+        assert_eq!(runs, 3 + 1 + next.len(), "{b}: no run executed without being recorded");
+        let listed = f.store.store.job_runs(&f.tenant, 20).await.expect("runs");
+        assert!(listed.iter().all(|r| r.state == "done"), "{b}: {listed:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_daily_digest_comes_at_eight_local_time_with_the_findings_that_waited_for_it() {
+    use bot::alerts::routing::Routing;
+    for store in each_store().await {
+        let b = store.store.backend();
+        let f = fixture(store).await;
+        let s = f.store.store.clone();
+        // One of Maria's deals is high risk (stored score 68).
+        s.save_scores(&f.tenant, Utc::now(), None, &[f.update(68)]).await.expect("score");
+        // A P2 finding about Maria waits for Omar's digest.
+        let channels = ["slack".to_owned(), "log".to_owned()];
+        let routing = Routing::load(s.as_ref(), &f.tenant, &channels).await.expect("routing");
+        let owner = f.card.owner.clone().expect("owner");
+        let finding = engine::alerts::InsightAlert {
+            kind: AlertKind::RepPerformance,
+            subject: owner.clone(),
+            rep: Some(owner.clone()),
+            facts: serde_json::json!({ "rep": owner, "risk_flag": true, "avg_risk": 70.0, "team_avg_risk": 45.0 }),
+        };
+        let t = utc("2026-06-10T05:00:00Z"); // 07:00 in Berlin, 01:00 in New York
+        let planned = bot::alerts::digest::plan_insights(&[finding], &routing, t);
+        assert_eq!(
+            planned.iter().map(|a| (a.recipient.as_str(), a.channel.as_str())).collect::<Vec<_>>(),
+            [("omar", "digest")]
+        );
+        s.raise_alerts(&f.tenant, &planned).await.expect("raise");
+        let work =
+            bot::jobs::ServiceJobs { store: s.clone(), texts: tests::texts(), channels: channels.to_vec(), threads: 1 };
+        use bot::jobs::JobWork;
+        let digest = |at: DateTime<Utc>| work.run(&f.tenant, bot::jobs::Job::DailyDigest, at, at);
+        assert_eq!(digest(t).await.expect("07:00")["digests"], 0, "{b}: not yet 08:00 anywhere relevant");
+        assert_eq!(digest(utc("2026-06-10T06:05:00Z")).await.expect("08:05 Berlin")["digests"], 1, "{b}: Omar's");
+        assert_eq!(digest(utc("2026-06-10T06:20:00Z")).await.expect("again")["digests"], 0, "{b}: once a day");
+        assert_eq!(digest(utc("2026-06-10T08:10:00Z")).await.expect("08:10 UTC")["digests"], 1, "{b}: the admin's");
+        let query = AlertQuery { kinds: vec![AlertKind::DailyDigest], ..AlertQuery::default() };
+        let digests = s.alerts(&f.tenant, &query).await.expect("digests");
+        let omar = digests.iter().find(|d| d.recipient == "omar").expect("Omar's digest");
+        assert_eq!(omar.channel, "slack", "{b}: no email here, so the first channel that reaches him");
+        assert_eq!(
+            omar.payload["deals"][0]["deal_id"],
+            serde_json::json!(f.card.deal_id),
+            "{b}: his team's high-risk deal"
+        );
+        assert_eq!(omar.payload["alerts"][0]["kind"], "rep_performance", "{b}");
+        let admin = digests.iter().find(|d| d.recipient == "admin").expect("admin's digest");
+        assert_eq!(admin.payload["alerts"].as_array().map(Vec::len), Some(0), "{b}: the finding was Omar's");
+        assert!(!digests.iter().any(|d| d.recipient == "maria"), "{b}: reps get no digest unless they ask");
+        let waited = s
+            .alerts(&f.tenant, &AlertQuery { kinds: vec![AlertKind::RepPerformance], ..AlertQuery::default() })
+            .await
+            .expect("p2");
+        assert_eq!(
+            (waited[0].state, waited[0].external_id.as_deref()),
+            (AlertState::Sent, Some(omar.alert_id.as_str())),
+            "{b}"
+        );
+        // The digest renders in every format.
+        let templates = Templates::load(None, None).expect("templates");
+        let message = templates.render(omar).expect("render the digest");
+        assert!(
+            message.text.contains(&f.card.deal_id) && message.text.contains("average deal risk 70 vs team 45"),
+            "{}",
+            message.text
+        );
+    }
+}
+
+#[tokio::test]
+async fn jobs_run_due_runs_the_nightly_scoring_once_from_the_command_line() {
+    let store = tests::sqlite_store().await;
+    let dir = tests::scratch();
+    let csv = dir.path().join("deals.csv").to_string_lossy().into_owned();
+    tests::run_ok(&["generate", "--deals", "1500", "--seed", "5", "--out", &csv]);
+    let run = |args: &[&str]| {
+        let mut cmd = crate::service_cli::cli(&store);
+        cmd.env("DEALWATCH_DATA_DIR", dir.path()).args(args);
+        let out = cmd.output().expect("run");
+        assert!(out.status.success(), "{args:?}: {}", tests::text(&out.stderr));
+        tests::text(&out.stdout)
+    };
+    run(&["import", "--tenant", "acme", "--input", &csv]);
+    run(&["train", "--tenant", "acme"]);
+    let at = format!("{}T02:10:00Z", Utc::now().date_naive());
+    let first: serde_json::Value =
+        serde_json::from_str(&run(&["jobs", "run-due", "--as-of", &at, "--format", "json"])).expect("json");
+    let nightly = first.as_array().expect("runs").iter().find(|r| r["job"] == "nightly_score").expect("nightly ran");
+    assert_eq!(nightly["ok"], true, "{nightly}");
+    assert!(nightly["result"]["scored"].as_u64().is_some_and(|n| n > 100), "{nightly}");
+    let second = run(&["jobs", "run-due", "--as-of", &at]);
+    assert!(second.contains("nothing due"), "a second process does not repeat it: {second}");
+    let listed = run(&["jobs", "list", "--tenant", "acme"]);
+    assert!(listed.contains("nightly_score") && listed.contains("done"), "{listed}");
+    let schedule = run(&["jobs", "schedule"]);
+    assert!(schedule.contains("0 0 2 * * * *"), "{schedule}");
+}

@@ -13,6 +13,8 @@ use tests::{TestStore, dealwatch, each_store, scratch, text};
 pub fn cli(store: &TestStore) -> Command {
     let mut cmd = dealwatch();
     cmd.arg("--database").arg(&store.url);
+    // Servers under test run no scheduled jobs unless a test turns them on.
+    cmd.env("DEALWATCH_JOBS__RUN", "false");
     if let Some(owner) = &store.migration_url {
         cmd.env("DEALWATCH_DATABASE__MIGRATION_URL", owner);
     } else {

@@ -1,0 +1,155 @@
+//! Alerts from insight runs, and the daily digest that batches the quieter ones.
+//!
+//! Priorities decide delivery (seed 001): a P1 finding (a segment's win rate falling for real
+//! and by more than 10 points, pipeline health under 65) goes out at once, like a critical deal;
+//! a P2 finding (a rep's performance shift, a data-quality drop) waits in the outbox on the
+//! virtual channel `digest` and travels inside the recipient's next daily digest, which also
+//! lists their highest-risk deals. P3 findings (high-performing segments) belong in the weekly
+//! summary, which is not built yet: they are not raised.
+
+use chrono::{DateTime, Datelike, Duration, NaiveTime, Utc};
+use chrono_tz::Tz;
+use engine::alerts::{AlertKind, InsightAlert, Priority};
+use engine::domain::RiskCategory;
+
+use super::routing::Routing;
+use super::{AlertQuery, AlertState, NewAlert, ms};
+use crate::server::tenants::Scope;
+use crate::store::{HighRiskQuery, SortBy, Store, StoreError, TenantId};
+
+/// The outbox channel of alerts that wait for the recipient's daily digest.
+pub const DIGEST: &str = "digest";
+
+/// How long after a recipient's digest time a late scheduler may still send it.
+const DIGEST_WINDOW_HOURS: i64 = 2;
+
+/// The alerts an insight run raises for its recipients.
+pub fn plan_insights(found: &[InsightAlert], routing: &Routing, now: DateTime<Utc>) -> Vec<NewAlert> {
+    let week = now.iso_week();
+    let mut out = Vec::new();
+    for finding in found {
+        let priority = finding.kind.priority();
+        if priority == Priority::P3 {
+            continue;
+        }
+        for user in routing.insight_recipients(finding.kind, finding.rep.as_deref()) {
+            let (channels, due_ms) = match priority {
+                Priority::P1 => (routing.channels(user, finding.kind), ms(routing.due(user, now))),
+                _ => (vec![DIGEST.to_owned()], i64::MAX),
+            };
+            for channel in channels {
+                out.push(NewAlert {
+                    alert_id: NewAlert::new_id(),
+                    kind: finding.kind,
+                    priority,
+                    subject: finding.subject.clone(),
+                    recipient: user.user_id.clone(),
+                    // One alert per finding, recipient and channel a week.
+                    dedup_key: format!(
+                        "{}:{}:{}:{channel}:{}-W{:02}",
+                        finding.kind.as_str(),
+                        finding.subject,
+                        user.user_id,
+                        week.year(),
+                        week.week()
+                    ),
+                    channel,
+                    payload: serde_json::json!({ "finding": finding.facts, "recipient_name": user.name }),
+                    score: None,
+                    created_at: now,
+                    due_ms,
+                    escalated_from: None,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// A digest to raise, and the waiting alerts it carries.
+#[derive(Debug, Clone)]
+pub struct Digest {
+    pub alert: NewAlert,
+    pub bundled: Vec<String>,
+}
+
+/// The digests due at `now`: for every recipient whose digest time (in their time zone) came
+/// within the last two hours, their highest-risk deals and the P2 alerts waiting for them.
+/// Nobody gets an empty digest.
+pub async fn plan_digests(
+    store: &dyn Store,
+    tenant: &TenantId,
+    routing: &Routing,
+    now: DateTime<Utc>,
+) -> Result<Vec<Digest>, StoreError> {
+    let mut digests = Vec::new();
+    for user in routing.users() {
+        let Some(settings) = routing.settings(&user.user_id).digest_for(user.role, &user.time_zone) else { continue };
+        let tz: Tz = settings.timezone.parse().unwrap_or(Tz::UTC);
+        let local = now.with_timezone(&tz);
+        let at = NaiveTime::parse_from_str(&settings.time, "%H:%M").unwrap_or(NaiveTime::MIN);
+        let since = local.time().signed_duration_since(at);
+        if since < Duration::zero() || since >= Duration::hours(DIGEST_WINDOW_HOURS) {
+            continue;
+        }
+        let scope = Scope::for_user(routing.users(), &user.user_id, user.role);
+        let query = HighRiskQuery {
+            categories: vec![RiskCategory::High, RiskCategory::Critical],
+            owners: scope.owners(),
+            sort_by: SortBy::RiskScore,
+            descending: true,
+            limit: u32::from(settings.max_deals),
+            offset: 0,
+        };
+        let mut page = store.high_risk(tenant, &query).await?;
+        page.deals.retain(|d| d.risk_score >= settings.min_risk_score);
+        let waiting = AlertQuery {
+            states: vec![AlertState::Pending],
+            recipient: Some(user.user_id.clone()),
+            ..AlertQuery::default()
+        };
+        let bundled: Vec<_> =
+            store.alerts(tenant, &waiting).await?.into_iter().filter(|a| a.channel == DIGEST).collect();
+        if page.deals.is_empty() && bundled.is_empty() {
+            continue;
+        }
+        let Some(channel) = routing.channels(user, AlertKind::DailyDigest).into_iter().next() else { continue };
+        let kind = AlertKind::DailyDigest;
+        let date = local.date_naive();
+        let alerts: Vec<serde_json::Value> = bundled
+            .iter()
+            .map(|a| serde_json::json!({ "kind": a.kind, "subject": a.subject, "finding": a.payload["finding"] }))
+            .collect();
+        let payload = serde_json::json!({
+            "date": date,
+            "weekday": date.format("%A").to_string(),
+            "recipient_name": user.name,
+            "deals": page.deals,
+            "summary": {
+                "total_count": page.total_count,
+                "total_at_risk_revenue": page.total_at_risk_revenue,
+                "average_risk_score": page.average_risk_score,
+                "deals_by_category": page.deals_by_category,
+            },
+            "alerts": alerts,
+        });
+        digests.push(Digest {
+            alert: NewAlert {
+                alert_id: NewAlert::new_id(),
+                kind,
+                priority: kind.priority(),
+                subject: date.to_string(),
+                recipient: user.user_id.clone(),
+                dedup_key: format!("daily_digest:{}:{date}", user.user_id),
+                channel,
+                payload,
+                score: None,
+                created_at: now,
+                due_ms: ms(now),
+                escalated_from: None,
+            },
+            bundled: bundled.into_iter().map(|a| a.alert_id).collect(),
+        });
+    }
+    Ok(digests)
+}
