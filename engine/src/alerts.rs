@@ -13,6 +13,7 @@ use crate::domain::RiskCategory;
 /// The kinds of alert (seed 000 "Alert Types", seed 001 "Example Alerts").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum AlertKind {
     /// A deal's risk crossed above the critical threshold.
     CriticalDeal,
@@ -154,6 +155,48 @@ impl CriticalRule {
     }
 }
 
+/// How a tenant judged its latest alerts of one kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FeedbackCounts {
+    pub useful: u32,
+    /// Marked not relevant or false alarm.
+    pub dismissed: u32,
+}
+
+/// Judgements needed before feedback moves a threshold.
+pub const MIN_JUDGED: u32 = 5;
+/// The highest a threshold is tuned to.
+pub const MAX_TUNED_THRESHOLD: u8 = 90;
+
+/// The critical-deal threshold a tenant's feedback asks for, from its `base` (75): when half or
+/// more of the judged alerts were dismissed it rises by 5, when three quarters were by 10,
+/// never above 90; with fewer than five judgements, or fewer dismissals, it stays. Returns the
+/// threshold and the reason in a sentence.
+pub fn tuned_threshold(base: u8, counts: FeedbackCounts) -> (u8, String) {
+    let judged = counts.useful + counts.dismissed;
+    if judged < MIN_JUDGED {
+        return (
+            base,
+            format!("{judged} alerts judged so far; {MIN_JUDGED} are needed before feedback moves the threshold"),
+        );
+    }
+    let share = f64::from(counts.dismissed) / f64::from(judged);
+    let raise = if share >= 0.75 {
+        10
+    } else if share >= 0.5 {
+        5
+    } else {
+        0
+    };
+    let threshold = base.saturating_add(raise).min(MAX_TUNED_THRESHOLD).max(base);
+    let reason = format!(
+        "{} of the last {judged} judged alerts were marked false alarm or not relevant ({:.0}%): threshold {base} -> {threshold}",
+        counts.dismissed,
+        100.0 * share
+    );
+    (threshold, reason)
+}
+
 /// When insights become alerts.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct InsightRules {
@@ -268,6 +311,24 @@ mod tests {
         let rule = CriticalRule { threshold: 60, ..CriticalRule::default() };
         assert_eq!(rule.decide(Some(55), 65, None, at(0)), CriticalDecision::Raise);
         assert_eq!(CriticalRule::default().decide(Some(55), 65, None, at(0)), CriticalDecision::NoCrossing);
+    }
+
+    #[test]
+    fn feedback_raises_the_threshold_within_bounds_and_only_on_enough_judgements() {
+        let c = |useful, dismissed| FeedbackCounts { useful, dismissed };
+        let cases = [
+            (75, c(0, 4), 75),  // too few judgements
+            (75, c(4, 1), 75),  // mostly useful
+            (75, c(3, 3), 80),  // half dismissed
+            (75, c(2, 8), 85),  // four in five dismissed
+            (85, c(0, 10), 90), // bounded
+            (90, c(0, 10), 90),
+        ];
+        for (base, counts, expected) in cases {
+            let (got, reason) = tuned_threshold(base, counts);
+            assert_eq!(got, expected, "{base} with {counts:?}: {reason}");
+        }
+        assert!(tuned_threshold(75, c(2, 8)).1.contains("8 of the last 10"));
     }
 
     #[test]

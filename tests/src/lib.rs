@@ -198,6 +198,19 @@ impl Drop for TestStore {
     }
 }
 
+impl TestStore {
+    /// The same database for a second user (a server under test); the original keeps it.
+    pub fn sharing(&self) -> TestStore {
+        TestStore {
+            store: self.store.clone(),
+            url: self.url.clone(),
+            migration_url: self.migration_url.clone(),
+            _dir: None,
+            pg_cleanup: None,
+        }
+    }
+}
+
 pub async fn sqlite_store() -> TestStore {
     let dir = scratch();
     let url = format!("sqlite://{}", dir.path().join("dealwatch.db").display());

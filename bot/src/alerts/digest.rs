@@ -5,7 +5,8 @@
 //! a P2 finding (a rep's performance shift, a data-quality drop) waits in the outbox on the
 //! virtual channel `digest` and travels inside the recipient's next daily digest, which also
 //! lists their highest-risk deals. P3 findings (high-performing segments) belong in the weekly
-//! summary, which is not built yet: they are not raised.
+//! summary, which is not built yet: they are not raised. A recipient who dismissed a kind three
+//! times in a row gets it in the digest too, and a snooze silences a subject for its recipient.
 
 use chrono::{DateTime, Datelike, Duration, NaiveTime, Utc};
 use chrono_tz::Tz;
@@ -33,8 +34,11 @@ pub fn plan_insights(found: &[InsightAlert], routing: &Routing, now: DateTime<Ut
             continue;
         }
         for user in routing.insight_recipients(finding.kind, finding.rep.as_deref()) {
+            if routing.feedback.snoozed(&user.user_id, finding.kind, &finding.subject, None, now) {
+                continue;
+            }
             let (channels, due_ms) = match priority {
-                Priority::P1 => (routing.channels(user, finding.kind), ms(routing.due(user, now))),
+                Priority::P1 => routing.immediate(user, finding.kind, now),
                 _ => (vec![DIGEST.to_owned()], i64::MAX),
             };
             for channel in channels {
@@ -118,7 +122,9 @@ pub async fn plan_digests(
         let date = local.date_naive();
         let alerts: Vec<serde_json::Value> = bundled
             .iter()
-            .map(|a| serde_json::json!({ "kind": a.kind, "subject": a.subject, "finding": a.payload["finding"] }))
+            .map(|a| {
+                serde_json::json!({ "kind": a.kind, "subject": a.subject, "finding": a.payload["finding"], "deal": a.payload["deal"] })
+            })
             .collect();
         let payload = serde_json::json!({
             "date": date,

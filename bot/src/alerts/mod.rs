@@ -15,6 +15,7 @@
 pub mod channels;
 pub mod deliver;
 pub mod digest;
+pub mod feedback;
 pub mod routing;
 pub mod settings;
 pub mod templates;
@@ -134,6 +135,7 @@ pub enum Outcome {
 /// Which alerts [`crate::store::Store::alerts`] lists.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AlertQuery {
+    pub alert_id: Option<String>,
     pub kinds: Vec<AlertKind>,
     pub states: Vec<AlertState>,
     pub recipient: Option<String>,

@@ -13,6 +13,7 @@ use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use engine::alerts::{AlertKind, CriticalDecision, CriticalRule, LastAlert};
 
+use super::feedback::Loop;
 use super::settings::AlertSettings;
 use super::{NewAlert, ms};
 use crate::store::{AlertPlanner, RecentAlert, Role, ScoreChange, Store, StoreError, TenantId, User};
@@ -24,6 +25,10 @@ pub struct Routing {
     settings: HashMap<String, AlertSettings>,
     /// Channels this deployment can deliver on, in order of preference.
     available: Vec<String>,
+    /// Snoozes and dismissal streaks.
+    pub feedback: Loop,
+    /// The tenant's tuned thresholds by kind.
+    tuned: HashMap<AlertKind, u8>,
 }
 
 impl Routing {
@@ -35,11 +40,32 @@ impl Routing {
             .into_iter()
             .map(|(user, value)| (user, AlertSettings::from_stored(Some(value))))
             .collect();
-        Ok(Routing::new(users, settings, available))
+        let mut routing = Routing::new(users, settings, available);
+        let since = Utc::now() - Duration::days(FEEDBACK_DAYS);
+        routing.feedback = Loop::new(&store.feedback(tenant, since).await?);
+        routing.tuned = store.tunings(tenant).await?.into_iter().map(|t| (t.kind, t.threshold)).collect();
+        Ok(routing)
     }
 
     pub fn new(users: Vec<User>, settings: HashMap<String, AlertSettings>, available: &[String]) -> Routing {
-        Routing { users, settings, available: available.to_vec() }
+        Routing { users, settings, available: available.to_vec(), feedback: Loop::default(), tuned: HashMap::new() }
+    }
+
+    /// The threshold `user` gets critical-deal alerts above: their own, raised to the tenant's
+    /// tuned one.
+    pub fn critical_threshold(&self, user_id: &str) -> u8 {
+        let own = self.settings(user_id).critical().threshold;
+        self.tuned.get(&AlertKind::CriticalDeal).map_or(own, |&t| own.max(t))
+    }
+
+    /// Where an immediate alert of `kind` goes for `user`, and when: their channels and the end
+    /// of their quiet hours, or the digest if they dismissed this kind repeatedly.
+    pub fn immediate(&self, user: &User, kind: AlertKind, now: DateTime<Utc>) -> (Vec<String>, i64) {
+        if self.feedback.demoted(&user.user_id, kind) {
+            (vec![super::digest::DIGEST.to_owned()], i64::MAX)
+        } else {
+            (self.channels(user, kind), ms(self.due(user, now)))
+        }
     }
 
     pub fn user(&self, user_id: &str) -> Option<&User> {
@@ -110,6 +136,9 @@ impl Routing {
     }
 }
 
+/// Feedback older than this no longer shapes routing.
+const FEEDBACK_DAYS: i64 = 90;
+
 /// Whether `channel` has an address for `user`.
 pub fn reaches(user: &User, channel: &str) -> bool {
     match channel {
@@ -161,9 +190,8 @@ impl CriticalDeals<'_> {
         self.routing
             .users
             .iter()
-            .map(|u| self.routing.settings(&u.user_id).critical())
-            .filter(|c| c.enabled)
-            .map(|c| c.threshold)
+            .filter(|u| self.routing.settings(&u.user_id).critical().enabled)
+            .map(|u| self.routing.critical_threshold(&u.user_id))
             .min()
             .unwrap_or(CriticalRule::default().threshold)
     }
@@ -194,7 +222,8 @@ impl AlertPlanner for CriticalDeals<'_> {
                 if !critical.enabled {
                     continue;
                 }
-                let rule = CriticalRule { threshold: critical.threshold, ..CriticalRule::default() };
+                let threshold = self.routing.critical_threshold(&user.user_id);
+                let rule = CriticalRule { threshold, ..CriticalRule::default() };
                 let last = recent
                     .iter()
                     .filter(|r| r.subject == deal && r.recipient == user.user_id)
@@ -205,8 +234,13 @@ impl AlertPlanner for CriticalDeals<'_> {
                     tracing::debug!(deal, recipient = %user.user_id, ?decision, "no critical alert");
                     continue;
                 }
-                let due = ms(self.routing.due(user, self.now));
-                for channel in self.routing.channels(user, AlertKind::CriticalDeal) {
+                let score = Some(change.update.risk_score);
+                if self.routing.feedback.snoozed(&user.user_id, AlertKind::CriticalDeal, deal, score, self.now) {
+                    tracing::debug!(deal, recipient = %user.user_id, "snoozed");
+                    continue;
+                }
+                let (channels, due) = self.routing.immediate(user, AlertKind::CriticalDeal, self.now);
+                for channel in channels {
                     let kind = AlertKind::CriticalDeal;
                     alerts.push(NewAlert {
                         alert_id: NewAlert::new_id(),
@@ -219,7 +253,7 @@ impl AlertPlanner for CriticalDeals<'_> {
                         payload: serde_json::json!({
                             "deal": change.update.card,
                             "previous_score": change.previous,
-                            "threshold": critical.threshold,
+                            "threshold": threshold,
                             "recipient_name": user.name,
                         }),
                         score: Some(change.update.risk_score),

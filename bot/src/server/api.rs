@@ -44,6 +44,10 @@ pub fn v1_routes() -> Router<AppState> {
         .route("/v1/deals/{deal_id}", get(get_deal))
         .route("/v1/pipeline/metrics", get(pipeline_metrics))
         .route("/v1/alerts/configure", post(configure_alerts))
+        .route("/v1/alerts", get(list_alerts))
+        .route("/v1/alerts/{alert_id}/feedback", post(alert_feedback))
+        .route("/v1/alerts/tuning", get(get_tuning).post(set_tuning))
+        .route("/v1/alerts/effectiveness", get(alert_effectiveness))
         .route("/v1/models/performance", get(model_performance))
         .route("/v1/models/train", post(train_model))
 }
@@ -660,6 +664,313 @@ pub async fn configure_alerts(
 }
 
 // ---------------------------------------------------------------------------------------------
+// Alerts: the caller's, feedback on them, tuning, effectiveness
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct AlertListParams {
+    /// pending, sending, sent, failed, escalated or suppressed.
+    pub state: Option<String>,
+    /// At most 200; default 50.
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AlertOut {
+    pub alert_id: String,
+    pub kind: String,
+    pub priority: String,
+    pub subject: String,
+    pub channel: String,
+    pub state: String,
+    pub attempts: u32,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub score: Option<u8>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AlertList {
+    pub alerts: Vec<AlertOut>,
+}
+
+#[utoipa::path(get, path = "/v1/alerts", tag = "alerts", params(AlertListParams),
+    responses((status = 200, body = AlertList), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn list_alerts(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    query: Result<Query<AlertListParams>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<AlertList>> {
+    let Query(params) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let limit = params.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::validation("limit", "range", "limit must be between 1 and 200"));
+    }
+    let states = match params.state.as_deref() {
+        None => Vec::new(),
+        Some(s) => vec![crate::alerts::AlertState::parse(s).ok_or_else(|| {
+            ApiError::validation(
+                "state",
+                "enum",
+                format!("unknown state {s:?}: use pending, sending, sent, failed, escalated or suppressed"),
+            )
+        })?],
+    };
+    let query = crate::alerts::AlertQuery {
+        states,
+        recipient: Some(caller.claims.sub.clone()),
+        limit: Some(limit),
+        ..Default::default()
+    };
+    let alerts = state.store.alerts(&caller.tenant, &query).await?;
+    Ok(Json(AlertList {
+        alerts: alerts
+            .into_iter()
+            .map(|a| AlertOut {
+                alert_id: a.alert_id,
+                kind: a.kind.as_str().to_owned(),
+                priority: a.priority.as_str().to_owned(),
+                subject: a.subject,
+                channel: a.channel,
+                state: a.state.as_str().to_owned(),
+                attempts: a.attempts,
+                created_at: a.created_at,
+                sent_at: a.sent_at,
+                score: a.score,
+            })
+            .collect(),
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FeedbackRequest {
+    /// useful, not_relevant, false_alarm or snooze.
+    pub action: crate::alerts::feedback::Action,
+    /// Why it was a false alarm (optional, at most 500 characters kept).
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// For snooze: 1d (default), 1w, or score (until the score moves by 10).
+    #[serde(default)]
+    pub snooze: Option<crate::alerts::feedback::SnoozeFor>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FeedbackResponse {
+    pub alert_id: String,
+    /// False when this click was already recorded (a retry): nothing changed.
+    pub recorded: bool,
+    pub action: crate::alerts::feedback::Action,
+    pub snoozed_until: Option<DateTime<Utc>>,
+    /// For a snooze until the score moves: the score it must move away from by 10.
+    pub until_score_moves_from: Option<u8>,
+    /// The tenant's threshold for this kind after the click, when feedback has tuned it.
+    pub tuning: Option<crate::alerts::feedback::Tuning>,
+}
+
+#[utoipa::path(post, path = "/v1/alerts/{alert_id}/feedback", tag = "alerts", params(("alert_id" = String, Path)),
+    request_body = FeedbackRequest,
+    responses((status = 200, body = FeedbackResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn alert_feedback(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(alert_id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<FeedbackResponse>> {
+    use crate::alerts::feedback::{Action, Feedback};
+    let request: FeedbackRequest = parse_json(&body)?;
+    if request.snooze.is_some() && request.action != Action::Snooze {
+        return Err(ApiError::validation("snooze", "only_with_snooze", "snooze is only for action \"snooze\""));
+    }
+    let query = crate::alerts::AlertQuery { alert_id: Some(alert_id.clone()), ..Default::default() };
+    let alert = state
+        .store
+        .alerts(&caller.tenant, &query)
+        .await?
+        .into_iter()
+        .next()
+        // Someone else's alert does not exist for the caller.
+        .filter(|a| a.recipient == caller.claims.sub || caller.claims.role == Role::Admin)
+        .ok_or_else(|| ApiError::NotFound(format!("no alert {alert_id}")))?;
+    let now = Utc::now();
+    let feedback = Feedback::new(&alert, &caller.claims.sub, request.action, request.reason, request.snooze, now);
+    let recorded = state.store.record_feedback(&caller.tenant, &feedback).await?;
+    let mut tuning = None;
+    if recorded {
+        audit(
+            &state,
+            &caller,
+            Audit::Change,
+            "alert.feedback",
+            Some(&alert_id),
+            Some(serde_json::json!({ "action": feedback.action, "reason": feedback.reason })),
+        )
+        .await?;
+        if alert.kind == engine::alerts::AlertKind::CriticalDeal && request.action != Action::Snooze {
+            tuning = retune(&state, &caller, alert.kind, now).await?;
+        }
+    }
+    Ok(Json(FeedbackResponse {
+        alert_id,
+        recorded,
+        action: feedback.action,
+        snoozed_until: feedback.snooze_until_ms.and_then(DateTime::<Utc>::from_timestamp_millis),
+        until_score_moves_from: feedback.snooze_score,
+        tuning,
+    }))
+}
+
+/// Recomputes the tenant's threshold for `kind` from its latest judgements, unless an admin
+/// pinned it; a change is logged in the audit log with its reason.
+async fn retune(
+    state: &AppState,
+    caller: &Caller,
+    kind: engine::alerts::AlertKind,
+    now: DateTime<Utc>,
+) -> ApiResult<Option<crate::alerts::feedback::Tuning>> {
+    use crate::alerts::feedback::{Tuning, counts};
+    let current = state.store.tunings(&caller.tenant).await?.into_iter().find(|t| t.kind == kind);
+    if current.as_ref().is_some_and(|t| t.source == "admin") {
+        return Ok(current);
+    }
+    let feedback = state.store.feedback(&caller.tenant, now - chrono::Duration::days(90)).await?;
+    let base = engine::alerts::CriticalRule::default().threshold;
+    let (threshold, reason) = engine::alerts::tuned_threshold(base, counts(&feedback, kind, 30));
+    let before = current.as_ref().map_or(base, |t| t.threshold);
+    if threshold == before {
+        return Ok(current);
+    }
+    let tuned = (threshold != base).then(|| Tuning {
+        kind,
+        threshold,
+        source: "feedback".into(),
+        reason: reason.clone(),
+        updated_at: now,
+    });
+    state.store.set_tuning(&caller.tenant, kind, tuned.as_ref()).await?;
+    audit(
+        state,
+        caller,
+        Audit::Change,
+        "alerts.tuning",
+        Some(kind.as_str()),
+        Some(serde_json::json!({ "from": before, "to": threshold, "source": "feedback", "reason": reason })),
+    )
+    .await?;
+    Ok(tuned)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TuningState {
+    /// Thresholds that differ from the defaults, with who set them and why.
+    pub tunings: Vec<crate::alerts::feedback::Tuning>,
+    pub default_critical_threshold: u8,
+}
+
+#[utoipa::path(get, path = "/v1/alerts/tuning", tag = "alerts",
+    responses((status = 200, body = TuningState), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn get_tuning(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> ApiResult<Json<TuningState>> {
+    require_admin(&caller)?;
+    Ok(Json(TuningState {
+        tunings: state.store.tunings(&caller.tenant).await?,
+        default_critical_threshold: engine::alerts::CriticalRule::default().threshold,
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TuningRequest {
+    /// The alert kind (critical_deal).
+    pub kind: String,
+    /// Pin this threshold (feedback no longer moves it); omit with reset.
+    #[serde(default)]
+    pub threshold: Option<u8>,
+    /// Back to the default, and to tuning by feedback.
+    #[serde(default)]
+    pub reset: bool,
+}
+
+#[utoipa::path(post, path = "/v1/alerts/tuning", tag = "alerts", request_body = TuningRequest,
+    responses((status = 200, body = TuningState), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn set_tuning(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    body: Bytes,
+) -> ApiResult<Json<TuningState>> {
+    require_admin(&caller)?;
+    let request: TuningRequest = parse_json(&body)?;
+    let kind = engine::alerts::AlertKind::parse(&request.kind)
+        .filter(|k| *k == engine::alerts::AlertKind::CriticalDeal)
+        .ok_or_else(|| {
+            ApiError::validation(
+                "kind",
+                "enum",
+                format!("{:?} has no threshold to tune: use critical_deal", request.kind),
+            )
+        })?;
+    let tuning = match (request.threshold, request.reset) {
+        (Some(_), true) | (None, false) => {
+            return Err(ApiError::validation("threshold", "one_of", "give either threshold or reset: true"));
+        }
+        (Some(t), false) if !(51..=100).contains(&t) => {
+            return Err(ApiError::validation(
+                "threshold",
+                "range",
+                "threshold must be 51-100 (above it a score is critical)",
+            ));
+        }
+        (Some(t), false) => Some(crate::alerts::feedback::Tuning {
+            kind,
+            threshold: t,
+            source: "admin".into(),
+            reason: format!("pinned by {}", caller.claims.sub),
+            updated_at: Utc::now(),
+        }),
+        (None, true) => None,
+    };
+    state.store.set_tuning(&caller.tenant, kind, tuning.as_ref()).await?;
+    audit(
+        &state,
+        &caller,
+        Audit::Change,
+        "alerts.tuning",
+        Some(kind.as_str()),
+        Some(serde_json::json!({ "threshold": request.threshold, "reset": request.reset, "source": "admin" })),
+    )
+    .await?;
+    get_tuning(State(state), Extension(caller)).await
+}
+
+#[utoipa::path(get, path = "/v1/alerts/effectiveness", tag = "alerts",
+    responses((status = 200, body = crate::alerts::feedback::Effectiveness), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn alert_effectiveness(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> ApiResult<Json<crate::alerts::feedback::Effectiveness>> {
+    if caller.claims.role == Role::Rep {
+        return Err(ApiError::Forbidden("Access denied: alert effectiveness is for managers and admins".into()));
+    }
+    let alerts = state
+        .store
+        .alerts(&caller.tenant, &crate::alerts::AlertQuery { limit: Some(u32::MAX), ..Default::default() })
+        .await?;
+    let feedback = state.store.feedback(&caller.tenant, DateTime::<Utc>::UNIX_EPOCH).await?;
+    let deals: Vec<(String, Outcome, Option<NaiveDate>)> =
+        state.store.deals(&caller.tenant).await?.into_iter().map(|d| (d.id, d.outcome, d.closed)).collect();
+    Ok(Json(crate::alerts::feedback::effectiveness(&alerts, &feedback, &deals)))
+}
+
+// ---------------------------------------------------------------------------------------------
 // Models (admin)
 
 fn require_admin(caller: &Caller) -> ApiResult<()> {
@@ -861,7 +1172,8 @@ pub fn openapi_document() -> String {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Dealwatch API", description = "Deal-risk scores, explained; pipeline metrics; alert settings; models."),
-    paths(score_deal, get_deal, high_risk, pipeline_metrics, configure_alerts, model_performance, train_model, healthz, readyz, metrics),
+    paths(score_deal, get_deal, high_risk, pipeline_metrics, configure_alerts, list_alerts, alert_feedback, get_tuning, set_tuning,
+        alert_effectiveness, model_performance, train_model, healthz, readyz, metrics),
     components(schemas(ErrorBody)),
     modifiers(&BearerAuth)
 )]

@@ -300,7 +300,8 @@ pub async fn serve(
             store: store.clone(),
             texts: texts.clone(),
             channels: settings.alert_channels(),
-            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            // Jobs (a retrain fits a model) leave a core to the requests being served.
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()).saturating_sub(1).max(1),
         };
         crate::jobs::Scheduler::new(store.clone(), Arc::new(work))
     });

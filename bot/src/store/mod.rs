@@ -23,6 +23,7 @@ use engine::ingest::Problem;
 use engine::record::{DealRecord, SchemaSpec};
 use serde::{Deserialize, Serialize};
 
+pub use crate::alerts::feedback::{Feedback, Tuning};
 pub use crate::alerts::{Alert, AlertQuery, AlertState, NewAlert, Outcome as AlertOutcome};
 pub use crate::auth::Role;
 pub use crate::jobs::{JobOutcome, JobRun};
@@ -492,6 +493,16 @@ pub trait Store: Send + Sync + fmt::Debug {
     async fn raise_digest(&self, tenant: &TenantId, digest: &NewAlert, bundled: &[String]) -> Result<bool, StoreError>;
     /// Alerts, newest first.
     async fn alerts(&self, tenant: &TenantId, query: &AlertQuery) -> Result<Vec<Alert>, StoreError>;
+
+    /// Stores a click on an alert; a click with the same dedup key is not stored again.
+    /// Returns whether it is new.
+    async fn record_feedback(&self, tenant: &TenantId, feedback: &Feedback) -> Result<bool, StoreError>;
+    /// Every click since `since`, oldest first.
+    async fn feedback(&self, tenant: &TenantId, since: DateTime<Utc>) -> Result<Vec<Feedback>, StoreError>;
+    /// The tenant's tuned thresholds.
+    async fn tunings(&self, tenant: &TenantId) -> Result<Vec<Tuning>, StoreError>;
+    /// Sets a kind's threshold (`Some`) or removes it (`None`: back to the default).
+    async fn set_tuning(&self, tenant: &TenantId, kind: AlertKind, tuning: Option<&Tuning>) -> Result<(), StoreError>;
 
     /// Records that `job` is due at `due_ms` (once: a second call for the same time is a no-op).
     /// Returns whether the row is new.

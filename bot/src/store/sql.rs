@@ -1131,6 +1131,9 @@ macro_rules! implement_store {
                     }
                     q.push(")");
                 }
+                if let Some(id) = &query.alert_id {
+                    q.push(" AND alert_id = ").push_bind(id.as_str());
+                }
                 if let Some(recipient) = &query.recipient {
                     q.push(" AND recipient = ").push_bind(recipient.as_str());
                 }
@@ -1163,6 +1166,116 @@ macro_rules! implement_store {
                 }
                 tx.commit().await?;
                 Ok(raised)
+            }
+
+            async fn record_feedback(&self, tenant: &TenantId, f: &Feedback) -> Result<bool, StoreError> {
+                let mut tx = self.begin_write(tenant).await?;
+                let new = sqlx::query(
+                    "INSERT INTO alert_feedback (tenant_id, alert_id, user_id, kind, subject, action, reason, \
+                     snooze_until_ms, snooze_score, created_at, dedup_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+                     ON CONFLICT (tenant_id, dedup_key) DO NOTHING",
+                )
+                .bind(tenant.as_str())
+                .bind(f.alert_id.as_str())
+                .bind(f.user_id.as_str())
+                .bind(f.kind.as_str())
+                .bind(f.subject.as_str())
+                .bind(f.action.as_str())
+                .bind(f.reason.as_deref())
+                .bind(f.snooze_until_ms)
+                .bind(f.snooze_score.map(i64::from))
+                .bind(f.created_at)
+                .bind(f.dedup_key.as_str())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    == 1;
+                tx.commit().await?;
+                Ok(new)
+            }
+
+            async fn feedback(&self, tenant: &TenantId, since: chrono::DateTime<chrono::Utc>) -> Result<Vec<Feedback>, StoreError> {
+                let mut tx = self.begin(tenant).await?;
+                type Row = (String, String, String, String, String, Option<String>, Option<i64>, Option<i64>, chrono::DateTime<chrono::Utc>, String);
+                let rows: Vec<Row> = sqlx::query_as(
+                    "SELECT alert_id, user_id, kind, subject, action, reason, snooze_until_ms, snooze_score, created_at, dedup_key \
+                     FROM alert_feedback WHERE tenant_id = $1 AND created_at >= $2 ORDER BY id",
+                )
+                .bind(tenant.as_str())
+                .bind(since)
+                .fetch_all(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                rows.into_iter()
+                    .map(|(alert_id, user_id, kind, subject, action, reason, until, score, created_at, dedup_key)| {
+                        Ok(Feedback {
+                            kind: super::parse_kind(&kind)?,
+                            action: crate::alerts::feedback::Action::parse(&action)
+                                .ok_or_else(|| StoreError::Corrupt(format!("feedback action {action:?}")))?,
+                            alert_id,
+                            user_id,
+                            subject,
+                            reason,
+                            snooze_until_ms: until,
+                            snooze_score: score.and_then(|s| u8::try_from(s).ok()),
+                            created_at,
+                            dedup_key,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn tunings(&self, tenant: &TenantId) -> Result<Vec<Tuning>, StoreError> {
+                let mut tx = self.begin(tenant).await?;
+                let rows: Vec<(String, i64, String, String, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
+                    "SELECT kind, threshold, source, reason, updated_at FROM alert_tuning WHERE tenant_id = $1 ORDER BY kind",
+                )
+                .bind(tenant.as_str())
+                .fetch_all(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                rows.into_iter()
+                    .map(|(kind, threshold, source, reason, updated_at)| {
+                        Ok(Tuning {
+                            kind: super::parse_kind(&kind)?,
+                            threshold: u8::try_from(threshold).map_err(|_| StoreError::Corrupt(format!("threshold {threshold}")))?,
+                            source,
+                            reason,
+                            updated_at,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn set_tuning(&self, tenant: &TenantId, kind: engine::alerts::AlertKind, tuning: Option<&Tuning>) -> Result<(), StoreError> {
+                let mut tx = self.begin_write(tenant).await?;
+                match tuning {
+                    Some(t) => {
+                        sqlx::query(
+                            "INSERT INTO alert_tuning (tenant_id, kind, threshold, source, reason, updated_at) \
+                             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, kind) DO UPDATE SET \
+                             threshold = excluded.threshold, source = excluded.source, reason = excluded.reason, \
+                             updated_at = excluded.updated_at",
+                        )
+                        .bind(tenant.as_str())
+                        .bind(kind.as_str())
+                        .bind(i64::from(t.threshold))
+                        .bind(t.source.as_str())
+                        .bind(t.reason.as_str())
+                        .bind(t.updated_at)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    None => {
+                        sqlx::query("DELETE FROM alert_tuning WHERE tenant_id = $1 AND kind = $2")
+                            .bind(tenant.as_str())
+                            .bind(kind.as_str())
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
+                tx.commit().await?;
+                Ok(())
             }
 
             async fn schedule_job(&self, tenant: &TenantId, job: &str, due_ms: i64) -> Result<bool, StoreError> {

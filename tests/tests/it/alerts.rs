@@ -565,3 +565,117 @@ async fn jobs_run_due_runs_the_nightly_scoring_once_from_the_command_line() {
     let schedule = run(&["jobs", "schedule"]);
     assert!(schedule.contains("0 0 2 * * * *"), "{schedule}");
 }
+
+#[tokio::test]
+async fn feedback_snoozes_demotes_and_tunes_and_an_admin_can_see_and_undo_it() {
+    for store in each_store().await {
+        let b = store.store.backend();
+        let f = fixture(store).await;
+        let server = tests::TestServer::start(f.store.sharing(), |_| {}).await;
+        let s = f.store.store.clone();
+        let maria = tests::token("acme", "maria", Role::Rep, 600);
+        let omar = tests::token("acme", "omar", Role::Manager, 600);
+        let admin = tests::token("acme", "admin", Role::Admin, 600);
+        // Day 0: the deal turns critical; Maria and Omar are alerted.
+        let t0 = Utc::now() - Duration::days(10);
+        f.score(60, t0).await;
+        assert_eq!(f.score(82, t0 + Duration::hours(1)).await, 2);
+        let (status, mine) = server.get("/v1/alerts", &maria).await;
+        assert_eq!(status, 200, "{b}: {mine}");
+        let alert_id = mine["alerts"][0]["alert_id"].as_str().expect("Maria's alert").to_owned();
+        // Maria snoozes it for a week; the same click arriving twice is one snooze.
+        let path = format!("/v1/alerts/{alert_id}/feedback");
+        let snooze = serde_json::json!({ "action": "snooze", "snooze": "1w" });
+        let (status, first) = server.post(&path, &maria, &snooze).await;
+        assert_eq!((status, first["recorded"].clone()), (200, true.into()), "{b}: {first}");
+        assert!(first["snoozed_until"].is_string());
+        let (_, again) = server.post(&path, &maria, &snooze).await;
+        assert_eq!(again["recorded"], false, "{b}: a retried click changes nothing");
+        // Omar may not touch Maria's alert: it does not exist for him.
+        let (status, _) = server.post(&path, &omar, &serde_json::json!({ "action": "useful" })).await;
+        assert_eq!(status, 404, "{b}");
+        let (status, bad) = server.post(&path, &maria, &serde_json::json!({ "action": "ignore" })).await;
+        assert_eq!((status, bad["details"]["field"].as_str()), (422, Some("action")), "{b}: {bad}");
+        // Two days later the deal dips and comes back 13 points worse: Omar is alerted, Maria
+        // is snoozed.
+        f.score(70, t0 + Duration::days(2)).await;
+        assert_eq!(f.score(95, t0 + Duration::days(2) + Duration::hours(1)).await, 1, "{b}: only Omar");
+        let latest = f.critical_alerts().await;
+        assert_eq!(latest[0].recipient, "omar", "{b}");
+
+        // Omar marks his alerts false alarms: one for now, then four more alerts of other deals.
+        let mut ids = vec![latest[0].alert_id.clone()];
+        ids.extend(raise_for(&f, "omar", 4, t0).await);
+        for (i, id) in ids.iter().enumerate() {
+            let body = serde_json::json!({ "action": "false_alarm", "reason": format!("deal {i} is fine: the customer signed") });
+            let (status, r) = server.post(&format!("/v1/alerts/{id}/feedback"), &omar, &body).await;
+            assert_eq!(status, 200, "{b}: {r}");
+            if i == 4 {
+                assert_eq!(r["tuning"]["threshold"], 85, "{b}: five of five dismissed: 75 -> 85: {r}");
+            }
+        }
+        let (status, tuning) = server.get("/v1/alerts/tuning", &admin).await;
+        assert_eq!((status, tuning["tunings"][0]["threshold"].as_u64()), (200, Some(85)), "{b}: {tuning}");
+        assert!(tuning["tunings"][0]["reason"].as_str().is_some_and(|r| r.contains("5 of the last 5")), "{tuning}");
+        assert_eq!(server.get("/v1/alerts/tuning", &maria).await.0, 403, "{b}: admins only");
+        let log = s.audit_log(&f.tenant, 50).await.expect("audit");
+        assert!(log.iter().any(|e| e.action == "alerts.tuning" && e.actor == "omar"), "{b}: the change is logged");
+        // Three dismissals in a row demote critical alerts to Omar's digest; at 85, an 84 no
+        // longer crosses for anyone.
+        let later = t0 + Duration::days(5);
+        f.score(60, later).await;
+        assert_eq!(f.score(84, later + Duration::hours(1)).await, 0, "{b}: 84 is under the tuned 85");
+        let channels = ["slack".to_owned(), "log".to_owned()];
+        let routing = bot::alerts::routing::Routing::load(s.as_ref(), &f.tenant, &channels).await.expect("routing");
+        assert_eq!(routing.critical_threshold("maria"), 85, "{b}: the tenant's tuned threshold applies to everyone");
+        let omar_user = routing.user("omar").expect("omar").clone();
+        assert_eq!(
+            routing.immediate(&omar_user, AlertKind::CriticalDeal, later),
+            (vec!["digest".to_owned()], i64::MAX),
+            "{b}: demoted"
+        );
+        let maria_user = routing.user("maria").expect("maria").clone();
+        assert_eq!(routing.immediate(&maria_user, AlertKind::CriticalDeal, later).0, ["slack"], "{b}: Maria was not");
+        // The admin pins 80, then resets to the default.
+        let (status, pinned) = server
+            .post("/v1/alerts/tuning", &admin, &serde_json::json!({ "kind": "critical_deal", "threshold": 80 }))
+            .await;
+        assert_eq!((status, pinned["tunings"][0]["source"].as_str()), (200, Some("admin")), "{b}: {pinned}");
+        let (status, reset) = server
+            .post("/v1/alerts/tuning", &admin, &serde_json::json!({ "kind": "critical_deal", "reset": true }))
+            .await;
+        assert_eq!((status, reset["tunings"].as_array().map(Vec::len)), (200, Some(0)), "{b}: {reset}");
+        let (status, bad) = server
+            .post("/v1/alerts/tuning", &admin, &serde_json::json!({ "kind": "critical_deal", "threshold": 20 }))
+            .await;
+        assert_eq!((status, bad["details"]["field"].as_str()), (422, Some("threshold")), "{b}");
+        // Effectiveness: managers and admins; the counts are the tenant's.
+        let (status, e) = server.get("/v1/alerts/effectiveness", &omar).await;
+        assert_eq!(status, 200, "{b}: {e}");
+        assert_eq!(e["feedback"]["critical_deal"]["false_alarm"], 5, "{b}: {e}");
+        assert_eq!(e["feedback"]["critical_deal"]["snooze"], 1, "{b}");
+        assert_eq!(server.get("/v1/alerts/effectiveness", &maria).await.0, 403, "{b}");
+    }
+}
+
+/// Raises `n` critical alerts for `recipient` about other (made-up) deals.
+async fn raise_for(f: &Fixture, recipient: &str, n: usize, at: DateTime<Utc>) -> Vec<String> {
+    let alerts: Vec<NewAlert> = (0..n)
+        .map(|i| NewAlert {
+            alert_id: NewAlert::new_id(),
+            kind: AlertKind::CriticalDeal,
+            priority: AlertKind::CriticalDeal.priority(),
+            subject: format!("OTHER-{i}"),
+            recipient: recipient.into(),
+            channel: "log".into(),
+            dedup_key: format!("other:{recipient}:{i}"),
+            payload: serde_json::json!({}),
+            score: Some(80),
+            created_at: at,
+            due_ms: at.timestamp_millis(),
+            escalated_from: None,
+        })
+        .collect();
+    f.store.store.raise_alerts(&f.tenant, &alerts).await.expect("raise");
+    alerts.into_iter().map(|a| a.alert_id).collect()
+}
