@@ -2,6 +2,7 @@
 //! the third-party data sets in `../shared/data`.
 
 pub mod fake_slack;
+pub mod fake_smtp;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

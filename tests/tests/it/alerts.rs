@@ -168,22 +168,7 @@ async fn concurrent_senders_never_claim_the_same_alert_and_a_lapsed_lease_passes
         let f = fixture(store).await;
         let s = f.store.store.clone();
         let now = Utc::now();
-        let alerts: Vec<NewAlert> = (0..12)
-            .map(|i| NewAlert {
-                alert_id: NewAlert::new_id(),
-                kind: AlertKind::CriticalDeal,
-                priority: AlertKind::CriticalDeal.priority(),
-                subject: format!("D{i}"),
-                recipient: "maria".into(),
-                channel: "log".into(),
-                dedup_key: format!("test:{i}"),
-                payload: serde_json::json!({}),
-                score: Some(80),
-                created_at: now,
-                due_ms: now.timestamp_millis(),
-                escalated_from: None,
-            })
-            .collect();
+        let alerts = test_alerts("test", "maria", "log", 12, now, serde_json::json!({}));
         assert_eq!(s.raise_alerts(&f.tenant, &alerts).await.expect("raise"), 12);
         assert_eq!(s.raise_alerts(&f.tenant, &alerts[..3]).await.expect("raise again"), 0, "{b}: dedup keys");
         let at = now.timestamp_millis();
@@ -231,22 +216,8 @@ fn sender(store: Arc<dyn Store>, slack: &FakeSlack, log: &std::path::Path) -> Se
 async fn raise(f: &Fixture, n: usize, now: DateTime<Utc>) -> Vec<String> {
     let mut card = serde_json::to_value(&f.card).expect("card");
     card["risk_score"] = 88.into();
-    let alerts: Vec<NewAlert> = (0..n)
-        .map(|i| NewAlert {
-            alert_id: NewAlert::new_id(),
-            kind: AlertKind::CriticalDeal,
-            priority: AlertKind::CriticalDeal.priority(),
-            subject: format!("{}-{i}", f.card.deal_id),
-            recipient: "maria".into(),
-            channel: "slack".into(),
-            dedup_key: format!("test:{i}"),
-            payload: serde_json::json!({ "deal": card, "previous_score": 60, "threshold": 75 }),
-            score: Some(88),
-            created_at: now,
-            due_ms: now.timestamp_millis(),
-            escalated_from: None,
-        })
-        .collect();
+    let payload = serde_json::json!({ "deal": card, "previous_score": 60, "threshold": 75 });
+    let alerts = test_alerts(&f.card.deal_id, "maria", "slack", n, now, payload);
     f.store.store.raise_alerts(&f.tenant, &alerts).await.expect("raise");
     alerts.into_iter().map(|a| a.alert_id).collect()
 }
@@ -660,22 +631,69 @@ async fn feedback_snoozes_demotes_and_tunes_and_an_admin_can_see_and_undo_it() {
 
 /// Raises `n` critical alerts for `recipient` about other (made-up) deals.
 async fn raise_for(f: &Fixture, recipient: &str, n: usize, at: DateTime<Utc>) -> Vec<String> {
-    let alerts: Vec<NewAlert> = (0..n)
+    let alerts = test_alerts("OTHER", recipient, "log", n, at, serde_json::json!({}));
+    f.store.store.raise_alerts(&f.tenant, &alerts).await.expect("raise");
+    alerts.into_iter().map(|a| a.alert_id).collect()
+}
+
+#[tokio::test]
+async fn email_alerts_go_out_over_smtp_as_html_and_text_and_smtp_refusals_are_sorted() {
+    use bot::alerts::channels::{EmailChannel, SendError};
+    let smtp = tests::fake_smtp::FakeSmtp::start().await;
+    let channel = EmailChannel::new(&SecretString::from(smtp.url.clone()), "Dealwatch <alerts@acme.test>")
+        .expect("email channel");
+    let templates = Templates::load(None, None).expect("templates");
+    let alert = bot::alerts::templates::sample(AlertKind::CriticalDeal);
+    let message = templates.render(&alert).expect("render");
+    let maria = user("maria", Role::Rep, Some("rep_15"), None, "U100", "UTC");
+    let sent = channel.send(&maria, &alert, &message).await.expect("sent");
+    assert_eq!(sent.external_id.as_deref(), Some("<0190f0e2-0000-7000-8000-000000000000@dealwatch>"));
+    let mails = smtp.mails();
+    assert_eq!(mails.len(), 1);
+    let mail = &mails[0];
+    assert_eq!((mail.from.as_str(), mail.to.as_slice()), ("alerts@acme.test", &["maria@acme.test".to_owned()][..]));
+    for needle in [
+        "Message-ID: <0190f0e2-0000-7000-8000-000000000000@dealwatch>",
+        "Subject: URGENT: High-risk deal",
+        "multipart/alternative",
+        "text/plain",
+        "text/html",
+    ] {
+        assert!(mail.data.contains(needle), "the mail lacks {needle:?}:\n{}", mail.data);
+    }
+    // A 4xx is worth retrying; a 5xx is not; a user without an address is not.
+    smtp.refuse(Some("451 4.3.0 mailbox busy, try again later"));
+    assert!(matches!(channel.send(&maria, &alert, &message).await, Err(SendError::Transient { .. })));
+    smtp.refuse(Some("550 5.1.1 no such user"));
+    assert!(matches!(channel.send(&maria, &alert, &message).await, Err(SendError::Permanent(_))));
+    let nobody = User { email: None, ..maria.clone() };
+    assert!(matches!(channel.send(&nobody, &alert, &message).await, Err(SendError::Permanent(_))));
+    assert_eq!(smtp.mails().len(), 1, "nothing more was delivered");
+}
+
+/// `n` critical-deal alerts for `recipient` on `channel`, about subjects `prefix-0`, `prefix-1`, …
+fn test_alerts(
+    prefix: &str,
+    recipient: &str,
+    channel: &str,
+    n: usize,
+    at: DateTime<Utc>,
+    payload: serde_json::Value,
+) -> Vec<NewAlert> {
+    (0..n)
         .map(|i| NewAlert {
             alert_id: NewAlert::new_id(),
             kind: AlertKind::CriticalDeal,
             priority: AlertKind::CriticalDeal.priority(),
-            subject: format!("OTHER-{i}"),
+            subject: format!("{prefix}-{i}"),
             recipient: recipient.into(),
-            channel: "log".into(),
-            dedup_key: format!("other:{recipient}:{i}"),
-            payload: serde_json::json!({}),
-            score: Some(80),
+            channel: channel.into(),
+            dedup_key: format!("test:{prefix}:{recipient}:{i}"),
+            payload: payload.clone(),
+            score: Some(88),
             created_at: at,
             due_ms: at.timestamp_millis(),
             escalated_from: None,
         })
-        .collect();
-    f.store.store.raise_alerts(&f.tenant, &alerts).await.expect("raise");
-    alerts.into_iter().map(|a| a.alert_id).collect()
+        .collect()
 }
