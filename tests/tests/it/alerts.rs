@@ -168,7 +168,7 @@ async fn concurrent_senders_never_claim_the_same_alert_and_a_lapsed_lease_passes
         let f = fixture(store).await;
         let s = f.store.store.clone();
         let now = Utc::now();
-        let alerts = test_alerts("test", "maria", "log", 12, now, serde_json::json!({}));
+        let alerts = test_alerts("test", "maria", "log", 12, now, &serde_json::json!({}));
         assert_eq!(s.raise_alerts(&f.tenant, &alerts).await.expect("raise"), 12);
         assert_eq!(s.raise_alerts(&f.tenant, &alerts[..3]).await.expect("raise again"), 0, "{b}: dedup keys");
         let at = now.timestamp_millis();
@@ -217,7 +217,7 @@ async fn raise(f: &Fixture, n: usize, now: DateTime<Utc>) -> Vec<String> {
     let mut card = serde_json::to_value(&f.card).expect("card");
     card["risk_score"] = 88.into();
     let payload = serde_json::json!({ "deal": card, "previous_score": 60, "threshold": 75 });
-    let alerts = test_alerts(&f.card.deal_id, "maria", "slack", n, now, payload);
+    let alerts = test_alerts(&f.card.deal_id, "maria", "slack", n, now, &payload);
     f.store.store.raise_alerts(&f.tenant, &alerts).await.expect("raise");
     alerts.into_iter().map(|a| a.alert_id).collect()
 }
@@ -631,7 +631,7 @@ async fn feedback_snoozes_demotes_and_tunes_and_an_admin_can_see_and_undo_it() {
 
 /// Raises `n` critical alerts for `recipient` about other (made-up) deals.
 async fn raise_for(f: &Fixture, recipient: &str, n: usize, at: DateTime<Utc>) -> Vec<String> {
-    let alerts = test_alerts("OTHER", recipient, "log", n, at, serde_json::json!({}));
+    let alerts = test_alerts("OTHER", recipient, "log", n, at, &serde_json::json!({}));
     f.store.store.raise_alerts(&f.tenant, &alerts).await.expect("raise");
     alerts.into_iter().map(|a| a.alert_id).collect()
 }
@@ -678,7 +678,7 @@ fn test_alerts(
     channel: &str,
     n: usize,
     at: DateTime<Utc>,
-    payload: serde_json::Value,
+    payload: &serde_json::Value,
 ) -> Vec<NewAlert> {
     (0..n)
         .map(|i| NewAlert {
