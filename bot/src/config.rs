@@ -145,6 +145,8 @@ pub struct Alerts {
     pub log_file: PathBuf,
     /// Link to a deal in the CRM, with `{deal_id}`: `https://acme.my.salesforce.com/{deal_id}`.
     pub deal_url: Option<String>,
+    /// A TrueType font for the weekly chart (default: DejaVu Sans from the system).
+    pub chart_font: Option<PathBuf>,
 }
 
 impl Default for Alerts {
@@ -158,6 +160,7 @@ impl Default for Alerts {
             fallback_channel: "log".into(),
             log_file: PathBuf::from("alerts.jsonl"),
             deal_url: None,
+            chart_font: None,
         }
     }
 }

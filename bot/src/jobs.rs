@@ -33,6 +33,8 @@ pub enum Job {
     DailyDigest,
     /// Train a challenger on the latest closed deals; promote it if it is at least as good.
     MonthlyRetrain,
+    /// The executive summary with its chart, Monday 08:00 in each recipient's time zone.
+    WeeklySummary,
 }
 
 /// A job and when it runs.
@@ -47,7 +49,7 @@ pub struct JobSpec {
 }
 
 /// Every job (seed 001 "Operational Cadence").
-pub const REGISTRY: [JobSpec; 4] = [
+pub const REGISTRY: [JobSpec; 5] = [
     JobSpec {
         job: Job::NightlyScore,
         schedule: "0 0 2 * * * *",
@@ -67,6 +69,12 @@ pub const REGISTRY: [JobSpec; 4] = [
         what: "every 15 minutes: digests for whoever's local digest time has come",
     },
     JobSpec {
+        job: Job::WeeklySummary,
+        schedule: "0 0/15 * * * Mon *",
+        catch_up_hours: 1,
+        what: "Mondays every 15 minutes: the weekly summary for whoever's 08:00 has come",
+    },
+    JobSpec {
         job: Job::MonthlyRetrain,
         schedule: "0 0 3 1 * * *",
         catch_up_hours: 72,
@@ -81,6 +89,7 @@ impl Job {
             Job::InsightScan => "insight_scan",
             Job::DailyDigest => "daily_digest",
             Job::MonthlyRetrain => "monthly_retrain",
+            Job::WeeklySummary => "weekly_summary",
         }
     }
 
@@ -286,6 +295,26 @@ impl JobWork for ServiceJobs {
                 }
                 Ok(serde_json::json!({ "digests": sent }))
             }
+            Job::WeeklySummary => {
+                let routing = Routing::load(store, tenant, &self.channels).await?;
+                let due: Vec<&crate::store::User> = crate::alerts::digest::weekly_recipients(&routing, now);
+                if due.is_empty() {
+                    return Ok(serde_json::json!({ "summaries": 0 }));
+                }
+                let dataset = crate::workflow::tenant_dataset(store, tenant).await?;
+                let model = match store.champion(tenant).await? {
+                    Some((_, m)) => Some(serde_json::from_value::<engine::model::TrainedModel>(m)?),
+                    None => None,
+                };
+                let texts = self.texts.clone();
+                let facts = tokio::task::spawn_blocking(move || {
+                    crate::workflow::weekly_facts(&dataset, as_of, model.as_ref(), &texts)
+                })
+                .await??;
+                let alerts = crate::alerts::digest::plan_weekly(&due, &routing, &facts, now);
+                let raised = store.raise_alerts(tenant, &alerts).await?;
+                Ok(serde_json::json!({ "summaries": raised }))
+            }
             Job::MonthlyRetrain => {
                 let dataset = crate::workflow::tenant_dataset(store, tenant).await?;
                 let threads = self.threads;
@@ -331,7 +360,7 @@ mod tests {
         assert_eq!(nightly.latest(utc("2026-06-10T13:30:00Z")).expect("ok"), Some(utc("2026-06-10T02:00:00Z")));
         let digest = REGISTRY[2];
         assert_eq!(digest.latest(utc("2026-06-10T08:14:59Z")).expect("ok"), Some(utc("2026-06-10T08:00:00Z")));
-        let monthly = REGISTRY[3];
+        let monthly = REGISTRY[4];
         assert_eq!(monthly.latest(utc("2026-06-10T00:00:00Z")).expect("ok"), Some(utc("2026-06-01T03:00:00Z")));
         // Nine days late is too late for a retrain; two days late is caught up.
         assert_eq!(monthly.due(utc("2026-06-10T00:00:00Z")).expect("ok"), None);

@@ -158,3 +158,30 @@ pub fn open_p_loss(
     }
     p
 }
+
+/// The week's figures for the executive summary: pipeline health, the real segment changes (and
+/// the win rate by quarter of the three that moved most, with the company's), high-performing
+/// segments, flagged reps.
+pub fn weekly_facts(
+    dataset: &Dataset,
+    as_of: chrono::NaiveDate,
+    model: Option<&TrainedModel>,
+    texts: &engine::texts::Texts,
+) -> anyhow::Result<serde_json::Value> {
+    let found = insights(dataset, as_of, model, texts, &engine::insights::InsightConfig::default());
+    let mut moved = found.segment_changes.clone();
+    moved.sort_by(|a, b| b.change.abs().total_cmp(&a.change.abs()));
+    moved.dedup_by(|a, b| a.label == b.label);
+    let segments: Vec<_> = moved.iter().take(3).map(|c| c.segment.clone()).collect();
+    let series = engine::insights::trend::quarterly(dataset, as_of, &segments, 6);
+    let reps: Vec<_> = found.reps.iter().filter(|r| r.risk_flag || r.trend.is_some()).take(5).collect();
+    Ok(serde_json::json!({
+        "as_of": as_of,
+        "health": found.health,
+        "segment_changes": moved.iter().take(5).collect::<Vec<_>>(),
+        "high_performers": found.high_performers.iter().take(3).collect::<Vec<_>>(),
+        "reps": reps,
+        "series": series,
+        "tested": found.tested.segment_changes,
+    }))
+}

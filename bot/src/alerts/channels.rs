@@ -285,6 +285,19 @@ impl EmailChannel {
     }
 }
 
+/// HTML with a plain-text alternative, and the attachments (a chart) beside them.
+fn with_attachments(message: &Message) -> lettre::message::MultiPart {
+    use lettre::message::{Attachment, MultiPart, header::ContentType};
+    let body = MultiPart::alternative_plain_html(message.text.clone(), message.html.clone());
+    if message.attachments.is_empty() {
+        return body;
+    }
+    message.attachments.iter().fold(MultiPart::mixed().multipart(body), |mixed, a| {
+        let content_type = ContentType::parse(&a.content_type).unwrap_or(ContentType::TEXT_PLAIN);
+        mixed.singlepart(Attachment::new(a.filename.clone()).body(a.bytes.clone(), content_type))
+    })
+}
+
 #[async_trait::async_trait]
 impl Channel for EmailChannel {
     fn name(&self) -> &'static str {
@@ -293,7 +306,6 @@ impl Channel for EmailChannel {
 
     async fn send(&self, to: &User, alert: &Alert, message: &Message) -> Result<Delivered, SendError> {
         use lettre::AsyncTransport;
-        use lettre::message::MultiPart;
         let address =
             to.email.as_deref().ok_or_else(|| SendError::Permanent(format!("user {} has no email", to.user_id)))?;
         let mailbox: lettre::message::Mailbox = address
@@ -306,7 +318,7 @@ impl Channel for EmailChannel {
             .to(mailbox)
             .subject(message.subject.clone())
             .message_id(Some(message_id.clone()))
-            .multipart(MultiPart::alternative_plain_html(message.text.clone(), message.html.clone()))
+            .multipart(with_attachments(message))
             .map_err(|e| SendError::Permanent(format!("building the email: {e}")))?;
         match self.transport.send(email).await {
             Ok(_) => Ok(Delivered { external_id: Some(message_id) }),

@@ -80,6 +80,7 @@ impl Sender {
     /// The sender the configuration describes: its channels, the templates (from the prompts
     /// directory, else bundled), the retry settings. Fails on a bad template or channel setting.
     pub fn from_settings(settings: &Settings, store: Arc<dyn Store>) -> anyhow::Result<Sender> {
+        super::chart::load_font(settings.alerts.chart_font.as_deref());
         let templates = Templates::load(settings.prompts_dir.as_deref(), settings.alerts.deal_url.clone())?;
         Ok(Sender::new(store, Sender::channels(settings)?, Arc::new(templates), SenderConfig::from_settings(settings)))
     }

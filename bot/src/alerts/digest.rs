@@ -5,7 +5,7 @@
 //! a P2 finding (a rep's performance shift, a data-quality drop) waits in the outbox on the
 //! virtual channel `digest` and travels inside the recipient's next daily digest, which also
 //! lists their highest-risk deals. P3 findings (high-performing segments) belong in the weekly
-//! summary, which is not built yet: they are not raised. A recipient who dismissed a kind three
+//! summary (Monday 08:00 in each admin's and manager's time zone), not alerts of their own. A recipient who dismissed a kind three
 //! times in a row gets it in the digest too, and a snooze silences a subject for its recipient.
 
 use chrono::{DateTime, Datelike, Duration, NaiveTime, Utc};
@@ -23,6 +23,70 @@ pub const DIGEST: &str = "digest";
 
 /// How long after a recipient's digest time a late scheduler may still send it.
 const DIGEST_WINDOW_HOURS: i64 = 2;
+
+/// The local time at `now` in `tz` when it is within two hours after `at` (on `weekday`, if
+/// given): a recipient's digest or summary is due.
+fn local_time_has_come(
+    now: DateTime<Utc>,
+    tz: Tz,
+    at: NaiveTime,
+    weekday: Option<chrono::Weekday>,
+) -> Option<DateTime<Tz>> {
+    let local = now.with_timezone(&tz);
+    let since = local.time().signed_duration_since(at);
+    let on_day = weekday.is_none_or(|d| local.weekday() == d);
+    (on_day && since >= Duration::zero() && since < Duration::hours(DIGEST_WINDOW_HOURS)).then_some(local)
+}
+
+/// Who is due a weekly summary at `now`: admins and managers whose Monday 08:00 (in their own
+/// time zone) came within the last two hours.
+pub fn weekly_recipients(routing: &Routing, now: DateTime<Utc>) -> Vec<&crate::store::User> {
+    let eight = NaiveTime::from_hms_opt(8, 0, 0).unwrap_or(NaiveTime::MIN);
+    routing
+        .users()
+        .iter()
+        .filter(|u| matches!(u.role, crate::store::Role::Admin | crate::store::Role::Manager))
+        .filter(|u| {
+            let tz: Tz = u.time_zone.parse().unwrap_or(Tz::UTC);
+            local_time_has_come(now, tz, eight, Some(chrono::Weekday::Mon)).is_some()
+        })
+        .collect()
+}
+
+/// The weekly summaries for `recipients`, all carrying `facts` (the week's figures).
+pub fn plan_weekly(
+    recipients: &[&crate::store::User],
+    routing: &Routing,
+    facts: &serde_json::Value,
+    now: DateTime<Utc>,
+) -> Vec<NewAlert> {
+    let week = now.iso_week();
+    let week_label = format!("{}-W{:02}", week.year(), week.week());
+    let kind = AlertKind::WeeklySummary;
+    recipients
+        .iter()
+        .filter_map(|user| {
+            let channel = routing.channels(user, kind).into_iter().next()?;
+            let mut payload = facts.clone();
+            payload["recipient_name"] = user.name.clone().into();
+            payload["week"] = week_label.clone().into();
+            Some(NewAlert {
+                alert_id: NewAlert::new_id(),
+                kind,
+                priority: kind.priority(),
+                subject: week_label.clone(),
+                recipient: user.user_id.clone(),
+                dedup_key: format!("weekly_summary:{}:{week_label}", user.user_id),
+                channel,
+                payload,
+                score: None,
+                created_at: now,
+                due_ms: ms(now),
+                escalated_from: None,
+            })
+        })
+        .collect()
+}
 
 /// The alerts an insight run raises for its recipients.
 pub fn plan_insights(found: &[InsightAlert], routing: &Routing, now: DateTime<Utc>) -> Vec<NewAlert> {
@@ -90,12 +154,8 @@ pub async fn plan_digests(
     for user in routing.users() {
         let Some(settings) = routing.settings(&user.user_id).digest_for(user.role, &user.time_zone) else { continue };
         let tz: Tz = settings.timezone.parse().unwrap_or(Tz::UTC);
-        let local = now.with_timezone(&tz);
         let at = NaiveTime::parse_from_str(&settings.time, "%H:%M").unwrap_or(NaiveTime::MIN);
-        let since = local.time().signed_duration_since(at);
-        if since < Duration::zero() || since >= Duration::hours(DIGEST_WINDOW_HOURS) {
-            continue;
-        }
+        let Some(local) = local_time_has_come(now, tz, at, None) else { continue };
         let scope = Scope::for_user(routing.users(), &user.user_id, user.role);
         let query = HighRiskQuery {
             categories: vec![RiskCategory::High, RiskCategory::Critical],

@@ -13,6 +13,7 @@
 //! when by [`routing`].
 
 pub mod channels;
+pub mod chart;
 pub mod deliver;
 pub mod digest;
 pub mod feedback;

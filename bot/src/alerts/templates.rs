@@ -14,8 +14,13 @@ use super::Alert;
 
 /// The kinds that have templates (and so may be delivered on their own). P2 findings travel
 /// inside the daily digest, which renders them.
-pub const RENDERED: [AlertKind; 4] =
-    [AlertKind::CriticalDeal, AlertKind::DailyDigest, AlertKind::SegmentDecline, AlertKind::PipelineHealth];
+pub const RENDERED: [AlertKind; 5] = [
+    AlertKind::CriticalDeal,
+    AlertKind::DailyDigest,
+    AlertKind::SegmentDecline,
+    AlertKind::PipelineHealth,
+    AlertKind::WeeklySummary,
+];
 
 /// The four parts of every kind's message.
 const PARTS: [&str; 4] = ["subject", "txt", "html", "slack.json"];
@@ -31,7 +36,8 @@ macro_rules! bundled {
     };
 }
 
-const BUNDLED: [(&str, &str); 16] = bundled!("critical_deal", "daily_digest", "segment_decline", "pipeline_health");
+const BUNDLED: [(&str, &str); 20] =
+    bundled!("critical_deal", "daily_digest", "segment_decline", "pipeline_health", "weekly_summary");
 
 /// A rendered alert, in every format a channel may want.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,6 +48,15 @@ pub struct Message {
     pub html: String,
     /// Slack Block Kit blocks (a JSON array).
     pub blocks: Value,
+    /// Files that go with it (the weekly summary's chart).
+    pub attachments: Vec<Attachment>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attachment {
+    pub filename: String,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
 }
 
 #[derive(Debug)]
@@ -64,6 +79,8 @@ impl Templates {
                 }
             }
         }
+        // Charts need a font: the configured one if the caller loaded it first, else the system's.
+        super::chart::load_font(None);
         let mut tera = Tera::default();
         tera.add_raw_templates(sources).context("parsing the alert templates in prompts/alerts")?;
         tera.register_filter("money", money);
@@ -102,6 +119,19 @@ impl Templates {
         if let (Some(url), Some(id)) = (&self.deal_url, deal_id) {
             context.insert("deal_url", &url.replace("{deal_id}", &urlencoding(id)));
         }
+        let mut attachments = Vec::new();
+        if let Some(series) = alert.payload.get("series") {
+            let series: Vec<engine::insights::trend::QuarterSeries> = serde_json::from_value(series.clone())?;
+            match super::chart::win_rate_png(&series, "Win rate by quarter") {
+                Ok(bytes) => attachments.push(Attachment {
+                    filename: "win-rate-by-quarter.png".into(),
+                    content_type: "image/png".into(),
+                    bytes,
+                }),
+                Err(e) => tracing::warn!(error = %e, "no chart for this summary"),
+            }
+        }
+        context.insert("chart_attached", &!attachments.is_empty());
         let render = |part: &str| {
             self.tera.render(&format!("{kind}.{part}"), &context).with_context(|| format!("template {kind}.{part}"))
         };
@@ -115,6 +145,7 @@ impl Templates {
             text: render("txt")?,
             html: render("html")?,
             blocks,
+            attachments,
         })
     }
 }
@@ -182,6 +213,22 @@ pub fn sample(kind: AlertKind) -> Alert {
             "optimism_gap": 2700000.0,
             "components": [{"component": "win_rate", "value": 0.45, "baseline": 0.52, "previous": 0.5, "score": 55.0, "weight": 0.3}],
         }}),
+        AlertKind::WeeklySummary => serde_json::json!({
+            "week": "2026-W24", "as_of": "2026-06-08", "recipient_name": "Ada", "tested": 212,
+            "health": {"index": 58.0, "previous": 72.0, "pipeline_value": 4800000.0, "risk_adjusted_value": 2100000.0,
+                       "optimism_gap": 2700000.0, "components": []},
+            "segment_changes": [{"label": "HealthTech", "comparison": "quarter_to_date",
+                "current": {"won": 19, "closed": 45, "rate": 0.42, "window": window},
+                "prior": {"won": 41, "closed": 76, "rate": 0.54, "window": window},
+                "change": -0.12, "interval": [-0.29, -0.01], "q_value": 0.03, "open_deals": 23, "open_value": 1200000.0}],
+            "high_performers": [{"label": "FinTech + Referral", "rate": {"won": 58, "closed": 100, "rate": 0.58, "window": window},
+                "company_rate": 0.47, "velocity": 1.5}],
+            "reps": [{"rep": "rep_5", "risk_flag": false, "recent": {"won": 4, "closed": 18, "rate": 0.22, "window": window},
+                "history": {"won": 30, "closed": 88, "rate": 0.34, "window": window}}],
+            "series": [{"label": "all deals", "points": [
+                {"quarter": "2026 Q1", "won": 90, "closed": 200, "rate": 0.45},
+                {"quarter": "2026 Q2", "won": 80, "closed": 190, "rate": 0.42}]}],
+        }),
         _ => serde_json::json!({ "deal": deal, "previous_score": 68, "threshold": 75, "recipient_name": "Maria" }),
     };
     Alert {
@@ -270,6 +317,34 @@ mod tests {
             let m = templates.render(&sample(kind)).expect("render");
             let _: Vec<slack_morphism::prelude::SlackBlock> =
                 serde_json::from_value(m.blocks).unwrap_or_else(|e| panic!("{} blocks: {e}", kind.as_str()));
+        }
+    }
+
+    #[test]
+    fn the_weekly_summary_carries_its_chart_as_a_png() {
+        let templates = Templates::load(None, None).expect("bundled templates");
+        let m = templates.render(&sample(AlertKind::WeeklySummary)).expect("weekly");
+        assert_eq!(m.subject, "Weekly pipeline summary 2026-W24: health 58/100");
+        for needle in [
+            "- HealthTech: 42% vs 54% (-12 points; 23 open deals, $1.2M)",
+            "- FinTech + Referral: 58% win rate vs 47% for the company, 1.5x faster",
+            "- rep_5: recent win rate 22% vs 34%",
+        ] {
+            assert!(m.text.contains(needle), "summary lacks {needle:?}:\n{}", m.text);
+        }
+        if super::super::chart::load_font(None).is_none() {
+            eprintln!("notice: no system font (fonts-dejavu-core); the chart is left out");
+            assert!(m.attachments.is_empty() && m.text.contains("No chart"));
+            return;
+        }
+        let chart = &m.attachments[0];
+        assert_eq!((chart.filename.as_str(), chart.content_type.as_str()), ("win-rate-by-quarter.png", "image/png"));
+        assert!(chart.bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG");
+        let image = image::load_from_memory(&chart.bytes).expect("decodes");
+        assert_eq!((image.width(), image.height()), (800, 420));
+        assert!(m.text.contains("Chart attached"));
+        if let Ok(path) = std::env::var("DEALWATCH_SAVE_CHART") {
+            std::fs::write(path, &chart.bytes).expect("save the chart");
         }
     }
 

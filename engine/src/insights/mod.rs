@@ -20,6 +20,7 @@ pub mod anomaly;
 pub mod health;
 pub mod reps;
 pub mod segments;
+pub mod trend;
 
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};

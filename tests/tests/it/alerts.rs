@@ -697,3 +697,44 @@ fn test_alerts(
         })
         .collect()
 }
+
+#[tokio::test]
+async fn the_weekly_summary_reaches_leaders_on_monday_at_eight_with_its_chart() {
+    use bot::jobs::JobWork;
+    for store in each_store().await {
+        let b = store.store.backend();
+        let f = fixture(store).await;
+        let s = f.store.store.clone();
+        let channels = ["slack".to_owned(), "log".to_owned()];
+        let work =
+            bot::jobs::ServiceJobs { store: s.clone(), texts: tests::texts(), channels: channels.to_vec(), threads: 1 };
+        let weekly = |at: DateTime<Utc>| work.run(&f.tenant, bot::jobs::Job::WeeklySummary, at, at);
+        // Monday 2026-06-08: 08:05 UTC is the admin's 08:05 and Omar's 10:05 in Berlin.
+        assert_eq!(weekly(utc("2026-06-08T05:00:00Z")).await.expect("early")["summaries"], 0, "{b}");
+        assert_eq!(weekly(utc("2026-06-08T08:05:00Z")).await.expect("08:05")["summaries"], 1, "{b}: the admin's");
+        assert_eq!(weekly(utc("2026-06-08T08:35:00Z")).await.expect("again")["summaries"], 0, "{b}: once a week");
+        assert_eq!(weekly(utc("2026-06-09T08:05:00Z")).await.expect("Tuesday")["summaries"], 0, "{b}: Mondays only");
+        let query = AlertQuery { kinds: vec![AlertKind::WeeklySummary], ..AlertQuery::default() };
+        let summaries = s.alerts(&f.tenant, &query).await.expect("summaries");
+        assert_eq!(summaries.iter().map(|a| a.recipient.as_str()).collect::<Vec<_>>(), ["admin"], "{b}");
+        let summary = &summaries[0];
+        assert_eq!((summary.priority, summary.subject.as_str()), (engine::alerts::Priority::P3, "2026-W24"), "{b}");
+        let series = summary.payload["series"].as_array().expect("series");
+        assert_eq!(series[0]["label"], "all deals");
+        assert_eq!(series[0]["points"].as_array().map(Vec::len), Some(6), "{b}: six quarters");
+        // By email, with the chart attached.
+        let smtp = tests::fake_smtp::FakeSmtp::start().await;
+        let email = bot::alerts::channels::EmailChannel::new(&SecretString::from(smtp.url.clone()), "alerts@acme.test")
+            .expect("email");
+        let message = Templates::load(None, None).expect("templates").render(summary).expect("render");
+        let admin = user("admin", Role::Admin, None, None, "U300", "UTC");
+        email.send(&admin, summary, &message).await.expect("sent");
+        let mail = &smtp.mails()[0];
+        if message.attachments.is_empty() {
+            eprintln!("notice: no system font; the summary went without its chart");
+        } else {
+            assert!(mail.data.contains("multipart/mixed") && mail.data.contains("image/png"), "{b}");
+            assert!(mail.data.contains("win-rate-by-quarter.png"), "{b}: the chart is attached");
+        }
+    }
+}
