@@ -199,19 +199,18 @@ impl Sender {
             .fallback
             .as_ref()
             .filter(|f| **f != alert.channel && alert.escalated_from.is_none() && self.channels.contains_key(*f))
-            .map(|channel| NewAlert {
-                alert_id: NewAlert::new_id(),
-                kind: alert.kind,
-                priority: alert.priority,
-                subject: alert.subject.clone(),
-                recipient: alert.recipient.clone(),
-                channel: channel.clone(),
-                dedup_key: format!("{}:fallback:{channel}", alert.dedup_key),
-                payload: alert.payload.clone(),
-                score: alert.score,
-                created_at: now,
-                due_ms: ms(now),
-                escalated_from: Some(alert.alert_id.clone()),
+            .map(|channel| {
+                let dedup_key = format!("{}:fallback:{channel}", alert.dedup_key);
+                let copy = NewAlert::now(
+                    alert.kind,
+                    alert.subject.clone(),
+                    alert.recipient.clone(),
+                    channel.clone(),
+                    dedup_key,
+                    alert.payload.clone(),
+                    now,
+                );
+                NewAlert { score: alert.score, escalated_from: Some(alert.alert_id.clone()), ..copy }
             });
         Outcome::Escalated { error, fallback }
     }

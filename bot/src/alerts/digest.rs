@@ -14,7 +14,7 @@ use engine::alerts::{AlertKind, InsightAlert, Priority};
 use engine::domain::RiskCategory;
 
 use super::routing::Routing;
-use super::{AlertQuery, AlertState, NewAlert, ms};
+use super::{AlertQuery, AlertState, NewAlert};
 use crate::server::tenants::Scope;
 use crate::store::{HighRiskQuery, SortBy, Store, StoreError, TenantId};
 
@@ -70,20 +70,8 @@ pub fn plan_weekly(
             let mut payload = facts.clone();
             payload["recipient_name"] = user.name.clone().into();
             payload["week"] = week_label.clone().into();
-            Some(NewAlert {
-                alert_id: NewAlert::new_id(),
-                kind,
-                priority: kind.priority(),
-                subject: week_label.clone(),
-                recipient: user.user_id.clone(),
-                dedup_key: format!("weekly_summary:{}:{week_label}", user.user_id),
-                channel,
-                payload,
-                score: None,
-                created_at: now,
-                due_ms: ms(now),
-                escalated_from: None,
-            })
+            let dedup_key = format!("weekly_summary:{}:{week_label}", user.user_id);
+            Some(NewAlert::now(kind, week_label.clone(), user.user_id.clone(), channel, dedup_key, payload, now))
         })
         .collect()
 }
@@ -106,28 +94,26 @@ pub fn plan_insights(found: &[InsightAlert], routing: &Routing, now: DateTime<Ut
                 _ => (vec![DIGEST.to_owned()], i64::MAX),
             };
             for channel in channels {
-                out.push(NewAlert {
-                    alert_id: NewAlert::new_id(),
-                    kind: finding.kind,
-                    priority,
-                    subject: finding.subject.clone(),
-                    recipient: user.user_id.clone(),
-                    // One alert per finding, recipient and channel a week.
-                    dedup_key: format!(
-                        "{}:{}:{}:{channel}:{}-W{:02}",
-                        finding.kind.as_str(),
-                        finding.subject,
-                        user.user_id,
-                        week.year(),
-                        week.week()
-                    ),
+                // One alert per finding, recipient and channel a week.
+                let dedup_key = format!(
+                    "{}:{}:{}:{channel}:{}-W{:02}",
+                    finding.kind.as_str(),
+                    finding.subject,
+                    user.user_id,
+                    week.year(),
+                    week.week()
+                );
+                let payload = serde_json::json!({ "finding": finding.facts, "recipient_name": user.name });
+                let alert = NewAlert::now(
+                    finding.kind,
+                    finding.subject.clone(),
+                    user.user_id.clone(),
                     channel,
-                    payload: serde_json::json!({ "finding": finding.facts, "recipient_name": user.name }),
-                    score: None,
-                    created_at: now,
-                    due_ms,
-                    escalated_from: None,
-                });
+                    dedup_key,
+                    payload,
+                    now,
+                );
+                out.push(NewAlert { due_ms, ..alert });
             }
         }
     }
@@ -200,20 +186,15 @@ pub async fn plan_digests(
             "alerts": alerts,
         });
         digests.push(Digest {
-            alert: NewAlert {
-                alert_id: NewAlert::new_id(),
+            alert: NewAlert::now(
                 kind,
-                priority: kind.priority(),
-                subject: date.to_string(),
-                recipient: user.user_id.clone(),
-                dedup_key: format!("daily_digest:{}:{date}", user.user_id),
+                date.to_string(),
+                user.user_id.clone(),
                 channel,
+                format!("daily_digest:{}:{date}", user.user_id),
                 payload,
-                score: None,
-                created_at: now,
-                due_ms: ms(now),
-                escalated_from: None,
-            },
+                now,
+            ),
             bundled: bundled.into_iter().map(|a| a.alert_id).collect(),
         });
     }

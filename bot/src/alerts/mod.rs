@@ -90,6 +90,33 @@ impl NewAlert {
     pub fn new_id() -> String {
         uuid::Uuid::now_v7().to_string()
     }
+
+    /// An alert of `kind` raised at `now` and due at once, with a fresh id, no score and no
+    /// predecessor; callers adjust the rest.
+    pub fn now(
+        kind: AlertKind,
+        subject: impl Into<String>,
+        recipient: impl Into<String>,
+        channel: impl Into<String>,
+        dedup_key: String,
+        payload: serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> NewAlert {
+        NewAlert {
+            alert_id: NewAlert::new_id(),
+            kind,
+            priority: kind.priority(),
+            subject: subject.into(),
+            recipient: recipient.into(),
+            channel: channel.into(),
+            dedup_key,
+            payload,
+            score: None,
+            created_at: now,
+            due_ms: ms(now),
+            escalated_from: None,
+        }
+    }
 }
 
 /// An alert as stored.

@@ -242,25 +242,16 @@ impl AlertPlanner for CriticalDeals<'_> {
                 let (channels, due) = self.routing.immediate(user, AlertKind::CriticalDeal, self.now);
                 for channel in channels {
                     let kind = AlertKind::CriticalDeal;
-                    alerts.push(NewAlert {
-                        alert_id: NewAlert::new_id(),
-                        kind,
-                        priority: kind.priority(),
-                        subject: deal.to_owned(),
-                        recipient: user.user_id.clone(),
-                        dedup_key: format!("critical_deal:{deal}:{}:{channel}:{}", user.user_id, self.now.date_naive()),
-                        channel,
-                        payload: serde_json::json!({
-                            "deal": change.update.card,
-                            "previous_score": change.previous,
-                            "threshold": threshold,
-                            "recipient_name": user.name,
-                        }),
-                        score: Some(change.update.risk_score),
-                        created_at: self.now,
-                        due_ms: due,
-                        escalated_from: None,
+                    let dedup_key =
+                        format!("critical_deal:{deal}:{}:{channel}:{}", user.user_id, self.now.date_naive());
+                    let payload = serde_json::json!({
+                        "deal": change.update.card,
+                        "previous_score": change.previous,
+                        "threshold": threshold,
+                        "recipient_name": user.name,
                     });
+                    let alert = NewAlert::now(kind, deal, user.user_id.clone(), channel, dedup_key, payload, self.now);
+                    alerts.push(NewAlert { score: Some(change.update.risk_score), due_ms: due, ..alert });
                 }
             }
         }
