@@ -33,6 +33,17 @@ pub enum Fault {
     Slow(u64),
 }
 
+/// A file uploaded through files.getUploadURLExternal, the upload URL, and
+/// files.completeUploadExternal.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Uploaded {
+    pub file_id: String,
+    pub filename: String,
+    pub length: usize,
+    pub bytes: Vec<u8>,
+    pub channel: Option<String>,
+}
+
 /// A message the fake accepted.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Posted {
@@ -58,6 +69,9 @@ struct Inner {
     default_fault: Option<Fault>,
     /// Every method called, in order.
     calls: Vec<String>,
+    /// Files: (file id, filename, declared length, bytes received, channel shared to).
+    files: Vec<Uploaded>,
+    base: String,
     /// Random faults: (seed state, share of calls in 1/1000 that fail, slow ms).
     chaos: Option<(u64, u32, u64)>,
 }
@@ -86,9 +100,13 @@ impl FakeSlack {
             .route("/api/chat.postMessage", post(post_message))
             .route("/api/conversations.open", post(open))
             .route("/api/conversations.history", get(history))
+            .route("/api/files.getUploadURLExternal", get(upload_url))
+            .route("/upload/{file_id}", post(upload_bytes))
+            .route("/api/files.completeUploadExternal", post(complete_upload))
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the fake Slack");
         let addr = listener.local_addr().expect("address");
+        lock(&inner).base = format!("http://{addr}");
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -121,6 +139,10 @@ impl FakeSlack {
 
     pub fn calls(&self) -> Vec<String> {
         self.lock().calls.clone()
+    }
+
+    pub fn files(&self) -> Vec<Uploaded> {
+        self.lock().files.clone()
     }
 }
 
@@ -284,4 +306,60 @@ async fn history(State(inner): State<Shared>, headers: HeaderMap, Query(q): Quer
         "response_metadata": { "next_cursor": next },
     }))
     .into_response()
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct UploadUrlQuery {
+    filename: Option<String>,
+    length: Option<usize>,
+}
+
+async fn upload_url(State(inner): State<Shared>, headers: HeaderMap, Query(q): Query<UploadUrlQuery>) -> Response {
+    lock(&inner).calls.push("files.getUploadURLExternal".into());
+    if !authorized(&inner, &headers) {
+        return slack_error("invalid_auth");
+    }
+    let (Some(filename), Some(length)) = (q.filename, q.length) else { return slack_error("invalid_arguments") };
+    let mut inner = lock(&inner);
+    let file_id = format!("F{:08}", inner.files.len() + 1);
+    let upload_url = format!("{}/upload/{file_id}", inner.base);
+    inner.files.push(Uploaded { file_id: file_id.clone(), filename, length, ..Uploaded::default() });
+    axum::Json(json!({ "ok": true, "upload_url": upload_url, "file_id": file_id })).into_response()
+}
+
+async fn upload_bytes(
+    State(inner): State<Shared>,
+    axum::extract::Path(file_id): axum::extract::Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let mut inner = lock(&inner);
+    inner.calls.push("upload".into());
+    match inner.files.iter_mut().find(|f| f.file_id == file_id) {
+        // Slack answers the upload itself in plain text.
+        Some(f) => {
+            f.bytes = body.to_vec();
+            format!("OK - {}", body.len()).into_response()
+        }
+        None => (StatusCode::NOT_FOUND, "no such upload").into_response(),
+    }
+}
+
+async fn complete_upload(State(inner): State<Shared>, headers: HeaderMap, body: String) -> Response {
+    lock(&inner).calls.push("files.completeUploadExternal".into());
+    if !authorized(&inner, &headers) {
+        return slack_error("invalid_auth");
+    }
+    let request: Value = serde_json::from_str(&body).unwrap_or_default();
+    let mut inner = lock(&inner);
+    let mut shared = Vec::new();
+    for f in request["files"].as_array().into_iter().flatten() {
+        let id = f["id"].as_str().unwrap_or_default();
+        let Some(file) = inner.files.iter_mut().find(|u| u.file_id == id) else { return slack_error("file_not_found") };
+        if file.bytes.len() != file.length {
+            return slack_error("file_upload_size_mismatch");
+        }
+        file.channel = request["channel_id"].as_str().map(str::to_owned);
+        shared.push(json!({ "id": id, "name": file.filename, "title": f["title"] }));
+    }
+    axum::Json(json!({ "ok": true, "files": shared })).into_response()
 }

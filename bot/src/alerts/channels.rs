@@ -174,6 +174,35 @@ impl SlackChannel {
     }
 }
 
+/// Uploads a file to a conversation the way Slack asks (files.getUploadURLExternal, the
+/// upload itself, files.completeUploadExternal).
+async fn upload(
+    session: &SlackClientSession<'_, SlackClientHyperConnector<Connector>>,
+    channel: &SlackChannelId,
+    file: &super::templates::Attachment,
+) -> Result<(), SlackClientError> {
+    let target = session
+        .get_upload_url_external(&SlackApiFilesGetUploadUrlExternalRequest::new(
+            file.filename.clone(),
+            file.bytes.len(),
+        ))
+        .await?;
+    session
+        .files_upload_via_url(&SlackApiFilesUploadViaUrlRequest::new(
+            target.upload_url,
+            file.bytes.clone(),
+            file.content_type.clone(),
+        ))
+        .await?;
+    let complete = SlackApiFilesComplete::new(target.file_id).with_title(file.filename.clone());
+    session
+        .files_complete_upload_external(
+            &SlackApiFilesCompleteUploadExternalRequest::new(vec![complete]).with_channel_id(channel.clone()),
+        )
+        .await?;
+    Ok(())
+}
+
 /// Slack's answers as retry decisions: HTTP 5xx, 429 and network trouble are worth another
 /// try; an API error (`invalid_auth`, `channel_not_found`, …) is not, except Slack's own
 /// transient codes.
@@ -219,6 +248,14 @@ impl Channel for SlackChannel {
         let request = SlackApiChatPostMessageRequest::new(SlackChannelId::new(user.to_string()), content);
         let session = self.client.open_session(&self.token);
         let response = session.chat_post_message(&request).await.map_err(slack_error)?;
+        // Files (the weekly chart) follow the message into the same conversation. The message
+        // is what counts: a failed upload is logged, not retried (a retry would find the
+        // message delivered and stop there anyway).
+        for file in &message.attachments {
+            if let Err(e) = upload(&session, &response.channel, file).await {
+                tracing::warn!(alert_id = %alert.alert_id, file = %file.filename, error = %e, "uploading to Slack failed");
+            }
+        }
         Ok(Delivered { external_id: Some(format!("{}:{}", response.channel, response.ts)) })
     }
 

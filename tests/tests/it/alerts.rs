@@ -732,9 +732,21 @@ async fn the_weekly_summary_reaches_leaders_on_monday_at_eight_with_its_chart() 
         let mail = &smtp.mails()[0];
         if message.attachments.is_empty() {
             eprintln!("notice: no system font; the summary went without its chart");
-        } else {
-            assert!(mail.data.contains("multipart/mixed") && mail.data.contains("image/png"), "{b}");
-            assert!(mail.data.contains("win-rate-by-quarter.png"), "{b}: the chart is attached");
+            continue;
         }
+        assert!(mail.data.contains("multipart/mixed") && mail.data.contains("image/png"), "{b}");
+        assert!(mail.data.contains("win-rate-by-quarter.png"), "{b}: the chart is attached");
+        // On Slack, the chart follows the message into the same conversation.
+        let slack = FakeSlack::start(TOKEN).await;
+        let channel = SlackChannel::new(&slack.api_url, &SecretString::from(TOKEN.to_owned())).expect("slack");
+        channel.send(&admin, summary, &message).await.expect("posted");
+        let files = slack.files();
+        assert_eq!(files.len(), 1, "{b}");
+        assert_eq!(
+            (files[0].filename.as_str(), files[0].channel.as_deref()),
+            ("win-rate-by-quarter.png", Some("D300")),
+            "{b}"
+        );
+        assert_eq!(files[0].bytes, message.attachments[0].bytes, "{b}: the PNG arrived whole");
     }
 }
