@@ -261,6 +261,16 @@ pub fn insight_alerts(insights: &crate::insights::Insights, rules: &InsightRules
     for q in &insights.data_quality {
         out.push(InsightAlert { kind: AlertKind::DataQuality, subject: q.field.clone(), rep: None, facts: facts(q) });
     }
+    // Far fewer new deals than usual is a data problem first (a broken sync, a filter).
+    for a in insights.anomalies.iter().filter(|a| a.series == crate::insights::anomaly::Series::DealVolume && a.z < 0.0)
+    {
+        out.push(InsightAlert {
+            kind: AlertKind::DataQuality,
+            subject: "deal_volume".into(),
+            rep: None,
+            facts: facts(a),
+        });
+    }
     for p in &insights.high_performers {
         out.push(InsightAlert { kind: AlertKind::HighPerformer, subject: p.label.clone(), rep: None, facts: facts(p) });
     }

@@ -199,6 +199,8 @@ pub fn sample(kind: AlertKind) -> Alert {
                  "recent": {"won": 4, "closed": 18, "rate": 0.22, "window": window},
                  "history": {"won": 30, "closed": 88, "rate": 0.34, "window": window}}},
                 {"kind": "data_quality", "subject": "amount", "finding": {"field": "amount", "recent": 0.61, "before": 0.93, "recent_deals": 120}},
+                {"kind": "data_quality", "subject": "deal_volume", "finding": {"series": "deal_volume", "value": 12.0, "median": 41.0,
+                 "spread": 5.9, "z": -4.9, "history_weeks": 26, "week": {"after": "2026-06-03", "through": "2026-06-10"}}},
             ],
         }),
         AlertKind::SegmentDecline => serde_json::json!({ "recipient_name": "Omar", "finding": {
@@ -293,11 +295,12 @@ mod tests {
     fn digests_and_insight_alerts_render_like_the_seeds() {
         let templates = Templates::load(None, None).expect("bundled templates");
         let digest = templates.render(&sample(AlertKind::DailyDigest)).expect("digest");
-        assert_eq!(digest.subject, "Daily pipeline digest, Wednesday 2026-06-10: 1 high-risk deal, 2 findings");
+        assert_eq!(digest.subject, "Daily pipeline digest, Wednesday 2026-06-10: 1 high-risk deal, 3 findings");
         for needle in [
             "1. Acme <Corp> & Sons (D12345) $45K - 82/100 risk, Proposal, rep_15",
             "- Rep rep_15: average deal risk 68 vs team 48; recent win rate 22% vs 34% historically",
             "- Data quality: amount is filled on 61% of new deals, down from 93%",
+            "- Data quality: 12 new deals in the week to 2026-06-10, against a usual 41",
         ] {
             assert!(digest.text.contains(needle), "digest lacks {needle:?}:\n{}", digest.text);
         }

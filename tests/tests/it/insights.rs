@@ -112,6 +112,16 @@ fn the_planted_segment_drop_is_found_and_no_rep_is_said_to_decline_by_mistake() 
         .collect();
     assert!(other_declines.is_empty(), "only rep_7 slips: {other_declines:?}");
 
+    // The planted drop becomes an alert; nothing else as strong does.
+    let alerts = engine::alerts::insight_alerts(&insights, &engine::alerts::InsightRules::default());
+    let declines: Vec<&str> = alerts
+        .iter()
+        .filter(|a| a.kind == engine::alerts::AlertKind::SegmentDecline)
+        .map(|a| a.subject.as_str())
+        .collect();
+    assert!(declines.iter().any(|s| s.starts_with(&format!("{DROPPING_INDUSTRY}|"))), "{declines:?}");
+    assert!(alerts.iter().all(|a| a.kind != engine::alerts::AlertKind::RepPerformance || a.rep.is_some()));
+
     let health = insights.health.as_ref().expect("a health index");
     assert!((0.0..=100.0).contains(&health.index) && health.components.len() == 5, "{health:?}");
     assert!(health.risk_adjusted_value.is_some_and(|r| r < health.pipeline_value));
