@@ -136,6 +136,9 @@ impl Routing {
     }
 }
 
+/// A deal this young that arrives already critical is alerted on its first score.
+pub const NEW_DEAL_DAYS: i64 = 14;
+
 /// Feedback older than this no longer shapes routing.
 const FEEDBACK_DAYS: i64 = 90;
 
@@ -207,7 +210,19 @@ impl AlertPlanner for CriticalDeals<'_> {
         changes
             .iter()
             .enumerate()
-            .filter(|(_, c)| c.update.risk_score > floor && c.previous.is_none_or(|p| p < c.update.risk_score))
+            .filter(|(_, c)| c.update.risk_score > floor)
+            .filter(|(_, c)| match c.previous {
+                Some(p) => p < c.update.risk_score,
+                // Never scored: news only for a deal that is itself new. The first scoring of
+                // an existing pipeline (onboarding, an import of history) is a baseline, not a
+                // thousand alerts.
+                None => c
+                    .update
+                    .card
+                    .get("age_days")
+                    .and_then(serde_json::Value::as_i64)
+                    .is_some_and(|d| d <= NEW_DEAL_DAYS),
+            })
             .map(|(i, _)| i)
             .collect()
     }

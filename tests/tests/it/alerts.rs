@@ -26,6 +26,8 @@ struct Fixture {
     store: TestStore,
     tenant: TenantId,
     card: RiskScore,
+    /// Another open deal, never scored in the store.
+    other: RiskScore,
 }
 
 fn user(id: &str, role: Role, owner: Option<&str>, manager: Option<&str>, slack: &str, tz: &str) -> User {
@@ -58,7 +60,9 @@ async fn fixture(store: TestStore) -> Fixture {
     };
     store.store.import(&tenant, &batch).await.expect("import");
     let (_, cards) = tests::score_open(&dataset, today, engine::model::ModelKind::SegmentRates);
-    let card = cards.into_iter().find(|c| c.owner.is_some()).expect("an open deal with an owner");
+    let mut owned = cards.into_iter().filter(|c| c.owner.is_some());
+    let card = owned.next().expect("an open deal with an owner");
+    let other = owned.next().expect("a second open deal with an owner");
     let owner = card.owner.clone().expect("owner");
     let s = store.store.as_ref();
     s.upsert_user(&tenant, &user("maria", Role::Rep, Some(&owner), Some("omar"), "U100", "America/New_York"))
@@ -66,7 +70,7 @@ async fn fixture(store: TestStore) -> Fixture {
         .expect("user");
     s.upsert_user(&tenant, &user("omar", Role::Manager, None, None, "U200", "Europe/Berlin")).await.expect("user");
     s.upsert_user(&tenant, &user("admin", Role::Admin, None, None, "U300", "UTC")).await.expect("user");
-    Fixture { store, tenant, card }
+    Fixture { store, tenant, card, other }
 }
 
 impl Fixture {
@@ -111,7 +115,46 @@ async fn critical_alerts_fire_on_the_crossing_at_most_daily_and_again_only_when_
         // 15:00 UTC in June: 11:00 in New York, 17:00 in Berlin, outside the default quiet hours.
         let t0 = utc("2026-06-10T15:00:00Z");
         let hours = |h: i64| t0 + Duration::hours(h);
-        assert_eq!(f.score(60, t0).await, 0, "{b}: a first score below the threshold");
+        // The first score of an established deal is a baseline, however high.
+        let mut old_deal = f.update(90);
+        old_deal.card["age_days"] = 200.into();
+        let channels = ["slack".to_owned(), "log".to_owned()];
+        let baseline = bot::workflow::save_scores_alerting(
+            f.store.store.as_ref(),
+            &f.tenant,
+            t0 - Duration::days(1),
+            None,
+            &[old_deal],
+            &channels,
+        )
+        .await
+        .expect("save");
+        assert_eq!(baseline.alerts, 0, "{b}: onboarding raises nothing");
+        // A deal created three days ago that arrives critical is news.
+        let mut young = f.other.clone();
+        young.risk_score = 88;
+        young.risk_category = RiskCategory::Critical;
+        young.age_days = Some(3);
+        let young = bot::workflow::score_update(&young).expect("update");
+        let fresh = bot::workflow::save_scores_alerting(
+            f.store.store.as_ref(),
+            &f.tenant,
+            t0 - Duration::days(1),
+            None,
+            &[young],
+            &channels,
+        )
+        .await
+        .expect("save");
+        assert!(fresh.alerts >= 1, "{b}: a new deal that starts critical is alerted");
+        let young_alerts = f
+            .store
+            .store
+            .alerts(&f.tenant, &AlertQuery { subject: Some(f.other.deal_id.clone()), ..AlertQuery::default() })
+            .await
+            .expect("alerts");
+        assert_eq!(young_alerts.len(), fresh.alerts, "{b}");
+        assert_eq!(f.score(60, t0).await, 0, "{b}: below the threshold");
         assert_eq!(f.score(82, hours(1)).await, 2, "{b}: 60 -> 82 crosses: the rep and her manager");
         assert_eq!(f.score(85, hours(2)).await, 0, "{b}: staying critical is not news");
         assert_eq!(f.score(70, hours(3)).await, 0);
@@ -121,7 +164,7 @@ async fn critical_alerts_fire_on_the_crossing_at_most_daily_and_again_only_when_
         assert_eq!(f.score(70, hours(32)).await, 0);
         assert_eq!(f.score(95, hours(33)).await, 2, "{b}: 95 is 13 points worse: alerted again");
 
-        let alerts = f.critical_alerts().await;
+        let alerts: Vec<_> = f.critical_alerts().await.into_iter().filter(|a| a.subject == f.card.deal_id).collect();
         assert_eq!(alerts.len(), 4, "{b}");
         let first = alerts.iter().filter(|a| a.score == Some(82)).collect::<Vec<_>>();
         assert_eq!(
