@@ -83,18 +83,16 @@ impl Fixture {
 
     /// Saves the deal's new score at `at` the way `dealwatch score` does; returns alerts raised.
     async fn score(&self, score: u8, at: DateTime<Utc>) -> usize {
+        self.save(self.update(score), at).await
+    }
+
+    /// Saves a score update at `at` with the alerts it raises; returns how many.
+    async fn save(&self, update: ScoreUpdate, at: DateTime<Utc>) -> usize {
         let channels = ["slack".to_owned(), "log".to_owned()];
-        bot::workflow::save_scores_alerting(
-            self.store.store.as_ref(),
-            &self.tenant,
-            at,
-            None,
-            &[self.update(score)],
-            &channels,
-        )
-        .await
-        .expect("save scores")
-        .alerts
+        bot::workflow::save_scores_alerting(self.store.store.as_ref(), &self.tenant, at, None, &[update], &channels)
+            .await
+            .expect("save scores")
+            .alerts
     }
 
     async fn critical_alerts(&self) -> Vec<bot::alerts::Alert> {
@@ -118,42 +116,21 @@ async fn critical_alerts_fire_on_the_crossing_at_most_daily_and_again_only_when_
         // The first score of an established deal is a baseline, however high.
         let mut old_deal = f.update(90);
         old_deal.card["age_days"] = 200.into();
-        let channels = ["slack".to_owned(), "log".to_owned()];
-        let baseline = bot::workflow::save_scores_alerting(
-            f.store.store.as_ref(),
-            &f.tenant,
-            t0 - Duration::days(1),
-            None,
-            &[old_deal],
-            &channels,
-        )
-        .await
-        .expect("save");
-        assert_eq!(baseline.alerts, 0, "{b}: onboarding raises nothing");
+        assert_eq!(f.save(old_deal, t0 - Duration::days(1)).await, 0, "{b}: onboarding raises nothing");
         // A deal created three days ago that arrives critical is news.
         let mut young = f.other.clone();
         young.risk_score = 88;
         young.risk_category = RiskCategory::Critical;
         young.age_days = Some(3);
-        let young = bot::workflow::score_update(&young).expect("update");
-        let fresh = bot::workflow::save_scores_alerting(
-            f.store.store.as_ref(),
-            &f.tenant,
-            t0 - Duration::days(1),
-            None,
-            &[young],
-            &channels,
-        )
-        .await
-        .expect("save");
-        assert!(fresh.alerts >= 1, "{b}: a new deal that starts critical is alerted");
+        let fresh = f.save(bot::workflow::score_update(&young).expect("update"), t0 - Duration::days(1)).await;
+        assert!(fresh >= 1, "{b}: a new deal that starts critical is alerted");
         let young_alerts = f
             .store
             .store
             .alerts(&f.tenant, &AlertQuery { subject: Some(f.other.deal_id.clone()), ..AlertQuery::default() })
             .await
             .expect("alerts");
-        assert_eq!(young_alerts.len(), fresh.alerts, "{b}");
+        assert_eq!(young_alerts.len(), fresh, "{b}");
         assert_eq!(f.score(60, t0).await, 0, "{b}: below the threshold");
         assert_eq!(f.score(82, hours(1)).await, 2, "{b}: 60 -> 82 crosses: the rep and her manager");
         assert_eq!(f.score(85, hours(2)).await, 0, "{b}: staying critical is not news");
