@@ -1,7 +1,8 @@
 //! Per-tenant state kept in memory: the deals as a dataset, the champion model and the
 //! similar-deal index, rebuilt when the tenant's data or model changes (the store's stamp tells,
 //! also after a change made by another process) or the day turns. A request then scores a deal
-//! in microseconds instead of reloading the tenant.
+//! in microseconds instead of reloading the tenant. After a change during the day, requests are
+//! answered from the previous engine until the rebuild (seconds for 100K deals) is done.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -68,8 +69,28 @@ impl TenantCache {
     ) -> Result<Option<Arc<TenantEngine>>, ApiError> {
         let stamp = store.stamp(tenant).await?.data;
         let fresh = |e: &TenantEngine| e.stamp == stamp && e.as_of == today;
-        if let Some(engine) = self.engines.read().await.get(tenant).filter(|e| fresh(e)) {
+        let current = self.engines.read().await.get(tenant).cloned();
+        if let Some(engine) = current.as_ref().filter(|e| fresh(e)) {
             return Ok(Some(engine.clone()));
+        }
+        // Stale from a change of data or model today: keep answering from it while one rebuild
+        // runs in the background (rebuilding a 100K-deal tenant takes seconds, and every
+        // request would otherwise wait for it). A new day, or no engine yet, waits.
+        if let Some(stale) = current.filter(|e| e.as_of == today) {
+            if let Ok(guard) = self.building.clone().try_lock_owned() {
+                let (engines, store, tenant) = (self.engines.clone(), store.clone(), tenant.clone());
+                tokio::spawn(async move {
+                    let _guard = guard;
+                    match build(store.as_ref(), &tenant, stamp, today).await {
+                        Ok(Some(built)) => {
+                            engines.write().await.insert(tenant, built);
+                        }
+                        Ok(None) => {}
+                        Err(e) => tracing::error!(tenant = %tenant, error = ?e, "rebuilding the tenant's engine"),
+                    }
+                });
+            }
+            return Ok(Some(stale));
         }
         let guard = self.building.clone().lock_owned().await;
         if let Some(engine) = self.engines.read().await.get(tenant).filter(|e| fresh(e)) {
