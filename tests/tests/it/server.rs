@@ -458,3 +458,45 @@ async fn reads_by_id_are_audited_with_their_request_id() {
         );
     }
 }
+
+#[tokio::test]
+async fn after_a_change_the_previous_engine_answers_while_the_new_one_is_built() {
+    let store = tests::sqlite_store().await;
+    let (server, dataset) = server(store, |_| {}).await;
+    let t = bot::store::TenantId::parse("acme").expect("tenant");
+    let today = chrono::Utc::now().date_naive();
+    let cache = &server.state.cache;
+    let first = cache.get(&server.state.store, &t, today).await.expect("engine").expect("built");
+    // An import changes one deal's amount: the tenant's data version moves.
+    let mut record = dataset.records().next().expect("a deal");
+    let old_amount = record.amount;
+    record.amount = Some(record.amount.unwrap_or(1000.0) + 12_345.0);
+    let batch = bot::store::ImportBatch {
+        import_id: "change-1".into(),
+        source: "test".into(),
+        at: chrono::Utc::now(),
+        spec: engine::record::SchemaSpec::of(&dataset.schema),
+        records: vec![record.clone()],
+        rejected: Vec::new(),
+        rows_read: 1,
+    };
+    server.store.store.import(&t, &batch).await.expect("import");
+    let amount = |e: &bot::server::tenants::TenantEngine| {
+        let i = e.index[&record.id];
+        e.dataset.deals[i].amount.map(engine::domain::Amount::get)
+    };
+    // The next request is answered at once, from the engine it had.
+    let stale = cache.get(&server.state.store, &t, today).await.expect("engine").expect("stale");
+    assert!(std::sync::Arc::ptr_eq(&first, &stale), "answered from the previous engine, not after a rebuild");
+    assert_eq!(amount(&stale), old_amount);
+    // Soon the rebuilt engine serves the change.
+    let started = std::time::Instant::now();
+    loop {
+        let e = cache.get(&server.state.store, &t, today).await.expect("engine").expect("engine");
+        if amount(&e) == record.amount {
+            break;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "the rebuild never landed");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
