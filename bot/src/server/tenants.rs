@@ -78,15 +78,10 @@ impl TenantCache {
         // request would otherwise wait for it). A new day, or no engine yet, waits.
         if let Some(stale) = current.filter(|e| e.as_of == today) {
             if let Ok(guard) = self.building.clone().try_lock_owned() {
-                let (engines, store, tenant) = (self.engines.clone(), store.clone(), tenant.clone());
+                let rebuild = self.rebuild(guard, store, tenant, stamp, today);
                 tokio::spawn(async move {
-                    let _guard = guard;
-                    match build(store.as_ref(), &tenant, stamp, today).await {
-                        Ok(Some(built)) => {
-                            engines.write().await.insert(tenant, built);
-                        }
-                        Ok(None) => {}
-                        Err(e) => tracing::error!(tenant = %tenant, error = ?e, "rebuilding the tenant's engine"),
+                    if let Err(e) = rebuild.await {
+                        tracing::error!(error = ?e, "rebuilding a tenant's engine");
                     }
                 });
             }
@@ -96,17 +91,27 @@ impl TenantCache {
         if let Some(engine) = self.engines.read().await.get(tenant).filter(|e| fresh(e)) {
             return Ok(Some(engine.clone()));
         }
+        tokio::spawn(self.rebuild(guard, store, tenant, stamp, today)).await.map_err(ApiError::internal)?
+    }
+
+    /// Builds the tenant's engine and keeps it, holding the build lock until done.
+    fn rebuild(
+        &self,
+        guard: tokio::sync::OwnedMutexGuard<()>,
+        store: &Arc<dyn Store>,
+        tenant: &TenantId,
+        stamp: i64,
+        today: NaiveDate,
+    ) -> impl Future<Output = Result<Option<Arc<TenantEngine>>, ApiError>> + Send + 'static {
         let (engines, store, tenant) = (self.engines.clone(), store.clone(), tenant.clone());
-        tokio::spawn(async move {
+        async move {
             let _guard = guard;
             let built = build(store.as_ref(), &tenant, stamp, today).await?;
             if let Some(built) = &built {
                 engines.write().await.insert(tenant, built.clone());
             }
             Ok(built)
-        })
-        .await
-        .map_err(ApiError::internal)?
+        }
     }
 }
 
