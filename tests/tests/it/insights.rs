@@ -98,9 +98,8 @@ fn the_planted_segment_drop_is_found_and_no_rep_is_said_to_decline_by_mistake() 
     for c in &others {
         assert!(c.q_value > 1e6 * drop.q_value, "{} at q {} vs the planted {}", c.label, c.q_value, drop.q_value);
     }
-    // The slipping rep: the generator's planted fall (−1.3 log-odds over 120 days) shows in
-    // this data as 14 wins of 54 against 83 of 224 before, which the test cannot tell from
-    // chance (p ≈ 0.16), so it is not asserted here; see the issue notes.
+    // The slipping rep is asserted at 100K deals (below): here rep_7 has about 55 deals closed
+    // in the last 90 days, too few to tell its planted fall from chance in every seed.
     if let Some(rep) = insights.reps.iter().find(|r| r.rep == SLIPPING_REP) {
         println!("rep_7: {rep:?}");
     }
@@ -125,6 +124,44 @@ fn the_planted_segment_drop_is_found_and_no_rep_is_said_to_decline_by_mistake() 
     let health = insights.health.as_ref().expect("a health index");
     assert!((0.0..=100.0).contains(&health.index) && health.components.len() == 5, "{health:?}");
     assert!(health.risk_adjusted_value.is_some_and(|r| r < health.pipeline_value));
+}
+
+/// The slipping rep (rep_7: −1.3 log-odds on deals closed in the last 120 days) is found at the
+/// reference size, 100K deals, where a rep closes about 110–300 deals in 90 days. Measured over
+/// seeds 1–6 while writing this: found in all six at 100K, in three of six at 40K (where rep_7
+/// closes about 50 deals in 90 days). False declines of other reps are what the 5% false
+/// discovery rate allows: at most one in these runs.
+#[test]
+fn the_slipping_rep_is_found_on_100k_deals() {
+    let as_of = date("2026-06-30");
+    let mut false_declines = Vec::new();
+    for seed in 1..=3 {
+        let dataset = generated_dataset(100_000, seed, as_of);
+        let insights = compute(&dataset, as_of, None, None, &InsightConfig::default());
+        let rep = insights.reps.iter().find(|r| r.rep == SLIPPING_REP);
+        println!("seed {seed}: {rep:?}");
+        let rep = rep.unwrap_or_else(|| panic!("seed {seed}: rep_7 is not reported:\n{}", describe(&insights)));
+        assert_eq!(rep.trend, Some(Trend::Declining), "seed {seed}: {rep:?}");
+        assert!(rep.q_value.is_some_and(|q| q <= 0.05), "{rep:?}");
+        assert!(rep.momentum.is_some_and(|m| m < 0.8), "winning at under 80% of the usual rate: {rep:?}");
+        assert!(rep.recent.rate < rep.history.rate - 0.1, "{rep:?}");
+        false_declines.extend(
+            insights
+                .reps
+                .iter()
+                .filter(|r| r.trend == Some(Trend::Declining) && r.rep != SLIPPING_REP)
+                .map(|r| format!("seed {seed}: {}", r.rep)),
+        );
+        // The rep's decline becomes an alert for their manager.
+        let alerts = engine::alerts::insight_alerts(&insights, &engine::alerts::InsightRules::default());
+        assert!(
+            alerts
+                .iter()
+                .any(|a| a.kind == engine::alerts::AlertKind::RepPerformance && a.rep.as_deref() == Some(SLIPPING_REP)),
+            "seed {seed}: no rep alert for rep_7"
+        );
+    }
+    assert!(false_declines.len() <= 1, "other reps said to decline: {false_declines:?}");
 }
 
 /// The same deals with their outcomes shuffled among the closed ones: no segment's win rate
