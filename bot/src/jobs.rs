@@ -297,7 +297,7 @@ impl JobWork for ServiceJobs {
             }
             Job::WeeklySummary => {
                 let routing = Routing::load(store, tenant, &self.channels).await?;
-                let due: Vec<&crate::store::User> = crate::alerts::digest::weekly_recipients(&routing, now);
+                let due = crate::alerts::digest::weekly_recipients(&routing, now);
                 if due.is_empty() {
                     return Ok(serde_json::json!({ "summaries": 0 }));
                 }

@@ -74,6 +74,8 @@ struct Inner {
     base: String,
     /// Random faults: (seed state, share of calls in 1/1000 that fail, slow ms).
     chaos: Option<(u64, u32, u64)>,
+    /// Channels (C…) the bot is a member of; posting into another answers `not_in_channel`.
+    joined: std::collections::HashSet<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -115,6 +117,11 @@ impl FakeSlack {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Makes the bot a member of channel `id` (C…), as inviting it in Slack does.
+    pub fn join(&self, id: &str) {
+        self.lock().joined.insert(id.to_owned());
     }
 
     /// The faults for the next `chat.postMessage` calls, in order.
@@ -196,6 +203,9 @@ async fn post_message(State(inner): State<Shared>, headers: HeaderMap, body: Str
     let Some(channel) = request["channel"].as_str().map(str::to_owned) else { return slack_error("channel_not_found") };
     if !(channel.starts_with('U') || channel.starts_with('D') || channel.starts_with('C')) {
         return slack_error("channel_not_found");
+    }
+    if channel.starts_with('C') && !lock(&inner).joined.contains(&channel) {
+        return slack_error("not_in_channel");
     }
     let fault = next_fault(&mut lock(&inner));
     match fault {

@@ -403,6 +403,12 @@ impl TestServer {
         let response = self.http.post(self.url(path)).bearer_auth(token).json(body).send().await.expect("POST");
         json_of(response).await
     }
+
+    /// PUT JSON with a bearer token.
+    pub async fn put(&self, path: &str, token: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+        let response = self.http.put(self.url(path)).bearer_auth(token).json(body).send().await.expect("PUT");
+        json_of(response).await
+    }
 }
 
 pub async fn json_of(response: reqwest::Response) -> (u16, serde_json::Value) {

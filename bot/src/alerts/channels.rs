@@ -42,14 +42,56 @@ pub struct Delivered {
     pub external_id: Option<String>,
 }
 
+/// Where a message goes: a person (their ids on each platform) or a shared destination (a
+/// team's Slack channel, a mailing list; see [`super::routes`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Address {
+    /// The recipient id alerts carry: a user id, or `shared:<channel>:<to>`.
+    pub id: String,
+    pub slack: Option<String>,
+    pub email: Option<String>,
+    pub teams: Option<String>,
+    pub discord: Option<String>,
+    /// A shared destination: post into it rather than message a person.
+    pub shared: bool,
+}
+
+impl Address {
+    /// A shared destination `to` on `channel`.
+    pub fn shared(id: &str, channel: &str, to: &str) -> Address {
+        let on = |c: &str| (channel == c).then(|| to.to_owned());
+        Address {
+            id: id.to_owned(),
+            slack: on("slack"),
+            email: on("email"),
+            teams: on("teams"),
+            discord: on("discord"),
+            shared: true,
+        }
+    }
+}
+
+impl From<&User> for Address {
+    fn from(u: &User) -> Address {
+        Address {
+            id: u.user_id.clone(),
+            slack: u.slack_user_id.clone(),
+            email: u.email.clone(),
+            teams: u.teams_user_id.clone(),
+            discord: u.discord_user_id.clone(),
+            shared: false,
+        }
+    }
+}
+
 #[async_trait::async_trait]
 pub trait Channel: Send + Sync + std::fmt::Debug {
     fn name(&self) -> &'static str;
     /// Delivers `message` (rendered from `alert`) to `to`.
-    async fn send(&self, to: &User, alert: &Alert, message: &Message) -> Result<Delivered, SendError>;
+    async fn send(&self, to: &Address, alert: &Alert, message: &Message) -> Result<Delivered, SendError>;
     /// Whether `alert`'s message already reached `to` (asked before sending an alert whose
     /// earlier attempt was cut off). `Ok(None)`: not found, or the channel cannot tell.
-    async fn find(&self, to: &User, alert: &Alert) -> Result<Option<Delivered>, SendError>;
+    async fn find(&self, to: &Address, alert: &Alert) -> Result<Option<Delivered>, SendError>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -77,17 +119,17 @@ impl Channel for LogChannel {
         "log"
     }
 
-    async fn send(&self, to: &User, alert: &Alert, message: &Message) -> Result<Delivered, SendError> {
+    async fn send(&self, to: &Address, alert: &Alert, message: &Message) -> Result<Delivered, SendError> {
         let line = serde_json::json!({
             "alert_id": alert.alert_id,
             "at": chrono::Utc::now(),
             "kind": alert.kind,
             "priority": alert.priority,
-            "recipient": to.user_id,
+            "recipient": to.id,
             "subject": message.subject,
             "text": message.text,
         });
-        tracing::info!(alert_id = %alert.alert_id, kind = alert.kind.as_str(), recipient = %to.user_id, subject = %message.subject, "alert");
+        tracing::info!(alert_id = %alert.alert_id, kind = alert.kind.as_str(), recipient = %to.id, subject = %message.subject, "alert");
         let _guard = self.lock.lock().await;
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || -> std::io::Result<()> {
@@ -101,7 +143,7 @@ impl Channel for LogChannel {
         Ok(Delivered { external_id: None })
     }
 
-    async fn find(&self, _to: &User, alert: &Alert) -> Result<Option<Delivered>, SendError> {
+    async fn find(&self, _to: &Address, alert: &Alert) -> Result<Option<Delivered>, SendError> {
         let _guard = self.lock.lock().await;
         let (path, id) = (self.path.clone(), alert.alert_id.clone());
         let found = tokio::task::spawn_blocking(move || -> std::io::Result<bool> {
@@ -166,11 +208,23 @@ impl SlackChannel {
         })
     }
 
-    fn user_id(to: &User) -> Result<SlackUserId, SendError> {
-        to.slack_user_id
-            .clone()
-            .map(SlackUserId::new)
-            .ok_or_else(|| SendError::Permanent(format!("user {} has no Slack id", to.user_id)))
+    /// The Slack id to post to: a user's (Slack delivers to the app's direct message with
+    /// them) or a shared channel's.
+    fn slack_id(to: &Address) -> Result<String, SendError> {
+        to.slack.clone().ok_or_else(|| SendError::Permanent(format!("recipient {} has no Slack id", to.id)))
+    }
+
+    /// The conversation our messages to `to` are in: the channel itself, or the direct message.
+    async fn conversation(
+        session: &SlackClientSession<'_, SlackClientHyperConnector<Connector>>,
+        to: &Address,
+    ) -> Result<SlackChannelId, SendError> {
+        let id = Self::slack_id(to)?;
+        if to.shared {
+            return Ok(SlackChannelId::new(id));
+        }
+        let request = SlackApiConversationsOpenRequest::new().with_users(vec![SlackUserId::new(id)]);
+        Ok(session.conversations_open(&request).await.map_err(slack_error)?.channel.id)
     }
 }
 
@@ -234,8 +288,8 @@ impl Channel for SlackChannel {
         "slack"
     }
 
-    async fn send(&self, to: &User, alert: &Alert, message: &Message) -> Result<Delivered, SendError> {
-        let user = Self::user_id(to)?;
+    async fn send(&self, to: &Address, alert: &Alert, message: &Message) -> Result<Delivered, SendError> {
+        let target = Self::slack_id(to)?;
         let blocks: Vec<SlackBlock> = serde_json::from_value(message.blocks.clone())
             .map_err(|e| SendError::Permanent(format!("the Block Kit template gave blocks Slack cannot take: {e}")))?;
         let metadata = SlackMessageMetadata {
@@ -244,8 +298,7 @@ impl Channel for SlackChannel {
         };
         let content =
             SlackMessageContent::new().with_text(message.subject.clone()).with_blocks(blocks).with_metadata(metadata);
-        // Posting to a user id delivers to the app's direct-message channel with them.
-        let request = SlackApiChatPostMessageRequest::new(SlackChannelId::new(user.to_string()), content);
+        let request = SlackApiChatPostMessageRequest::new(SlackChannelId::new(target), content);
         let session = self.client.open_session(&self.token);
         let response = session.chat_post_message(&request).await.map_err(slack_error)?;
         // Files (the weekly chart) follow the message into the same conversation. The message
@@ -259,15 +312,9 @@ impl Channel for SlackChannel {
         Ok(Delivered { external_id: Some(format!("{}:{}", response.channel, response.ts)) })
     }
 
-    async fn find(&self, to: &User, alert: &Alert) -> Result<Option<Delivered>, SendError> {
-        let user = Self::user_id(to)?;
+    async fn find(&self, to: &Address, alert: &Alert) -> Result<Option<Delivered>, SendError> {
         let session = self.client.open_session(&self.token);
-        let dm = session
-            .conversations_open(&SlackApiConversationsOpenRequest::new().with_users(vec![user]))
-            .await
-            .map_err(slack_error)?
-            .channel
-            .id;
+        let dm = Self::conversation(&session, to).await?;
         // Messages since the alert was raised (less a minute of clock skew), with metadata.
         let oldest = (alert.created_at - chrono::Duration::minutes(1)).timestamp();
         let mut cursor: Option<SlackCursorId> = None;
@@ -341,13 +388,13 @@ impl Channel for EmailChannel {
         "email"
     }
 
-    async fn send(&self, to: &User, alert: &Alert, message: &Message) -> Result<Delivered, SendError> {
+    async fn send(&self, to: &Address, alert: &Alert, message: &Message) -> Result<Delivered, SendError> {
         use lettre::AsyncTransport;
         let address =
-            to.email.as_deref().ok_or_else(|| SendError::Permanent(format!("user {} has no email", to.user_id)))?;
+            to.email.as_deref().ok_or_else(|| SendError::Permanent(format!("recipient {} has no email", to.id)))?;
         let mailbox: lettre::message::Mailbox = address
             .parse()
-            .map_err(|e| SendError::Permanent(format!("user {}'s email {address:?} is not valid: {e}", to.user_id)))?;
+            .map_err(|e| SendError::Permanent(format!("recipient {}'s email {address:?} is not valid: {e}", to.id)))?;
         // The Message-ID is the alert's: a resend after a crash is recognisably the same mail.
         let message_id = format!("<{}@dealwatch>", alert.alert_id);
         let email = lettre::Message::builder()
@@ -365,7 +412,7 @@ impl Channel for EmailChannel {
         }
     }
 
-    async fn find(&self, _to: &User, _alert: &Alert) -> Result<Option<Delivered>, SendError> {
+    async fn find(&self, _to: &Address, _alert: &Alert) -> Result<Option<Delivered>, SendError> {
         // SMTP cannot be asked what it delivered; the Message-ID lets mail systems fold a
         // resend into the first copy.
         Ok(None)

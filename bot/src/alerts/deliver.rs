@@ -16,7 +16,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::channels::{Channel, EmailChannel, LogChannel, SendError, SlackChannel};
+use super::channels::{Address, Channel, EmailChannel, LogChannel, SendError, SlackChannel};
 use super::templates::Templates;
 use super::{Alert, NewAlert, Outcome, ms};
 use crate::config::Settings;
@@ -126,8 +126,12 @@ impl Sender {
             }
             let known = users.as_deref().unwrap_or_default();
             for alert in &claimed {
-                let user = known.iter().find(|u| u.user_id == alert.recipient);
-                let (outcome, recovered) = self.attempt(alert, user, now).await;
+                let to = known
+                    .iter()
+                    .find(|u| u.user_id == alert.recipient)
+                    .map(Address::from)
+                    .or_else(|| super::routes::shared_address(&alert.recipient));
+                let (outcome, recovered) = self.attempt(alert, to.as_ref(), now).await;
                 if !self.store.finish_alert(tenant, &alert.alert_id, alert.attempts, &outcome).await? {
                     report.lost_lease += 1;
                     continue;
@@ -151,15 +155,15 @@ impl Sender {
     }
 
     /// One attempt at `alert`; true with a `Sent` that an earlier attempt had achieved.
-    async fn attempt(&self, alert: &Alert, user: Option<&User>, now: DateTime<Utc>) -> (Outcome, bool) {
-        let Some(user) = user else {
+    async fn attempt(&self, alert: &Alert, to: Option<&Address>, now: DateTime<Utc>) -> (Outcome, bool) {
+        let Some(to) = to else {
             return (self.give_up(alert, format!("recipient {} is no longer a user", alert.recipient), now), false);
         };
         let Some(channel) = self.channels.get(&alert.channel) else {
             return (self.give_up(alert, format!("channel {} is not configured here", alert.channel), now), false);
         };
         if alert.attempts > 1 {
-            match channel.find(user, alert).await {
+            match channel.find(to, alert).await {
                 Ok(Some(found)) => return (Outcome::Sent { at: now, external_id: found.external_id }, true),
                 Ok(None) => {}
                 // Without knowing, sending again could deliver twice: wait and ask again.
@@ -170,7 +174,7 @@ impl Sender {
             Ok(m) => m,
             Err(e) => return (self.give_up(alert, format!("rendering: {e:#}"), now), false),
         };
-        match channel.send(user, alert, &message).await {
+        match channel.send(to, alert, &message).await {
             Ok(sent) => (Outcome::Sent { at: now, external_id: sent.external_id }, false),
             Err(e) => (self.failure(alert, e, now), false),
         }

@@ -13,7 +13,7 @@ use chrono_tz::Tz;
 use engine::alerts::{AlertKind, InsightAlert, Priority};
 use engine::domain::RiskCategory;
 
-use super::routing::Routing;
+use super::routing::{Recipient, Routing};
 use super::{AlertQuery, AlertState, NewAlert};
 use crate::server::tenants::Scope;
 use crate::store::{HighRiskQuery, SortBy, Store, StoreError, TenantId};
@@ -39,23 +39,30 @@ fn local_time_has_come(
 }
 
 /// Who is due a weekly summary at `now`: admins and managers whose Monday 08:00 (in their own
-/// time zone) came within the last two hours.
-pub fn weekly_recipients(routing: &Routing, now: DateTime<Utc>) -> Vec<&crate::store::User> {
+/// time zone) came within the last two hours, and the summary's shared destinations whose
+/// Monday 08:00 (in the destination's time zone) did.
+pub fn weekly_recipients(routing: &Routing, now: DateTime<Utc>) -> Vec<Recipient<'_>> {
     let eight = NaiveTime::from_hms_opt(8, 0, 0).unwrap_or(NaiveTime::MIN);
-    routing
+    let due = |tz: Tz| local_time_has_come(now, tz, eight, Some(chrono::Weekday::Mon)).is_some();
+    let people = routing
         .users()
         .iter()
         .filter(|u| matches!(u.role, crate::store::Role::Admin | crate::store::Role::Manager))
-        .filter(|u| {
-            let tz: Tz = u.time_zone.parse().unwrap_or(Tz::UTC);
-            local_time_has_come(now, tz, eight, Some(chrono::Weekday::Mon)).is_some()
+        .filter(|u| due(u.time_zone.parse().unwrap_or(Tz::UTC)))
+        .collect();
+    routing
+        .with_shared(AlertKind::WeeklySummary, people)
+        .into_iter()
+        .filter(|r| match r {
+            Recipient::Person(_) => true,
+            Recipient::Shared(t) => due(t.time_zone()),
         })
         .collect()
 }
 
 /// The weekly summaries for `recipients`, all carrying `facts` (the week's figures).
 pub fn plan_weekly(
-    recipients: &[&crate::store::User],
+    recipients: &[Recipient<'_>],
     routing: &Routing,
     facts: &serde_json::Value,
     now: DateTime<Utc>,
@@ -65,13 +72,17 @@ pub fn plan_weekly(
     let kind = AlertKind::WeeklySummary;
     recipients
         .iter()
-        .filter_map(|user| {
-            let channel = routing.channels(user, kind).into_iter().next()?;
+        .filter_map(|&to| {
+            let channel = match to {
+                Recipient::Person(user) => routing.channels(user, kind).into_iter().next()?,
+                Recipient::Shared(t) => t.channel.clone(),
+            };
+            let recipient = to.id();
             let mut payload = facts.clone();
-            payload["recipient_name"] = user.name.clone().into();
+            payload["recipient_name"] = to.name().into();
             payload["week"] = week_label.clone().into();
-            let dedup_key = format!("weekly_summary:{}:{week_label}", user.user_id);
-            Some(NewAlert::now(kind, week_label.clone(), user.user_id.clone(), channel, dedup_key, payload, now))
+            let dedup_key = format!("weekly_summary:{recipient}:{week_label}");
+            Some(NewAlert::now(kind, week_label.clone(), recipient, channel, dedup_key, payload, now))
         })
         .collect()
 }
@@ -81,33 +92,30 @@ pub fn plan_insights(found: &[InsightAlert], routing: &Routing, now: DateTime<Ut
     let week = now.iso_week();
     let mut out = Vec::new();
     for finding in found {
-        let priority = finding.kind.priority();
-        if priority == Priority::P3 {
+        if finding.kind.priority() == Priority::P3 {
             continue;
         }
-        for user in routing.insight_recipients(finding.kind, finding.rep.as_deref()) {
-            if routing.feedback.snoozed(&user.user_id, finding.kind, &finding.subject, None, now) {
+        let people = routing.insight_recipients(finding.kind, finding.rep.as_deref());
+        for to in routing.with_shared(finding.kind, people) {
+            let recipient = to.id();
+            if routing.feedback.snoozed(&recipient, finding.kind, &finding.subject, None, now) {
                 continue;
             }
-            let (channels, due_ms) = match priority {
-                Priority::P1 => routing.immediate(user, finding.kind, now),
-                _ => (vec![DIGEST.to_owned()], i64::MAX),
-            };
+            let (channels, due_ms) = routing.delivery(to, finding.kind, now);
             for channel in channels {
                 // One alert per finding, recipient and channel a week.
                 let dedup_key = format!(
-                    "{}:{}:{}:{channel}:{}-W{:02}",
+                    "{}:{}:{recipient}:{channel}:{}-W{:02}",
                     finding.kind.as_str(),
                     finding.subject,
-                    user.user_id,
                     week.year(),
                     week.week()
                 );
-                let payload = serde_json::json!({ "finding": finding.facts, "recipient_name": user.name });
+                let payload = serde_json::json!({ "finding": finding.facts, "recipient_name": to.name() });
                 let alert = NewAlert::now(
                     finding.kind,
                     finding.subject.clone(),
-                    user.user_id.clone(),
+                    recipient.clone(),
                     channel,
                     dedup_key,
                     payload,

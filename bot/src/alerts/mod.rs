@@ -17,6 +17,7 @@ pub mod chart;
 pub mod deliver;
 pub mod digest;
 pub mod feedback;
+pub mod routes;
 pub mod routing;
 pub mod settings;
 pub mod templates;

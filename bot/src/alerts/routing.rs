@@ -14,6 +14,7 @@ use chrono_tz::Tz;
 use engine::alerts::{AlertKind, CriticalDecision, CriticalRule, LastAlert};
 
 use super::feedback::Loop;
+use super::routes::{self, AlertRoutes, RouteTarget};
 use super::settings::AlertSettings;
 use super::{NewAlert, ms};
 use crate::store::{AlertPlanner, RecentAlert, Role, ScoreChange, Store, StoreError, TenantId, User};
@@ -29,6 +30,33 @@ pub struct Routing {
     pub feedback: Loop,
     /// The tenant's tuned thresholds by kind.
     tuned: HashMap<AlertKind, u8>,
+    /// The tenant's shared destinations per kind.
+    pub routes: AlertRoutes,
+}
+
+/// Someone (or somewhere) an alert goes to.
+#[derive(Debug, Clone, Copy)]
+pub enum Recipient<'a> {
+    Person(&'a User),
+    /// A shared destination of the tenant (a team channel, a mailing list).
+    Shared(&'a RouteTarget),
+}
+
+impl Recipient<'_> {
+    /// The id alerts carry.
+    pub fn id(&self) -> String {
+        match self {
+            Recipient::Person(u) => u.user_id.clone(),
+            Recipient::Shared(t) => t.recipient(),
+        }
+    }
+
+    pub fn name(&self) -> String {
+        match self {
+            Recipient::Person(u) => u.name.clone(),
+            Recipient::Shared(t) => t.display_name(),
+        }
+    }
 }
 
 impl Routing {
@@ -44,11 +72,56 @@ impl Routing {
         let since = Utc::now() - Duration::days(FEEDBACK_DAYS);
         routing.feedback = Loop::new(&store.feedback(tenant, since).await?);
         routing.tuned = store.tunings(tenant).await?.into_iter().map(|t| (t.kind, t.threshold)).collect();
+        routing.routes = AlertRoutes::from_stored(store.tenant_setting(tenant, routes::SETTING).await?);
         Ok(routing)
     }
 
     pub fn new(users: Vec<User>, settings: HashMap<String, AlertSettings>, available: &[String]) -> Routing {
-        Routing { users, settings, available: available.to_vec(), feedback: Loop::default(), tuned: HashMap::new() }
+        Routing {
+            users,
+            settings,
+            available: available.to_vec(),
+            feedback: Loop::default(),
+            tuned: HashMap::new(),
+            routes: AlertRoutes::default(),
+        }
+    }
+
+    /// Who gets an alert of `kind` about which `people` are the ones to tell: those people
+    /// (unless the tenant routes the kind to shared destinations only), then the kind's shared
+    /// destinations on channels this deployment has.
+    pub fn with_shared<'a>(&'a self, kind: AlertKind, people: Vec<&'a User>) -> Vec<Recipient<'a>> {
+        let personal = self.routes.personal(kind);
+        people
+            .into_iter()
+            .filter(|_| personal)
+            .map(Recipient::Person)
+            .chain(self.routes.targets(kind, &self.available).map(Recipient::Shared))
+            .collect()
+    }
+
+    /// The critical-deal threshold for `to`, or `None` when they turned the alerts off. A shared
+    /// destination follows the tenant's (tuned) threshold.
+    pub fn critical_for(&self, to: Recipient<'_>) -> Option<u8> {
+        match to {
+            Recipient::Person(u) => {
+                self.settings(&u.user_id).critical().enabled.then(|| self.critical_threshold(&u.user_id))
+            }
+            Recipient::Shared(_) => {
+                Some(self.tuned.get(&AlertKind::CriticalDeal).copied().unwrap_or(CriticalRule::default().threshold))
+            }
+        }
+    }
+
+    /// Where an alert of `kind` for `to` goes and when (epoch ms): a person's channels after
+    /// their quiet hours (P1) or their digest (P2); a shared destination's channel at once,
+    /// whatever the priority (a channel has no quiet hours and no digest).
+    pub fn delivery(&self, to: Recipient<'_>, kind: AlertKind, now: DateTime<Utc>) -> (Vec<String>, i64) {
+        match to {
+            Recipient::Shared(t) => (vec![t.channel.clone()], ms(now)),
+            Recipient::Person(u) if kind.priority() == engine::alerts::Priority::P1 => self.immediate(u, kind, now),
+            Recipient::Person(_) => (vec![super::digest::DIGEST.to_owned()], i64::MAX),
+        }
     }
 
     /// The threshold `user` gets critical-deal alerts above: their own, raised to the tenant's
@@ -188,15 +261,12 @@ pub struct CriticalDeals<'a> {
 }
 
 impl CriticalDeals<'_> {
-    /// The lowest threshold anyone in the tenant uses: below it no score can cross.
+    /// The lowest threshold anyone in the tenant (or a shared destination) uses: below it no
+    /// score can cross.
     fn floor(&self) -> u8 {
-        self.routing
-            .users
-            .iter()
-            .filter(|u| self.routing.settings(&u.user_id).critical().enabled)
-            .map(|u| self.routing.critical_threshold(&u.user_id))
-            .min()
-            .unwrap_or(CriticalRule::default().threshold)
+        let routing = self.routing;
+        let people = routing.with_shared(AlertKind::CriticalDeal, routing.users.iter().collect());
+        people.into_iter().filter_map(|r| routing.critical_for(r)).min().unwrap_or(CriticalRule::default().threshold)
     }
 }
 
@@ -232,40 +302,37 @@ impl AlertPlanner for CriticalDeals<'_> {
         for &i in candidates {
             let change = &changes[i];
             let deal = change.update.deal_id.as_str();
-            for user in self.routing.deal_recipients(change.owner.as_deref()) {
-                let critical = self.routing.settings(&user.user_id).critical();
-                if !critical.enabled {
-                    continue;
-                }
-                let threshold = self.routing.critical_threshold(&user.user_id);
+            let kind = AlertKind::CriticalDeal;
+            let people = self.routing.deal_recipients(change.owner.as_deref());
+            for to in self.routing.with_shared(kind, people) {
+                let Some(threshold) = self.routing.critical_for(to) else { continue };
+                let recipient = to.id();
                 let rule = CriticalRule { threshold, ..CriticalRule::default() };
                 let last = recent
                     .iter()
-                    .filter(|r| r.subject == deal && r.recipient == user.user_id)
+                    .filter(|r| r.subject == deal && r.recipient == recipient)
                     .max_by_key(|r| r.at)
                     .map(|r| LastAlert { score: r.score.unwrap_or(0), at: r.at });
                 let decision = rule.decide(change.previous, change.update.risk_score, last.as_ref(), self.now);
                 if decision != CriticalDecision::Raise {
-                    tracing::debug!(deal, recipient = %user.user_id, ?decision, "no critical alert");
+                    tracing::debug!(deal, %recipient, ?decision, "no critical alert");
                     continue;
                 }
                 let score = Some(change.update.risk_score);
-                if self.routing.feedback.snoozed(&user.user_id, AlertKind::CriticalDeal, deal, score, self.now) {
-                    tracing::debug!(deal, recipient = %user.user_id, "snoozed");
+                if self.routing.feedback.snoozed(&recipient, kind, deal, score, self.now) {
+                    tracing::debug!(deal, %recipient, "snoozed");
                     continue;
                 }
-                let (channels, due) = self.routing.immediate(user, AlertKind::CriticalDeal, self.now);
+                let (channels, due) = self.routing.delivery(to, kind, self.now);
                 for channel in channels {
-                    let kind = AlertKind::CriticalDeal;
-                    let dedup_key =
-                        format!("critical_deal:{deal}:{}:{channel}:{}", user.user_id, self.now.date_naive());
+                    let dedup_key = format!("critical_deal:{deal}:{recipient}:{channel}:{}", self.now.date_naive());
                     let payload = serde_json::json!({
                         "deal": change.update.card,
                         "previous_score": change.previous,
                         "threshold": threshold,
-                        "recipient_name": user.name,
+                        "recipient_name": to.name(),
                     });
-                    let alert = NewAlert::now(kind, deal, user.user_id.clone(), channel, dedup_key, payload, self.now);
+                    let alert = NewAlert::now(kind, deal, recipient.clone(), channel, dedup_key, payload, self.now);
                     alerts.push(NewAlert { score: Some(change.update.risk_score), due_ms: due, ..alert });
                 }
             }

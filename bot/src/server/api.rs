@@ -47,6 +47,7 @@ pub fn v1_routes() -> Router<AppState> {
         .route("/v1/alerts", get(list_alerts))
         .route("/v1/alerts/{alert_id}/feedback", post(alert_feedback))
         .route("/v1/alerts/tuning", get(get_tuning).post(set_tuning))
+        .route("/v1/alerts/routes", get(get_routes).put(set_routes))
         .route("/v1/alerts/effectiveness", get(alert_effectiveness))
         .route("/v1/models/performance", get(model_performance))
         .route("/v1/models/train", post(train_model))
@@ -791,11 +792,19 @@ pub async fn alert_feedback(
         .await?
         .into_iter()
         .next()
-        // Someone else's alert does not exist for the caller.
-        .filter(|a| a.recipient == caller.claims.sub || caller.claims.role == Role::Admin)
+        // Someone else's alert does not exist for the caller. An alert in a shared channel
+        // belongs to the managers and admins who read the channel.
+        .filter(|a| {
+            a.recipient == caller.claims.sub
+                || caller.claims.role == Role::Admin
+                || (crate::alerts::routes::is_shared(&a.recipient) && caller.claims.role == Role::Manager)
+        })
         .ok_or_else(|| ApiError::NotFound(format!("no alert {alert_id}")))?;
     let now = Utc::now();
-    let feedback = Feedback::new(&alert, &caller.claims.sub, request.action, request.reason, request.snooze, now);
+    // A click on a shared channel's alert speaks for the channel (a snooze silences the
+    // channel, and the same alert is judged once); the audit log keeps who clicked.
+    let judge = if crate::alerts::routes::is_shared(&alert.recipient) { &alert.recipient } else { &caller.claims.sub };
+    let feedback = Feedback::new(&alert, judge, request.action, request.reason, request.snooze, now);
     let recorded = state.store.record_feedback(&caller.tenant, &feedback).await?;
     let mut tuning = None;
     if recorded {
@@ -947,6 +956,39 @@ pub async fn set_tuning(
     )
     .await?;
     get_tuning(State(state), Extension(caller)).await
+}
+
+#[utoipa::path(get, path = "/v1/alerts/routes", tag = "alerts",
+    responses((status = 200, body = crate::alerts::routes::AlertRoutes), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn get_routes(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> ApiResult<Json<crate::alerts::routes::AlertRoutes>> {
+    use crate::alerts::routes::{AlertRoutes, SETTING};
+    require_admin(&caller)?;
+    Ok(Json(AlertRoutes::from_stored(state.store.tenant_setting(&caller.tenant, SETTING).await?)))
+}
+
+/// Replaces the tenant's shared destinations per alert kind (`{"routes": {}}` removes them all).
+#[utoipa::path(put, path = "/v1/alerts/routes", tag = "alerts", request_body = crate::alerts::routes::AlertRoutes,
+    responses((status = 200, body = crate::alerts::routes::AlertRoutes), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn set_routes(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    body: Bytes,
+) -> ApiResult<Json<crate::alerts::routes::AlertRoutes>> {
+    use crate::alerts::routes::{AlertRoutes, SETTING};
+    require_admin(&caller)?;
+    let routes: AlertRoutes = parse_json(&body)?;
+    routes.validate()?;
+    let value = serde_json::to_value(&routes).map_err(|e| ApiError::Internal(e.into()))?;
+    state.store.save_tenant_setting(&caller.tenant, SETTING, &value, &caller.claims.sub, Utc::now()).await?;
+    audit(&state, &caller, Audit::Change, "alerts.routes", None, Some(value)).await?;
+    Ok(Json(routes))
 }
 
 #[utoipa::path(get, path = "/v1/alerts/effectiveness", tag = "alerts",
@@ -1173,7 +1215,7 @@ pub fn openapi_document() -> String {
 #[openapi(
     info(title = "Dealwatch API", description = "Deal-risk scores, explained; pipeline metrics; alert settings; models."),
     paths(score_deal, get_deal, high_risk, pipeline_metrics, configure_alerts, list_alerts, alert_feedback, get_tuning, set_tuning,
-        alert_effectiveness, model_performance, train_model, healthz, readyz, metrics),
+        get_routes, set_routes, alert_effectiveness, model_performance, train_model, healthz, readyz, metrics),
     components(schemas(ErrorBody)),
     modifiers(&BearerAuth)
 )]

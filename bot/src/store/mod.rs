@@ -462,6 +462,18 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Every user's stored alert settings.
     async fn all_alert_settings(&self, tenant: &TenantId) -> Result<Vec<(String, serde_json::Value)>, StoreError>;
 
+    /// A tenant-wide setting by name (`alert_routes`), as last saved.
+    async fn tenant_setting(&self, tenant: &TenantId, name: &str) -> Result<Option<serde_json::Value>, StoreError>;
+    /// Saves a tenant-wide setting (validated by the caller), with who saved it.
+    async fn save_tenant_setting(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        value: &serde_json::Value,
+        by: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
     /// Every tenant's id (for background work that runs for all of them).
     async fn tenant_ids(&self) -> Result<Vec<TenantId>, StoreError>;
 

@@ -1015,6 +1015,43 @@ macro_rules! implement_store {
                 Ok(rows.into_iter().map(|(user, Json(settings))| (user, settings)).collect())
             }
 
+            async fn tenant_setting(&self, tenant: &TenantId, name: &str) -> Result<Option<serde_json::Value>, StoreError> {
+                let mut tx = self.begin(tenant).await?;
+                let row: Option<(Json<serde_json::Value>,)> =
+                    sqlx::query_as("SELECT value FROM tenant_settings WHERE tenant_id = $1 AND name = $2")
+                        .bind(tenant.as_str())
+                        .bind(name)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                tx.commit().await?;
+                Ok(row.map(|(Json(v),)| v))
+            }
+
+            async fn save_tenant_setting(
+                &self,
+                tenant: &TenantId,
+                name: &str,
+                value: &serde_json::Value,
+                by: &str,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> Result<(), StoreError> {
+                let mut tx = self.begin_write(tenant).await?;
+                sqlx::query(
+                    "INSERT INTO tenant_settings (tenant_id, name, value, updated_at, updated_by) VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (tenant_id, name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at, \
+                     updated_by = excluded.updated_by",
+                )
+                .bind(tenant.as_str())
+                .bind(name)
+                .bind(Json(value))
+                .bind(at)
+                .bind(by)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
             async fn tenant_ids(&self) -> Result<Vec<TenantId>, StoreError> {
                 let mut tx = self.begin_directory().await?;
                 let rows: Vec<(String,)> =

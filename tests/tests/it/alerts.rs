@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use bot::alerts::channels::{Channel, LogChannel, SlackChannel};
+use bot::alerts::channels::{Address, Channel, LogChannel, SlackChannel};
 use bot::alerts::deliver::{Report, Sender, SenderConfig};
 use bot::alerts::templates::Templates;
 use bot::alerts::{AlertQuery, AlertState, NewAlert};
@@ -665,7 +665,8 @@ async fn email_alerts_go_out_over_smtp_as_html_and_text_and_smtp_refusals_are_so
     let templates = Templates::load(None, None).expect("templates");
     let alert = bot::alerts::templates::sample(AlertKind::CriticalDeal);
     let message = templates.render(&alert).expect("render");
-    let maria = user("maria", Role::Rep, Some("rep_15"), None, "U100", "UTC");
+    let maria_user = user("maria", Role::Rep, Some("rep_15"), None, "U100", "UTC");
+    let maria = Address::from(&maria_user);
     let sent = channel.send(&maria, &alert, &message).await.expect("sent");
     assert_eq!(sent.external_id.as_deref(), Some("<0190f0e2-0000-7000-8000-000000000000@dealwatch>"));
     let mails = smtp.mails();
@@ -686,7 +687,7 @@ async fn email_alerts_go_out_over_smtp_as_html_and_text_and_smtp_refusals_are_so
     assert!(matches!(channel.send(&maria, &alert, &message).await, Err(SendError::Transient { .. })));
     smtp.refuse(Some("550 5.1.1 no such user"));
     assert!(matches!(channel.send(&maria, &alert, &message).await, Err(SendError::Permanent(_))));
-    let nobody = User { email: None, ..maria.clone() };
+    let nobody = Address::from(&User { email: None, ..maria_user.clone() });
     assert!(matches!(channel.send(&nobody, &alert, &message).await, Err(SendError::Permanent(_))));
     assert_eq!(smtp.mails().len(), 1, "nothing more was delivered");
 }
@@ -747,7 +748,7 @@ async fn the_weekly_summary_reaches_leaders_on_monday_at_eight_with_its_chart() 
         let email = bot::alerts::channels::EmailChannel::new(&SecretString::from(smtp.url.clone()), "alerts@acme.test")
             .expect("email");
         let message = Templates::load(None, None).expect("templates").render(summary).expect("render");
-        let admin = user("admin", Role::Admin, None, None, "U300", "UTC");
+        let admin = Address::from(&user("admin", Role::Admin, None, None, "U300", "UTC"));
         email.send(&admin, summary, &message).await.expect("sent");
         let mail = &smtp.mails()[0];
         if message.attachments.is_empty() {
@@ -768,5 +769,137 @@ async fn the_weekly_summary_reaches_leaders_on_monday_at_eight_with_its_chart() 
             "{b}"
         );
         assert_eq!(files[0].bytes, message.attachments[0].bytes, "{b}: the PNG arrived whole");
+    }
+}
+
+#[tokio::test]
+async fn an_admin_routes_alert_kinds_to_shared_channels_which_get_them_at_once() {
+    use bot::alerts::routing::Routing;
+    use bot::jobs::JobWork;
+    for store in each_store().await {
+        let b = store.store.backend();
+        let f = fixture(store).await;
+        let s = f.store.store.clone();
+        let server = tests::TestServer::start(f.store.sharing(), |_| {}).await;
+        let admin = tests::token("acme", "admin", Role::Admin, 600);
+        let omar = tests::token("acme", "omar", Role::Manager, 600);
+        let maria = tests::token("acme", "maria", Role::Rep, 600);
+
+        // Bad routes are refused naming the field; only admins see or set them.
+        let bad = serde_json::json!({ "routes": { "segment_decline": { "targets": [{ "channel": "slack", "to": "#leadership" }] } } });
+        let (status, body) = server.put("/v1/alerts/routes", &admin, &bad).await;
+        assert_eq!(
+            (status, body["details"]["field"].as_str()),
+            (422, Some("routes.segment_decline.targets[0].to")),
+            "{b}: {body}"
+        );
+        let (status, body) = server
+            .put("/v1/alerts/routes", &admin, &serde_json::json!({ "routes": { "daily_digest": { "targets": [] } } }))
+            .await;
+        assert_eq!((status, body["details"]["field"].as_str()), (422, Some("routes.daily_digest")), "{b}: {body}");
+        assert_eq!(server.put("/v1/alerts/routes", &omar, &serde_json::json!({ "routes": {} })).await.0, 403, "{b}");
+        assert_eq!(server.get("/v1/alerts/routes", &omar).await.0, 403, "{b}");
+        let routes = serde_json::json!({ "routes": {
+            "critical_deal": { "targets": [{ "channel": "slack", "to": "C0DEALDESK", "name": "#deal-desk" }], "personal": true },
+            "segment_decline": { "targets": [{ "channel": "slack", "to": "C0LEADERS1", "name": "#leadership" }], "personal": false },
+            "weekly_summary": { "targets": [{ "channel": "slack", "to": "C0LEADERS1", "timezone": "America/New_York" }], "personal": true },
+        }});
+        let (status, saved) = server.put("/v1/alerts/routes", &admin, &routes).await;
+        assert_eq!(status, 200, "{b}: {saved}");
+        assert_eq!(server.get("/v1/alerts/routes", &admin).await.1, routes, "{b}: read back as saved");
+        let log = s.audit_log(&f.tenant, 20).await.expect("audit");
+        assert!(log.iter().any(|e| e.action == "alerts.routes" && e.actor == "admin"), "{b}: the change is logged");
+
+        // A deal turns critical at 03:00 UTC: 23:00 for Maria in New York, 05:00 for Omar in
+        // Berlin, both in quiet hours; the deal desk channel has none and gets it at once.
+        let t0 = (Utc::now().date_naive() - Duration::days(10)).and_hms_opt(2, 0, 0).expect("time").and_utc();
+        let t1 = t0 + Duration::hours(1);
+        f.score(60, t0).await;
+        assert_eq!(f.score(82, t1).await, 3, "{b}: Maria, Omar and #deal-desk");
+        let desk = "shared:slack:C0DEALDESK";
+        let critical = f.critical_alerts().await;
+        let to_desk = critical.iter().find(|a| a.recipient == desk).expect("the channel's alert");
+        assert_eq!((to_desk.channel.as_str(), to_desk.due_ms), ("slack", t1.timestamp_millis()), "{b}: at once");
+        assert!(critical.iter().filter(|a| a.recipient != desk).all(|a| a.due_ms > t1.timestamp_millis()), "{b}");
+        assert_eq!(f.score(70, t1 + Duration::hours(1)).await, 0);
+        assert_eq!(f.score(81, t1 + Duration::hours(2)).await, 0, "{b}: throttled for the channel like for people");
+
+        // The bot was never invited to #deal-desk: Slack says not_in_channel, which no retry
+        // fixes, so the alert goes to the fallback (the log) at once.
+        let slack = FakeSlack::start(TOKEN).await;
+        let dir = tests::scratch();
+        let log_file = dir.path().join("alerts.jsonl");
+        let sender = sender(s.clone(), &slack, &log_file);
+        let r = sender.deliver_due(t1 + Duration::seconds(1)).await.expect("deliver");
+        assert_eq!((r.escalated, r.sent), (1, 1), "{b}: escalated, then written to the log: {r:?}");
+        let logged = std::fs::read_to_string(&log_file).expect("log");
+        assert!(logged.contains(desk), "{b}: the log names the channel: {logged}");
+        let escalated =
+            s.alerts(&f.tenant, &AlertQuery { recipient: Some(desk.into()), ..AlertQuery::default() }).await;
+        let escalated = escalated.expect("alerts");
+        let first = escalated.iter().find(|a| a.state == AlertState::Escalated).expect("escalated");
+        assert!(first.last_error.as_deref().is_some_and(|e| e.contains("not_in_channel")), "{b}: {first:?}");
+
+        // Segment declines go to #leadership only (personal: false); rep findings still to Omar.
+        let channels = ["slack".to_owned(), "log".to_owned()];
+        let routing = Routing::load(s.as_ref(), &f.tenant, &channels).await.expect("routing");
+        let decline = engine::alerts::InsightAlert {
+            kind: AlertKind::SegmentDecline,
+            subject: "HealthTech|rolling".into(),
+            rep: None,
+            facts: bot::alerts::templates::sample(AlertKind::SegmentDecline).payload["finding"].clone(),
+        };
+        let owner = f.card.owner.clone().expect("owner");
+        let rep = engine::alerts::InsightAlert {
+            kind: AlertKind::RepPerformance,
+            subject: owner.clone(),
+            rep: Some(owner.clone()),
+            facts: serde_json::json!({ "rep": owner, "risk_flag": true }),
+        };
+        let planned = bot::alerts::digest::plan_insights(&[decline, rep], &routing, t1);
+        let mut to: Vec<(&str, &str, &str)> =
+            planned.iter().map(|a| (a.kind.as_str(), a.recipient.as_str(), a.channel.as_str())).collect();
+        to.sort_unstable();
+        assert_eq!(
+            to,
+            [("rep_performance", "omar", "digest"), ("segment_decline", "shared:slack:C0LEADERS1", "slack")],
+            "{b}"
+        );
+        s.raise_alerts(&f.tenant, &planned).await.expect("raise");
+        slack.join("C0LEADERS1");
+        let r = sender.deliver_due(t1 + Duration::seconds(2)).await.expect("deliver");
+        assert_eq!(r.sent, 1, "{b}: {r:?}");
+        let posted = slack.posted();
+        assert_eq!(
+            posted.iter().map(|p| p.channel.as_str()).collect::<Vec<_>>(),
+            ["C0LEADERS1"],
+            "{b}: in the channel"
+        );
+        assert!(!slack.calls().iter().any(|c| c == "conversations.open"), "{b}: no DM opened for a channel");
+
+        // A manager snoozes the channel's critical alert for a week: it speaks for the channel.
+        // A rep cannot judge a channel's alert.
+        let path = format!("/v1/alerts/{}/feedback", to_desk.alert_id);
+        let snooze = serde_json::json!({ "action": "snooze", "snooze": "1w" });
+        assert_eq!(server.post(&path, &maria, &snooze).await.0, 404, "{b}");
+        let (status, body) = server.post(&path, &omar, &snooze).await;
+        assert_eq!((status, body["recorded"].clone()), (200, true.into()), "{b}: {body}");
+        let stored = s.feedback(&f.tenant, t0 - Duration::days(1)).await.expect("feedback");
+        assert_eq!(stored.iter().map(|f| f.user_id.as_str()).collect::<Vec<_>>(), [desk], "{b}");
+        // Two days later the deal comes back 13 points worse: Maria and Omar hear, the channel
+        // is snoozed.
+        let t2 = t1 + Duration::days(2) + Duration::hours(10);
+        f.score(70, t2).await;
+        assert_eq!(f.score(95, t2 + Duration::hours(1)).await, 2, "{b}: not #deal-desk");
+
+        // The weekly summary reaches #leadership at 08:00 New York time on Monday.
+        let work =
+            bot::jobs::ServiceJobs { store: s.clone(), texts: tests::texts(), channels: channels.to_vec(), threads: 1 };
+        let weekly = |at: DateTime<Utc>| work.run(&f.tenant, bot::jobs::Job::WeeklySummary, at, at);
+        assert_eq!(weekly(utc("2026-06-08T11:00:00Z")).await.expect("07:00 NY")["summaries"], 0, "{b}");
+        assert_eq!(weekly(utc("2026-06-08T12:05:00Z")).await.expect("08:05 NY")["summaries"], 1, "{b}");
+        let query = AlertQuery { kinds: vec![AlertKind::WeeklySummary], ..AlertQuery::default() };
+        let summaries = s.alerts(&f.tenant, &query).await.expect("summaries");
+        assert_eq!(summaries.iter().map(|a| a.recipient.as_str()).collect::<Vec<_>>(), ["shared:slack:C0LEADERS1"]);
     }
 }
