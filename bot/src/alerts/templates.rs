@@ -12,15 +12,10 @@ use tera::{Context, Tera, Value};
 
 use super::Alert;
 
-/// The kinds that have templates (and so may be delivered on their own). P2 findings travel
-/// inside the daily digest, which renders them.
-pub const RENDERED: [AlertKind; 5] = [
-    AlertKind::CriticalDeal,
-    AlertKind::DailyDigest,
-    AlertKind::SegmentDecline,
-    AlertKind::PipelineHealth,
-    AlertKind::WeeklySummary,
-];
+/// The kinds that have templates: every kind. A person gets P2 findings inside the daily digest
+/// (which renders them in a line each) and P3 in the weekly summary; a shared channel they are
+/// routed to gets them on their own.
+pub const RENDERED: [AlertKind; 8] = AlertKind::ALL;
 
 /// The four parts of every kind's message.
 const PARTS: [&str; 4] = ["subject", "txt", "html", "slack.json"];
@@ -36,8 +31,16 @@ macro_rules! bundled {
     };
 }
 
-const BUNDLED: [(&str, &str); 20] =
-    bundled!("critical_deal", "daily_digest", "segment_decline", "pipeline_health", "weekly_summary");
+const BUNDLED: [(&str, &str); 32] = bundled!(
+    "critical_deal",
+    "daily_digest",
+    "segment_decline",
+    "rep_performance",
+    "pipeline_health",
+    "high_performer",
+    "data_quality",
+    "weekly_summary"
+);
 
 /// A rendered alert, in every format a channel may want.
 #[derive(Debug, Clone, PartialEq)]
@@ -210,6 +213,21 @@ pub fn sample(kind: AlertKind) -> Alert {
             "change": -0.12, "interval": [-0.29, -0.01], "p_value": 0.004, "q_value": 0.03,
             "losses": 26, "expected_losses": 20.7, "open_deals": 23, "open_value": 1200000.0, "owners": ["rep_3", "rep_9"],
         }}),
+        AlertKind::RepPerformance => serde_json::json!({ "recipient_name": "Omar", "finding": {
+            "rep": "rep_15", "open_deals": 12, "open_value": 450000.0, "avg_risk": 68.0, "team_avg_risk": 48.0,
+            "risk_flag": true, "trend": "declining", "momentum": 0.65, "p_value": 0.001, "q_value": 0.02,
+            "recent": {"won": 4, "closed": 18, "rate": 0.22, "window": window},
+            "history": {"won": 30, "closed": 88, "rate": 0.34, "window": window},
+            "low_segment_share": 0.6, "team_low_segment_share": 0.35, "velocity": -0.31,
+        }}),
+        AlertKind::HighPerformer => serde_json::json!({ "recipient_name": "Ada", "finding": {
+            "label": "FinTech + Referral", "rate": {"won": 58, "closed": 100, "rate": 0.58, "window": window},
+            "company_rate": 0.47, "lift": 0.12, "interval": [0.02, 0.21], "p_value": 0.001, "q_value": 0.01,
+            "velocity": 1.5, "open_deals": 14, "open_value": 610000.0,
+        }}),
+        AlertKind::DataQuality => serde_json::json!({ "recipient_name": "Ada", "finding": {
+            "field": "amount", "recent": 0.61, "before": 0.93, "recent_deals": 120,
+        }}),
         AlertKind::PipelineHealth => serde_json::json!({ "recipient_name": "Ada", "finding": {
             "index": 58.0, "previous": 72.0, "pipeline_value": 4800000.0, "risk_adjusted_value": 2100000.0,
             "optimism_gap": 2700000.0,
@@ -321,6 +339,39 @@ mod tests {
             let _: Vec<slack_morphism::prelude::SlackBlock> =
                 serde_json::from_value(m.blocks).unwrap_or_else(|e| panic!("{} blocks: {e}", kind.as_str()));
         }
+    }
+
+    #[test]
+    fn rep_data_quality_and_high_performer_alerts_render_like_the_seeds() {
+        let templates = Templates::load(None, None).expect("bundled templates");
+        // Seed 000 "Rep Performance Alert" and seed 001 "Rep Performance Shift".
+        let rep = templates.render(&sample(AlertKind::RepPerformance)).expect("rep");
+        assert_eq!(rep.subject, "Rep performance review needed: rep_15 (win rate 22% vs 34%)");
+        for needle in [
+            "Rep: rep_15",
+            "Average Deal Risk: 68 (Team Avg: 48)",
+            "Pipeline: 12 deals, $450K",
+            "Momentum Index: 0.65 (declining)",
+            "Recent Win Rate: 22% (4 of 18) vs Historical: 34% (30 of 88)",
+            "- Lead qualification: 60% of open deals in low-win-rate segments (team 35%)",
+            "- Slow deal progression (velocity -0.31",
+        ] {
+            assert!(rep.text.contains(needle), "rep alert lacks {needle:?}:\n{}", rep.text);
+        }
+        // Seed 001 "High-Performing Segment Identified".
+        let green = templates.render(&sample(AlertKind::HighPerformer)).expect("performer");
+        for needle in ["Segment: FinTech + Referral", "Win Rate: 58% (58 of 100) vs. company avg 47%", "1.5x faster"] {
+            assert!(green.text.contains(needle), "performer lacks {needle:?}:\n{}", green.text);
+        }
+        let quality = templates.render(&sample(AlertKind::DataQuality)).expect("quality");
+        assert_eq!(quality.subject, "Data quality: amount filled on 61% of new deals (was 93%)");
+        // The other data-quality finding: a drop in weekly deal volume.
+        let mut volume = sample(AlertKind::DataQuality);
+        volume.payload["finding"] = serde_json::json!({ "series": "deal_volume", "value": 12.0, "median": 41.0,
+            "spread": 5.9, "z": -4.9, "history_weeks": 26, "week": {"after": "2026-06-03", "through": "2026-06-10"} });
+        let volume = templates.render(&volume).expect("volume");
+        assert_eq!(volume.subject, "Data quality: 12 new deals last week, usually 41");
+        assert!(volume.text.contains("broken sync"), "{}", volume.text);
     }
 
     #[test]
