@@ -120,3 +120,71 @@ fn maven_eval_runs_on_a_time_split_and_every_open_deal_is_scored() {
         .count();
     assert_eq!(product_misses, 0);
 }
+
+/// SkyGeni's EdTech win rate moves from 50.7% (35 of 69, 2023 Q1) to 39.5%
+/// (51 of 129, 2024 Q2). Is that real? Dealwatch reports no segment change on this file, and
+/// the counts agree: the two end quarters differ with p ≈ 0.13 before any correction for the
+/// 34 comparisons tested, and a Cochran–Armitage test for a trend across all six quarters
+/// (which uses every deal in between) gives p ≈ 0.28. It is noise of the size 69–203 deals a
+/// quarter produce.
+#[test]
+fn skygeni_edtech_decline_is_not_reported_because_it_is_not_real() {
+    let Some(path) = shared_data("skygeni/skygeni_sales_data.csv") else { return };
+    let path_str = path.to_string_lossy();
+    let report = json(&run_ok(&[
+        "insights",
+        "--input",
+        &path_str,
+        "--mapping",
+        "skygeni",
+        "--as-of",
+        "2024-07-31",
+        "--format",
+        "json",
+    ]));
+    let insights = &report;
+    println!("skygeni insights: tested {}", insights["tested"]);
+    println!("segment changes: {}", insights["segment_changes"]);
+    println!("high performers: {}", insights["high_performers"]);
+    assert!(insights["tested"]["segment_changes"].as_u64().is_some_and(|n| n > 0), "{report}");
+    assert_eq!(insights["segment_changes"].as_array().map(Vec::len), Some(0), "nothing moved for real: {report}");
+
+    // The counts behind the claim, read from the file itself.
+    let text = std::fs::read_to_string(&path).expect("read");
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().expect("header").split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).expect(name);
+    let (industry, closed, outcome) = (col("industry"), col("closed_date"), col("outcome"));
+    let quarters = ["2023-1", "2023-2", "2023-3", "2023-4", "2024-1", "2024-2"];
+    let mut counts = [(0u32, 0u32); 6];
+    for line in lines {
+        let f: Vec<&str> = line.split(',').collect();
+        if f[industry] != "EdTech" || f[closed].len() < 7 {
+            continue;
+        }
+        let month: u32 = f[closed][5..7].parse().expect("month");
+        let key = format!("{}-{}", &f[closed][..4], (month - 1) / 3 + 1);
+        if let Some(q) = quarters.iter().position(|k| *k == key) {
+            counts[q].1 += 1;
+            counts[q].0 += u32::from(f[outcome] == "Won");
+        }
+    }
+    println!("EdTech by quarter (won, closed): {counts:?}");
+    assert_eq!((counts[0], counts[5]), ((35, 69), (51, 129)), "50.7% -> 39.5%");
+    let p = cochran_armitage_p(&counts);
+    println!("Cochran-Armitage trend across six quarters: p = {p:.3}");
+    assert!(p > 0.05, "a trend this weak is not evidence of a decline: p = {p}");
+}
+
+/// Two-sided p-value of the Cochran–Armitage test for a linear trend in proportions over
+/// equally spaced groups.
+fn cochran_armitage_p(counts: &[(u32, u32)]) -> f64 {
+    let n: f64 = counts.iter().map(|c| f64::from(c.1)).sum();
+    let p = counts.iter().map(|c| f64::from(c.0)).sum::<f64>() / n;
+    let t_bar = counts.iter().enumerate().map(|(t, c)| t as f64 * f64::from(c.1)).sum::<f64>() / n;
+    let stat: f64 = counts.iter().enumerate().map(|(t, c)| t as f64 * (f64::from(c.0) - f64::from(c.1) * p)).sum();
+    let var = p
+        * (1.0 - p)
+        * counts.iter().enumerate().map(|(t, c)| f64::from(c.1) * (t as f64 - t_bar).powi(2)).sum::<f64>();
+    2.0 * (1.0 - engine::stats::normal_cdf((stat / var.sqrt()).abs()))
+}
