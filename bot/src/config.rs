@@ -187,11 +187,28 @@ pub struct Slack {
     #[serde(default, serialize_with = "redacted_option")]
     pub bot_token: Option<SecretString>,
     pub api_url: String,
+    /// The app's signing secrets: requests signed with any of them are accepted, so a secret
+    /// can be rotated without downtime (add the new one, then remove the old). Without one,
+    /// `/slack/*` answers 401 to everything.
+    #[serde(default, serialize_with = "redacted")]
+    pub signing_secrets: Vec<SecretString>,
+    /// Slack workspace (team id, `T…`) → tenant. A workspace not listed here is refused.
+    #[serde(default)]
+    pub workspaces: std::collections::BTreeMap<String, String>,
+    /// Slack's deadline for answering a command or click is 3 s: an answer not ready after
+    /// this many milliseconds is acknowledged and finished through `response_url`.
+    pub answer_within_ms: u64,
 }
 
 impl Default for Slack {
     fn default() -> Self {
-        Slack { bot_token: None, api_url: "https://slack.com/api".into() }
+        Slack {
+            bot_token: None,
+            api_url: "https://slack.com/api".into(),
+            signing_secrets: Vec::new(),
+            workspaces: Default::default(),
+            answer_within_ms: 2000,
+        }
     }
 }
 

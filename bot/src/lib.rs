@@ -6,6 +6,7 @@
 
 pub mod alerts;
 pub mod auth;
+pub mod chat;
 pub mod cli;
 pub mod commands;
 pub mod config;
@@ -13,6 +14,7 @@ pub mod jobs;
 pub mod report;
 pub mod resources;
 pub mod server;
+pub mod slack;
 pub mod store;
 pub mod telemetry;
 pub mod workflow;

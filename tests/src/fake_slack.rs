@@ -76,6 +76,8 @@ struct Inner {
     chaos: Option<(u64, u32, u64)>,
     /// Channels (C…) the bot is a member of; posting into another answers `not_in_channel`.
     joined: std::collections::HashSet<String>,
+    /// Messages posted to response URLs: (the URL's id, the JSON body).
+    responses: Vec<(String, Value)>,
 }
 
 #[derive(Debug, Clone)]
@@ -105,6 +107,7 @@ impl FakeSlack {
             .route("/api/files.getUploadURLExternal", get(upload_url))
             .route("/upload/{file_id}", post(upload_bytes))
             .route("/api/files.completeUploadExternal", post(complete_upload))
+            .route("/response/{id}", post(response_url))
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the fake Slack");
         let addr = listener.local_addr().expect("address");
@@ -117,6 +120,16 @@ impl FakeSlack {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A `response_url` as Slack puts in commands and clicks, pointing at this fake.
+    pub fn response_url(&self, id: &str) -> String {
+        format!("{}/response/{id}", self.lock().base)
+    }
+
+    /// What was posted to response URLs, in order: (the URL's id, the message).
+    pub fn responses(&self) -> Vec<(String, Value)> {
+        self.lock().responses.clone()
     }
 
     /// Makes the bot a member of channel `id` (C…), as inviting it in Slack does.
@@ -335,6 +348,28 @@ async fn upload_url(State(inner): State<Shared>, headers: HeaderMap, Query(q): Q
     let upload_url = format!("{}/upload/{file_id}", inner.base);
     inner.files.push(Uploaded { file_id: file_id.clone(), filename, length, ..Uploaded::default() });
     axum::Json(json!({ "ok": true, "upload_url": upload_url, "file_id": file_id })).into_response()
+}
+
+/// Slack answers a response_url post with `ok` (or 404 once the URL expired: not modelled).
+async fn response_url(
+    State(inner): State<Shared>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    body: String,
+) -> Response {
+    let Ok(message) = serde_json::from_str::<Value>(&body) else {
+        return (StatusCode::BAD_REQUEST, "invalid_payload").into_response();
+    };
+    lock(&inner).responses.push((id, message));
+    "ok".into_response()
+}
+
+/// The `X-Slack-Signature` Slack sends with `body` at `timestamp`, for a signing secret.
+pub fn signature(secret: &str, timestamp: i64, body: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
+    mac.update(format!("v0:{timestamp}:{body}").as_bytes());
+    let bytes = mac.finalize().into_bytes();
+    format!("v0={}", bytes.iter().map(|b| format!("{b:02x}")).collect::<String>())
 }
 
 async fn upload_bytes(

@@ -422,3 +422,11 @@ pub fn http() -> reqwest::Client {
     bot::auth::install_crypto_provider();
     reqwest::Client::new()
 }
+
+/// Fails unless `blocks` is Block Kit Slack would take (at most 50 blocks, button texts of at
+/// most 75 characters, action ids unique per block).
+pub fn assert_block_kit(blocks: &serde_json::Value) {
+    if let Err(e) = bot::slack::check_blocks(blocks) {
+        panic!("{e}: {blocks}");
+    }
+}

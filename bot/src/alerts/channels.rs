@@ -176,9 +176,32 @@ type Connector = hyper_rustls::HttpsConnector<hyper_util::client::legacy::connec
 /// Direct messages from the bot, through Slack's Web API.
 #[derive(Debug)]
 pub struct SlackChannel {
-    client: Arc<SlackClient<SlackClientHyperConnector<Connector>>>,
+    client: Arc<SlackWebClient>,
     token: SlackApiToken,
 }
+
+/// A Slack Web API client for `api_url` (`https://slack.com/api`; a fake's in tests).
+pub fn slack_client(api_url: &str) -> anyhow::Result<Arc<SlackWebClient>> {
+    let parsed = url::Url::parse(api_url).with_context(|| format!("[slack] api_url {api_url:?} is not a URL"))?;
+    let loopback = parsed.host_str().is_some_and(|h| h == "127.0.0.1" || h == "localhost" || h == "[::1]");
+    anyhow::ensure!(
+        parsed.scheme() == "https" || loopback,
+        "[slack] api_url must be https:// (plain http only to a local test server)"
+    );
+    crate::auth::install_crypto_provider();
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_native_roots()
+        .context("loading the system's root certificates for Slack")?
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .build();
+    let connector = SlackClientHyperConnector::with_connector(https).with_slack_api_url(api_url.trim_end_matches('/'));
+    Ok(Arc::new(SlackClient::new(connector)))
+}
+
+/// The Web API client type both the channel and the bot use.
+pub type SlackWebClient = SlackClient<SlackClientHyperConnector<Connector>>;
 
 /// The metadata event type our messages carry.
 const EVENT_TYPE: &str = "dealwatch_alert";
@@ -186,24 +209,8 @@ const EVENT_TYPE: &str = "dealwatch_alert";
 impl SlackChannel {
     /// A client for the Web API at `api_url` (`https://slack.com/api`; a fake's in tests).
     pub fn new(api_url: &str, token: &SecretString) -> anyhow::Result<Self> {
-        let parsed = url::Url::parse(api_url).with_context(|| format!("[slack] api_url {api_url:?} is not a URL"))?;
-        let loopback = parsed.host_str().is_some_and(|h| h == "127.0.0.1" || h == "localhost" || h == "[::1]");
-        anyhow::ensure!(
-            parsed.scheme() == "https" || loopback,
-            "[slack] api_url must be https:// (plain http only to a local test server)"
-        );
-        crate::auth::install_crypto_provider();
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_native_roots()
-            .context("loading the system's root certificates for Slack")?
-            .https_or_http()
-            .enable_http1()
-            .enable_http2()
-            .build();
-        let connector =
-            SlackClientHyperConnector::with_connector(https).with_slack_api_url(api_url.trim_end_matches('/'));
         Ok(Self {
-            client: Arc::new(SlackClient::new(connector)),
+            client: slack_client(api_url)?,
             token: SlackApiToken::new(SlackApiTokenValue::new(token.expose_secret().to_owned())),
         })
     }

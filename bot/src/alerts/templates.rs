@@ -86,8 +86,7 @@ impl Templates {
         super::chart::load_font(None);
         let mut tera = Tera::default();
         tera.add_raw_templates(sources).context("parsing the alert templates in prompts/alerts")?;
-        tera.register_filter("money", money);
-        tera.register_filter("slack", slack_escape);
+        register_filters(&mut tera);
         let templates = Templates { tera, deal_url };
         templates.check()?;
         Ok(templates)
@@ -154,6 +153,12 @@ impl Templates {
 }
 
 /// `$850`, `$45K`, `$1.2M`: amounts as the seeds write them.
+/// The filters every message template may use: `money` ($45K) and `slack` (mrkdwn escaping).
+pub(crate) fn register_filters(tera: &mut Tera) {
+    tera.register_filter("money", money);
+    tera.register_filter("slack", slack_escape);
+}
+
 fn money(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> {
     let amount = value.as_f64().ok_or_else(|| tera::Error::msg(format!("money: {value} is not a number")))?;
     let text = match amount.abs() {
@@ -173,7 +178,7 @@ fn slack_escape(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Value
     Ok(Value::String(text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")))
 }
 
-fn urlencoding(s: &str) -> String {
+pub(crate) fn urlencoding(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 

@@ -75,19 +75,26 @@ async fn audit(
     target: Option<&str>,
     details: Option<serde_json::Value>,
 ) -> ApiResult<()> {
-    let entry = AuditEntry {
+    match kind {
+        Audit::Read => {
+            let entry = audit_entry(&caller.claims.sub, action, target, details);
+            state.audit.read(&caller.tenant, entry).await?;
+        }
+        Audit::Change => change_log(state, &caller.tenant, &caller.claims.sub, action, target, details).await?,
+    }
+    Ok(())
+}
+
+/// An audit entry by `actor` now, with the request's id.
+fn audit_entry(actor: &str, action: &str, target: Option<&str>, details: Option<serde_json::Value>) -> AuditEntry {
+    AuditEntry {
         at: Utc::now(),
-        actor: caller.claims.sub.clone(),
+        actor: actor.to_owned(),
         action: action.to_owned(),
         target: target.map(str::to_owned),
         details,
         request_id: super::error::REQUEST_ID.try_with(Clone::clone).ok(),
-    };
-    match kind {
-        Audit::Read => state.audit.read(&caller.tenant, entry).await?,
-        Audit::Change => state.audit.now(&caller.tenant, entry).await?,
     }
-    Ok(())
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
@@ -780,47 +787,15 @@ pub async fn alert_feedback(
     Path(alert_id): Path<String>,
     body: Bytes,
 ) -> ApiResult<Json<FeedbackResponse>> {
-    use crate::alerts::feedback::{Action, Feedback};
+    use crate::alerts::feedback::Action;
     let request: FeedbackRequest = parse_json(&body)?;
     if request.snooze.is_some() && request.action != Action::Snooze {
         return Err(ApiError::validation("snooze", "only_with_snooze", "snooze is only for action \"snooze\""));
     }
-    let query = crate::alerts::AlertQuery { alert_id: Some(alert_id.clone()), ..Default::default() };
-    let alert = state
-        .store
-        .alerts(&caller.tenant, &query)
-        .await?
-        .into_iter()
-        .next()
-        // Someone else's alert does not exist for the caller. An alert in a shared channel
-        // belongs to the managers and admins who read the channel.
-        .filter(|a| {
-            a.recipient == caller.claims.sub
-                || caller.claims.role == Role::Admin
-                || (crate::alerts::routes::is_shared(&a.recipient) && caller.claims.role == Role::Manager)
-        })
-        .ok_or_else(|| ApiError::NotFound(format!("no alert {alert_id}")))?;
-    let now = Utc::now();
-    // A click on a shared channel's alert speaks for the channel (a snooze silences the
-    // channel, and the same alert is judged once); the audit log keeps who clicked.
-    let judge = if crate::alerts::routes::is_shared(&alert.recipient) { &alert.recipient } else { &caller.claims.sub };
-    let feedback = Feedback::new(&alert, judge, request.action, request.reason, request.snooze, now);
-    let recorded = state.store.record_feedback(&caller.tenant, &feedback).await?;
-    let mut tuning = None;
-    if recorded {
-        audit(
-            &state,
-            &caller,
-            Audit::Change,
-            "alert.feedback",
-            Some(&alert_id),
-            Some(serde_json::json!({ "action": feedback.action, "reason": feedback.reason })),
-        )
-        .await?;
-        if alert.kind == engine::alerts::AlertKind::CriticalDeal && request.action != Action::Snooze {
-            tuning = retune(&state, &caller, alert.kind, now).await?;
-        }
-    }
+    let done =
+        give_feedback(&state, &caller.tenant, &caller.claims.sub, caller.claims.role, &alert_id, &request).await?;
+    let Judged { given: feedback, recorded, tuning, .. } =
+        done.ok_or_else(|| ApiError::NotFound(format!("no alert {alert_id}")))?;
     Ok(Json(FeedbackResponse {
         alert_id,
         recorded,
@@ -831,20 +806,90 @@ pub async fn alert_feedback(
     }))
 }
 
+/// A click on an alert, as stored.
+#[derive(Debug, Clone)]
+pub struct Judged {
+    pub alert: crate::alerts::Alert,
+    pub given: crate::alerts::feedback::Feedback,
+    /// False when this click was already recorded (a retry): nothing changed.
+    pub recorded: bool,
+    /// The tenant's threshold for the kind after the click, when feedback has tuned it.
+    pub tuning: Option<crate::alerts::feedback::Tuning>,
+}
+
+/// Records `actor`'s click on `alert_id` (from the REST API or a chat button): checks they may
+/// judge it, stores it once, logs it and retunes the tenant's threshold. `None`: no such alert
+/// for this actor (someone else's alert does not exist for them). An alert in a shared channel
+/// belongs to the managers and admins who read the channel, and a click on it speaks for the
+/// channel (a snooze silences the channel; the same alert is judged once); the audit log keeps
+/// who clicked.
+pub(crate) async fn give_feedback(
+    state: &AppState,
+    tenant: &crate::store::TenantId,
+    actor: &str,
+    role: Role,
+    alert_id: &str,
+    request: &FeedbackRequest,
+) -> ApiResult<Option<Judged>> {
+    use crate::alerts::feedback::Action;
+    use crate::alerts::routes::is_shared;
+    let query = crate::alerts::AlertQuery { alert_id: Some(alert_id.to_owned()), ..Default::default() };
+    let Some(alert) =
+        state.store.alerts(tenant, &query).await?.into_iter().next().filter(|a| {
+            a.recipient == actor || role == Role::Admin || (is_shared(&a.recipient) && role == Role::Manager)
+        })
+    else {
+        return Ok(None);
+    };
+    let now = Utc::now();
+    let judge = if is_shared(&alert.recipient) { alert.recipient.as_str() } else { actor };
+    let given = crate::alerts::feedback::Feedback::new(
+        &alert,
+        judge,
+        request.action,
+        request.reason.clone(),
+        request.snooze,
+        now,
+    );
+    let recorded = state.store.record_feedback(tenant, &given).await?;
+    let mut tuning = None;
+    if recorded {
+        let details = serde_json::json!({ "action": given.action, "reason": given.reason });
+        change_log(state, tenant, actor, "alert.feedback", Some(alert_id), Some(details)).await?;
+        if alert.kind == engine::alerts::AlertKind::CriticalDeal && request.action != Action::Snooze {
+            tuning = retune(state, tenant, actor, alert.kind, now).await?;
+        }
+    }
+    Ok(Some(Judged { alert, given, recorded, tuning }))
+}
+
+/// Writes a change to the audit log before the request answers.
+async fn change_log(
+    state: &AppState,
+    tenant: &crate::store::TenantId,
+    actor: &str,
+    action: &str,
+    target: Option<&str>,
+    details: Option<serde_json::Value>,
+) -> ApiResult<()> {
+    Ok(state.audit.now(tenant, audit_entry(actor, action, target, details)).await?)
+}
+
 /// Recomputes the tenant's threshold for `kind` from its latest judgements, unless an admin
 /// pinned it; a change is logged in the audit log with its reason.
 async fn retune(
     state: &AppState,
-    caller: &Caller,
+    tenant: &crate::store::TenantId,
+    actor: &str,
     kind: engine::alerts::AlertKind,
     now: DateTime<Utc>,
 ) -> ApiResult<Option<crate::alerts::feedback::Tuning>> {
     use crate::alerts::feedback::{Tuning, counts};
-    let current = state.store.tunings(&caller.tenant).await?.into_iter().find(|t| t.kind == kind);
+    let current = state.store.tunings(tenant).await?.into_iter().find(|t| t.kind == kind);
     if current.as_ref().is_some_and(|t| t.source == "admin") {
         return Ok(current);
     }
-    let feedback = state.store.feedback(&caller.tenant, now - chrono::Duration::days(90)).await?;
+    let feedback = state.store.feedback(tenant, now - chrono::Duration::days(90)).await?;
     let base = engine::alerts::CriticalRule::default().threshold;
     let (threshold, reason) = engine::alerts::tuned_threshold(base, counts(&feedback, kind, 30));
     let before = current.as_ref().map_or(base, |t| t.threshold);
@@ -858,16 +903,9 @@ async fn retune(
         reason: reason.clone(),
         updated_at: now,
     });
-    state.store.set_tuning(&caller.tenant, kind, tuned.as_ref()).await?;
-    audit(
-        state,
-        caller,
-        Audit::Change,
-        "alerts.tuning",
-        Some(kind.as_str()),
-        Some(serde_json::json!({ "from": before, "to": threshold, "source": "feedback", "reason": reason })),
-    )
-    .await?;
+    state.store.set_tuning(tenant, kind, tuned.as_ref()).await?;
+    let details = serde_json::json!({ "from": before, "to": threshold, "source": "feedback", "reason": reason });
+    change_log(state, tenant, actor, "alerts.tuning", Some(kind.as_str()), Some(details)).await?;
     Ok(tuned)
 }
 

@@ -53,6 +53,7 @@ pub struct Inner {
     pub metrics: PrometheusHandle,
     /// The tenant whose model `/readyz` requires (the demo's).
     pub ready_tenant: Option<TenantId>,
+    pub slack: crate::slack::SlackState,
 }
 
 impl std::ops::Deref for AppState {
@@ -98,7 +99,9 @@ impl AppState {
         let quota = |n: u32| Quota::per_minute(NonZeroU32::new(n.max(1)).unwrap_or(NonZeroU32::MIN));
         let per_user = RateLimiter::keyed(quota(settings.limits.per_user_per_minute));
         let per_tenant = RateLimiter::keyed(quota(settings.limits.per_tenant_per_minute));
+        let slack = crate::slack::SlackState::new(&settings).context("configuring Slack ([slack])")?;
         Ok(AppState(Arc::new(Inner {
+            slack,
             settings,
             audit: audit::AuditWriter::start(store.clone()),
             store,
@@ -137,6 +140,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(api::public_routes())
         .merge(v1)
+        .merge(crate::slack::routes(state.clone()))
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .layer(axum::extract::DefaultBodyLimit::max(state.settings.server.max_body_bytes))
         .layer(middleware::from_fn_with_state(state.clone(), observe))

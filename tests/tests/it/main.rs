@@ -20,4 +20,5 @@ mod replay;
 mod scores;
 mod server;
 mod service_cli;
+mod slack;
 mod store;
