@@ -286,8 +286,9 @@ fn internal(e: &anyhow::Error) -> Response {
     ephemeral(json!({ "text": "Something went wrong on our side; please try again in a minute." }))
 }
 
-/// Who is asking: the workspace's tenant and the Dealwatch user with this Slack id.
-async fn identify(state: &AppState, team: &str, slack_user: &str) -> Result<(TenantId, User), String> {
+/// Who is asking: the workspace's tenant, the Dealwatch user with this Slack id, and whose deals
+/// they may see (from the same read of the users).
+async fn identify(state: &AppState, team: &str, slack_user: &str) -> Result<(TenantId, User, Scope), String> {
     let tenant = state.slack.tenant(team).cloned().ok_or_else(|| {
         tracing::warn!(team, "a Slack workspace that is not connected");
         "This Slack workspace is not connected to Dealwatch yet: an admin adds it under [slack] workspaces.".to_owned()
@@ -296,10 +297,11 @@ async fn identify(state: &AppState, team: &str, slack_user: &str) -> Result<(Ten
         tracing::error!(error = %e, "reading users");
         "Something went wrong on our side; please try again in a minute.".to_owned()
     })?;
-    let user = users.into_iter().find(|u| u.slack_user_id.as_deref() == Some(slack_user)).ok_or_else(|| {
+    let user = users.iter().find(|u| u.slack_user_id.as_deref() == Some(slack_user)).cloned().ok_or_else(|| {
         "I don't know you yet: ask a Dealwatch admin to link your Slack account to your CRM user.".to_owned()
     })?;
-    Ok((tenant, user))
+    let scope = Scope::for_user(&users, &user.user_id, user.role);
+    Ok((tenant, user, scope))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -310,7 +312,7 @@ async fn commands(State(state): State<AppState>, body: Bytes) -> Response {
         Ok(e) => e,
         Err(e) => return (StatusCode::BAD_REQUEST, format!("not a Slack command: {e}")).into_response(),
     };
-    let (tenant, user) = match identify(&state, event.team_id.as_ref(), event.user_id.as_ref()).await {
+    let (tenant, user, scope) = match identify(&state, event.team_id.as_ref(), event.user_id.as_ref()).await {
         Ok(who) => who,
         Err(message) => return words(&state, message),
     };
@@ -322,7 +324,7 @@ async fn commands(State(state): State<AppState>, body: Bytes) -> Response {
     metrics::counter!("slack_commands_total", "command" => event.command.to_string()).increment(1);
     let mut work = {
         let state = state.clone();
-        tokio::spawn(async move { answer(&state, &tenant, &user, command).await })
+        tokio::spawn(async move { answer(&state, &tenant, &user, scope, command).await })
     };
     // Answer directly when it is ready in time; otherwise acknowledge and finish through the
     // response_url (the work goes on either way).
@@ -369,10 +371,16 @@ async fn respond(state: &AppState, url: &str, mut message: Value, replace: bool)
 }
 
 /// The answer to `command` from `user`, as a Slack message.
-async fn answer(state: &AppState, tenant: &TenantId, user: &User, command: Command) -> anyhow::Result<Value> {
+async fn answer(
+    state: &AppState,
+    tenant: &TenantId,
+    user: &User,
+    scope: Scope,
+    command: Command,
+) -> anyhow::Result<Value> {
     let reply = match command {
         Command::Help => Reply::Help,
-        Command::DealRisk { query } => deal_risk(state, tenant, user, &query).await?,
+        Command::DealRisk { query } => deal_risk(state, tenant, user, scope, &query).await?,
         Command::Pipeline { .. } | Command::Settings | Command::Mute { .. } | Command::Unmute { .. } => {
             Reply::Unreadable {
                 message: "That command is not available in Slack yet; the REST API has it (`/v1/pipeline/metrics`, `/v1/alerts/configure`).".into(),
@@ -382,13 +390,17 @@ async fn answer(state: &AppState, tenant: &TenantId, user: &User, command: Comma
     state.slack.render(&reply)
 }
 
-async fn deal_risk(state: &AppState, tenant: &TenantId, user: &User, query: &str) -> anyhow::Result<Reply> {
+async fn deal_risk(
+    state: &AppState,
+    tenant: &TenantId,
+    user: &User,
+    scope: Scope,
+    query: &str,
+) -> anyhow::Result<Reply> {
     let engine = state.cache.get(&state.store, tenant, Utc::now().date_naive()).await;
     let Some(engine) = engine.map_err(|e| anyhow::anyhow!("loading the tenant: {e:?}"))? else {
         return Ok(Reply::NoModel);
     };
-    let users = state.store.users(tenant).await?;
-    let scope = Scope::for_user(&users, &user.user_id, user.role);
     let texts = state.texts.clone();
     let query = query.to_owned();
     let reply = tokio::task::spawn_blocking(move || crate::chat::deal_risk(&engine, &query, &scope, &texts)).await?;
@@ -445,14 +457,14 @@ async fn interactions(State(state): State<AppState>, body: Bytes) -> Response {
 async fn block_actions(state: &AppState, event: SlackInteractionBlockActionsEvent, raw: &Value) {
     let Some(url) = event.response_url.as_ref().map(|u| u.0.to_string()) else { return };
     let slack_user = event.user.as_ref().map(|u| u.id.to_string()).unwrap_or_default();
-    let (tenant, user) = match identify(state, event.team.id.as_ref(), &slack_user).await {
+    let (tenant, user, scope) = match identify(state, event.team.id.as_ref(), &slack_user).await {
         Ok(who) => who,
         Err(message) => return respond(state, &url, json!({ "text": message }), false).await,
     };
     for action in event.actions.iter().flatten() {
         let id = action.action_id.to_string();
         let result = if let Some(deal) = id.strip_prefix("pick:") {
-            pick(state, &tenant, &user, deal, &url).await
+            pick(state, &tenant, &user, scope.clone(), deal, &url).await
         } else {
             let choice = action.selected_option.as_ref().map(|o| o.value.clone());
             match click(&id, action.value.as_deref(), choice.as_deref()) {
@@ -470,8 +482,15 @@ async fn block_actions(state: &AppState, event: SlackInteractionBlockActionsEven
 }
 
 /// A pick-list button: that deal's card replaces the list.
-async fn pick(state: &AppState, tenant: &TenantId, user: &User, deal: &str, url: &str) -> anyhow::Result<()> {
-    let reply = deal_risk(state, tenant, user, deal).await?;
+async fn pick(
+    state: &AppState,
+    tenant: &TenantId,
+    user: &User,
+    scope: Scope,
+    deal: &str,
+    url: &str,
+) -> anyhow::Result<()> {
+    let reply = deal_risk(state, tenant, user, scope, deal).await?;
     respond(state, url, state.slack.render(&reply)?, true).await;
     Ok(())
 }
