@@ -7,16 +7,8 @@
 #   bot/benches/service.sh            # builds the release binary, prints what it measured
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-command -v oha >/dev/null || { echo "needs oha: cargo install oha --locked" >&2; exit 1; }
-cargo build --release --quiet --bin dealwatch
-target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
-bin="$target_dir/release/dealwatch"
-work=$(mktemp -d)
-server=""
-trap '[ -n "$server" ] && kill "$server" 2>/dev/null; rm -rf "$work"' EXIT
-as_of=2026-06-30
+. bot/benches/common.sh
 rate=${RATE:-1000}
-duration=${DURATION:-30s}
 
 export DEALWATCH_AUTH__HS256_SECRETS='["bench-secret-bench-secret-bench-secret-0123"]'
 export DEALWATCH_LIMITS__PER_USER_PER_MINUTE=100000000
@@ -49,24 +41,10 @@ open=$(($(wc -l <"$work/scores.csv") - 1))
 deal=$(sed -n 2p "$work/scores.csv" | cut -d, -f1)
 echo "store: 100K deals, ${open} open and scored"
 
-"$bin" --as-of $as_of serve --listen 127.0.0.1:0 >"$work/serve.out" 2>"$work/serve.err" &
-server=$!
-for _ in $(seq 100); do grep -q listening "$work/serve.out" 2>/dev/null && break; sleep 0.1; done
-url=$(sed -n 's/^listening on //p' "$work/serve.out")
-[ -n "$url" ] || { cat "$work/serve.err" >&2; exit 1; }
+start_server
 token=$("$bin" token --tenant bench --sub bench-admin --role admin --hours 1)
 auth="Authorization: Bearer $token"
 
-# p50 / p99 / max in milliseconds and the status codes, from oha's text report.
-report() {
-    awk 'function ms(v, unit) { return unit == "sec" || unit == "s" ? v * 1000 : (unit == "ms" ? v : v / 1000) }
-         /Success rate/ {ok=$3}
-         /Slowest:/ {mx=ms($2, $3)}
-         /50.00% in/ {p50=ms($3, $4)} /99.00% in/ {p99=ms($3, $4)}
-         /Requests\/sec/ {rps=$2}
-         /\[[0-9]+\] [0-9]+ responses/ {codes=codes $1 "x" $2 " "}
-         END {printf "%.0f req/s, p50 %.2f ms, p99 %.2f ms, max %.2f ms, success %s, status %s\n", rps, p50, p99, mx, ok, codes}'
-}
 
 oha --no-tui -z 3s -q 500 -m POST -H "$auth" -H 'Content-Type: application/json' \
     -d "{\"deal_id\": \"$deal\"}" "$url/v1/deals/score" >/dev/null # warm-up
@@ -86,6 +64,4 @@ for query in "limit=50" "risk_category=both&sort_by=amount&order=desc&limit=200&
 done
 printf 'GET /v1/pipeline/metrics at 50/s:          '
 oha --no-tui -z "$duration" -q 50 --latency-correction -H "$auth" "$url/v1/pipeline/metrics" | report
-kill -TERM "$server"
-wait "$server" 2>/dev/null || true
-server=""
+stop_server

@@ -198,6 +198,23 @@ pub struct Slack {
     /// Slack's deadline for answering a command or click is 3 s: an answer not ready after
     /// this many milliseconds is acknowledged and finished through `response_url`.
     pub answer_within_ms: u64,
+    /// The app's OAuth client id and secret, for installing it into workspaces through
+    /// `/slack/install` (multi-workspace use). Without them only `workspaces` are connected.
+    pub client_id: Option<String>,
+    #[serde(default, serialize_with = "redacted_option")]
+    pub client_secret: Option<SecretString>,
+    /// Where Slack sends the installer back: this server's public
+    /// `https://…/slack/oauth/callback`.
+    pub redirect_url: Option<String>,
+    /// The key (32 bytes, base64) that seals installed workspaces' bot tokens in the store;
+    /// required with `client_id`. Generate one with `openssl rand -base64 32`.
+    #[serde(default, serialize_with = "redacted_option")]
+    pub token_key: Option<SecretString>,
+    /// The Slack user ids (`U…`) of people by Dealwatch user id, for those whose Slack email
+    /// differs from their CRM email: `maria = "U024BE7LH"`. Others are found by email
+    /// (`users.lookupByEmail`) or by the `slack_user_id` stored with the user.
+    #[serde(default)]
+    pub users: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for Slack {
@@ -208,6 +225,11 @@ impl Default for Slack {
             signing_secrets: Vec::new(),
             workspaces: Default::default(),
             answer_within_ms: 2000,
+            client_id: None,
+            client_secret: None,
+            redirect_url: None,
+            token_key: None,
+            users: Default::default(),
         }
     }
 }

@@ -1,36 +1,49 @@
-//! A fake Slack Web API on 127.0.0.1, for tests: `chat.postMessage`, `conversations.open` and
-//! `conversations.history` (with message metadata), checking the bot token as Slack does and
-//! answering with Slack's shapes, its `ok: false` errors, HTTP 429 with `Retry-After`, and 5xx.
+//! A fake Slack Web API on 127.0.0.1, for tests: `chat.postMessage`, `conversations.open`,
+//! `conversations.history` (with message metadata), the file upload flow, `views.open`,
+//! `views.publish`, `views.update`, `users.lookupByEmail` and `oauth.v2.access`, checking the bot
+//! token as Slack does and answering with Slack's shapes, its `ok: false` errors, HTTP 429 with
+//! `Retry-After`, and 5xx.
 //!
-//! Faults are scripted: each `chat.postMessage` takes the next [`Fault`] from the script (then
-//! [`FakeSlack::default_fault`]). A `ServerErrorAfterPost` keeps the message and still answers
-//! 500, as a Slack that timed out behind its load balancer might: only a sender that looks
-//! before it resends avoids a duplicate. Every posted message is recorded.
+//! Faults are scripted: each `chat.postMessage` takes the next [`Fault`] from its method script
+//! ([`FakeSlack::script_method`]), then from the general script ([`FakeSlack::script`]), then
+//! [`FakeSlack::default_fault`]. The views methods, `users.lookupByEmail` and `oauth.v2.access`
+//! take faults from their method scripts only. A `ServerErrorAfterPost` keeps the message (the
+//! view, the used code) and still answers 500, as a Slack that timed out behind its load balancer
+//! might: only a sender that looks before it resends avoids a duplicate. Every call is recorded:
+//! its method, the token it carried and its arguments.
+//!
+//! The requests accepted are those slack-morphism 2.31 sends: `views.*` and `chat.postMessage`
+//! as a JSON POST with `Authorization: Bearer`, `users.lookupByEmail` as a GET with `email` in the
+//! query string, `oauth.v2.access` as a GET with `code` (and `redirect_uri`) in the query string
+//! and the app's client id and secret in HTTP Basic auth. Slack's other documented forms (a
+//! form-encoded POST, the client id and secret as arguments) are accepted too.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
-/// What the fake does with one `chat.postMessage`.
+/// What the fake does with one call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
-    /// Posts it and answers `ok: true`.
+    /// Does it and answers `ok: true`.
     None,
-    /// Answers HTTP 500 without posting.
+    /// Answers HTTP 500 without doing it.
     ServerError,
-    /// Posts it, then answers HTTP 500.
+    /// Does it (posts the message, opens the view, uses up the code), then answers HTTP 500.
     ServerErrorAfterPost,
-    /// Answers HTTP 429 with `Retry-After: n` seconds, without posting.
+    /// Answers HTTP 429 with `Retry-After: n` seconds, without doing it.
     RateLimited(u64),
-    /// Waits this many milliseconds, then posts and answers.
+    /// Waits this many milliseconds, then does it and answers.
     Slow(u64),
+    /// Answers HTTP 200 with `{"ok": false, "error": code}`, without doing it.
+    SlackError(&'static str),
 }
 
 /// A file uploaded through files.getUploadURLExternal, the upload URL, and
@@ -61,14 +74,38 @@ impl Posted {
     }
 }
 
+/// The workspace of the tokens given to [`FakeSlack::start`] and [`FakeSlack::add_token`].
+const TEAM_ID: &str = "T00000001";
+/// The app the fake's views and tokens belong to.
+const APP_ID: &str = "A00000001";
+/// The app's bot.
+const BOT_ID: &str = "B00000001";
+/// The bot scopes an oauth.v2.access grants.
+const BOT_SCOPES: &str = "chat:write,commands,im:write,users:read,users:read.email,files:write,channels:history";
+
+/// An installation waiting for its oauth.v2.access.
+#[derive(Debug, Clone)]
+struct OauthCode {
+    team_id: String,
+    team_name: String,
+    bot_token: String,
+}
+
 #[derive(Debug, Default)]
 struct Inner {
-    token: String,
+    /// Accepted bot tokens, each with its workspace (team id).
+    tokens: HashMap<String, String>,
     posted: Vec<Posted>,
     script: VecDeque<Fault>,
+    /// Faults per method, taken before anything else.
+    method_scripts: HashMap<String, VecDeque<Fault>>,
     default_fault: Option<Fault>,
     /// Every method called, in order.
     calls: Vec<String>,
+    /// Every method called with the bearer token it carried ("" for none), in order.
+    calls_with_tokens: Vec<(String, String)>,
+    /// Every API call's arguments as JSON, in order: (method, arguments).
+    requests: Vec<(String, Value)>,
     /// Files: (file id, filename, declared length, bytes received, channel shared to).
     files: Vec<Uploaded>,
     base: String,
@@ -78,6 +115,16 @@ struct Inner {
     joined: std::collections::HashSet<String>,
     /// Messages posted to response URLs: (the URL's id, the JSON body).
     responses: Vec<(String, Value)>,
+    /// Views opened, published or updated, by view id, as last answered.
+    views: HashMap<String, Value>,
+    /// Counts views and view versions, for ids and hashes.
+    view_seq: u64,
+    /// Slack users by email (lowercased): user id.
+    users: HashMap<String, String>,
+    /// The app's (client id, client secret), for oauth.v2.access.
+    oauth_app: Option<(String, String)>,
+    /// Unused OAuth codes.
+    oauth_codes: HashMap<String, OauthCode>,
 }
 
 #[derive(Debug, Clone)]
@@ -97,9 +144,10 @@ impl Drop for FakeSlack {
 }
 
 impl FakeSlack {
-    /// Starts the fake on a free port; it accepts `token` only.
+    /// Starts the fake on a free port; it accepts `token` only (and those added later).
     pub async fn start(token: &str) -> FakeSlack {
-        let inner = Arc::new(Mutex::new(Inner { token: token.to_owned(), ..Inner::default() }));
+        let inner = Arc::new(Mutex::new(Inner::default()));
+        lock(&inner).tokens.insert(token.to_owned(), TEAM_ID.to_owned());
         let app = Router::new()
             .route("/api/chat.postMessage", post(post_message))
             .route("/api/conversations.open", post(open))
@@ -107,6 +155,11 @@ impl FakeSlack {
             .route("/api/files.getUploadURLExternal", get(upload_url))
             .route("/upload/{file_id}", post(upload_bytes))
             .route("/api/files.completeUploadExternal", post(complete_upload))
+            .route("/api/views.open", post(views_open))
+            .route("/api/views.publish", post(views_publish))
+            .route("/api/views.update", post(views_update))
+            .route("/api/users.lookupByEmail", get(lookup_by_email).post(lookup_by_email))
+            .route("/api/oauth.v2.access", get(oauth_access).post(oauth_access))
             .route("/response/{id}", post(response_url))
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the fake Slack");
@@ -120,6 +173,11 @@ impl FakeSlack {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Accepts `token` as a bot token too (of the same workspace as the first).
+    pub fn add_token(&self, token: &str) {
+        self.lock().tokens.entry(token.to_owned()).or_insert_with(|| TEAM_ID.to_owned());
     }
 
     /// A `response_url` as Slack puts in commands and clicks, pointing at this fake.
@@ -137,9 +195,35 @@ impl FakeSlack {
         self.lock().joined.insert(id.to_owned());
     }
 
+    /// Registers a Slack user, for `users.lookupByEmail` (the email matches in any case).
+    pub fn add_user(&self, email: &str, user_id: &str) {
+        self.lock().users.insert(email.to_lowercase(), user_id.to_owned());
+    }
+
+    /// The app's credentials: `oauth.v2.access` accepts only these.
+    pub fn oauth_app(&self, client_id: &str, client_secret: &str) {
+        self.lock().oauth_app = Some((client_id.to_owned(), client_secret.to_owned()));
+    }
+
+    /// A one-time OAuth code, as Slack hands to the redirect URL after an install into workspace
+    /// `team_id`: `oauth.v2.access` exchanges it once for `bot_token`, which is accepted from then.
+    pub fn oauth_code(&self, code: &str, team_id: &str, team_name: &str, bot_token: &str) {
+        let install =
+            OauthCode { team_id: team_id.to_owned(), team_name: team_name.to_owned(), bot_token: bot_token.to_owned() };
+        self.lock().oauth_codes.insert(code.to_owned(), install);
+    }
+
     /// The faults for the next `chat.postMessage` calls, in order.
     pub fn script(&self, faults: &[Fault]) {
         self.lock().script.extend(faults.iter().copied());
+    }
+
+    /// The faults for the next calls of `method` (`views.open`, `views.publish`, `views.update`,
+    /// `users.lookupByEmail`, `oauth.v2.access`, `chat.postMessage`), in order, before any other
+    /// script. A call without a valid token (for oauth.v2.access: without the app's credentials)
+    /// takes none.
+    pub fn script_method(&self, method: &str, faults: &[Fault]) {
+        self.lock().method_scripts.entry(method.to_owned()).or_default().extend(faults.iter().copied());
     }
 
     /// The fault once the script is used up (default: none).
@@ -157,8 +241,22 @@ impl FakeSlack {
         self.lock().posted.clone()
     }
 
+    /// Every method called, in order (`upload` for the bytes sent to an upload URL).
     pub fn calls(&self) -> Vec<String> {
         self.lock().calls.clone()
+    }
+
+    /// Every method called with the bearer token it carried ("" for none: `oauth.v2.access`
+    /// authenticates with the app's credentials instead), in order.
+    pub fn calls_with_tokens(&self) -> Vec<(String, String)> {
+        self.lock().calls_with_tokens.clone()
+    }
+
+    /// The arguments of every call of `method`, in order, failed ones too: the JSON body, or the
+    /// query string and form fields as a JSON object of strings (a form's `view` decoded). A body
+    /// that is not JSON is kept as a string.
+    pub fn requests(&self, method: &str) -> Vec<Value> {
+        self.lock().requests.iter().filter(|(m, _)| m == method).map(|(_, r)| r.clone()).collect()
     }
 
     pub fn files(&self) -> Vec<Uploaded> {
@@ -177,9 +275,70 @@ fn slack_error(code: &str) -> Response {
     axum::Json(json!({ "ok": false, "error": code })).into_response()
 }
 
+/// The token of an `Authorization: Bearer` header.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers.get("authorization")?.to_str().ok()?.strip_prefix("Bearer ")
+}
+
 fn authorized(inner: &Shared, headers: &HeaderMap) -> bool {
-    let expected = format!("Bearer {}", lock(inner).token);
-    headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(expected.as_str())
+    bearer(headers).is_some_and(|token| lock(inner).tokens.contains_key(token))
+}
+
+/// The workspace of the call's token.
+fn team_of(inner: &Shared, headers: &HeaderMap) -> String {
+    bearer(headers).and_then(|token| lock(inner).tokens.get(token).cloned()).unwrap_or_else(|| TEAM_ID.to_owned())
+}
+
+/// Records a call: its method, its token and (unless `None`) its arguments.
+fn record(inner: &Shared, method: &str, headers: &HeaderMap, request: Option<Value>) {
+    let token = bearer(headers).unwrap_or_default().to_owned();
+    let mut inner = lock(inner);
+    inner.calls.push(method.to_owned());
+    inner.calls_with_tokens.push((method.to_owned(), token));
+    if let Some(request) = request {
+        inner.requests.push((method.to_owned(), request));
+    }
+}
+
+/// `a=1&b=2` as `{"a": "1", "b": "2"}`.
+fn params(encoded: &str) -> Map<String, Value> {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(encoded)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect()
+}
+
+fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"))
+}
+
+/// A POST body as Slack reads it: form fields (a `view` given as JSON text decoded) when
+/// form-encoded, else JSON (empty: no arguments). `Err` holds a body that is not JSON.
+fn body_args(headers: &HeaderMap, body: &str) -> Result<Value, String> {
+    if is_form(headers) {
+        let mut form = params(body);
+        if let Some(view) = form.get("view").and_then(Value::as_str).and_then(|v| serde_json::from_str(v).ok()) {
+            form.insert("view".into(), view);
+        }
+        return Ok(Value::Object(form));
+    }
+    if body.trim().is_empty() {
+        return Ok(json!({}));
+    }
+    serde_json::from_str(body).map_err(|_| body.to_owned())
+}
+
+/// A call's arguments from its query string and its body together.
+fn all_args(query: Option<&str>, headers: &HeaderMap, body: &str) -> Value {
+    let mut args = params(query.unwrap_or_default());
+    if let Ok(Value::Object(fields)) = body_args(headers, body) {
+        args.extend(fields);
+    }
+    Value::Object(args)
 }
 
 /// A DM channel id for a user id, as Slack's are: `D` and letters.
@@ -188,6 +347,9 @@ fn dm_of(user: &str) -> String {
 }
 
 fn next_fault(inner: &mut Inner) -> Fault {
+    if let Some(f) = inner.method_scripts.get_mut("chat.postMessage").and_then(VecDeque::pop_front) {
+        return f;
+    }
     if let Some(f) = inner.script.pop_front() {
         return f;
     }
@@ -207,12 +369,45 @@ fn next_fault(inner: &mut Inner) -> Fault {
     inner.default_fault.unwrap_or(Fault::None)
 }
 
+/// The next fault of a method that only has its method script.
+fn method_fault(inner: &Shared, method: &str) -> Fault {
+    lock(inner).method_scripts.get_mut(method).and_then(VecDeque::pop_front).unwrap_or(Fault::None)
+}
+
+/// The answer a fault gives instead of doing the call, if any; a `Slow` one waits here.
+async fn fault_answer(fault: Fault) -> Option<Response> {
+    match fault {
+        Fault::ServerError => Some((StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()),
+        Fault::RateLimited(secs) => Some(
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", secs.to_string())],
+                axum::Json(json!({ "ok": false, "error": "ratelimited" })),
+            )
+                .into_response(),
+        ),
+        Fault::SlackError(code) => Some(slack_error(code)),
+        Fault::Slow(ms) => {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            None
+        }
+        Fault::None | Fault::ServerErrorAfterPost => None,
+    }
+}
+
+/// The 500 a `ServerErrorAfterPost` answers once the call is done.
+fn after_post() -> Response {
+    (StatusCode::INTERNAL_SERVER_ERROR, "upstream timeout").into_response()
+}
+
 async fn post_message(State(inner): State<Shared>, headers: HeaderMap, body: String) -> Response {
-    lock(&inner).calls.push("chat.postMessage".into());
+    let parsed = serde_json::from_str::<Value>(&body);
+    let request = parsed.as_ref().cloned().unwrap_or_else(|_| Value::String(body.clone()));
+    record(&inner, "chat.postMessage", &headers, Some(request));
     if !authorized(&inner, &headers) {
         return slack_error("invalid_auth");
     }
-    let Ok(request) = serde_json::from_str::<Value>(&body) else { return slack_error("invalid_json") };
+    let Ok(request) = parsed else { return slack_error("invalid_json") };
     let Some(channel) = request["channel"].as_str().map(str::to_owned) else { return slack_error("channel_not_found") };
     if !(channel.starts_with('U') || channel.starts_with('D') || channel.starts_with('C')) {
         return slack_error("channel_not_found");
@@ -221,18 +416,8 @@ async fn post_message(State(inner): State<Shared>, headers: HeaderMap, body: Str
         return slack_error("not_in_channel");
     }
     let fault = next_fault(&mut lock(&inner));
-    match fault {
-        Fault::ServerError => return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response(),
-        Fault::RateLimited(secs) => {
-            return (
-                StatusCode::TOO_MANY_REQUESTS,
-                [("retry-after", secs.to_string())],
-                axum::Json(json!({ "ok": false, "error": "ratelimited" })),
-            )
-                .into_response();
-        }
-        Fault::Slow(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
-        Fault::None | Fault::ServerErrorAfterPost => {}
+    if let Some(answer) = fault_answer(fault).await {
+        return answer;
     }
     // Posting to a user id lands in the bot's DM with them.
     let channel = if channel.starts_with('U') { dm_of(&channel) } else { channel };
@@ -251,7 +436,7 @@ async fn post_message(State(inner): State<Shared>, headers: HeaderMap, body: Str
         posted
     };
     if fault == Fault::ServerErrorAfterPost {
-        return (StatusCode::INTERNAL_SERVER_ERROR, "upstream timeout").into_response();
+        return after_post();
     }
     axum::Json(json!({
         "ok": true,
@@ -263,11 +448,11 @@ async fn post_message(State(inner): State<Shared>, headers: HeaderMap, body: Str
 }
 
 async fn open(State(inner): State<Shared>, headers: HeaderMap, body: String) -> Response {
-    lock(&inner).calls.push("conversations.open".into());
+    let request: Value = serde_json::from_str(&body).unwrap_or_default();
+    record(&inner, "conversations.open", &headers, Some(request.clone()));
     if !authorized(&inner, &headers) {
         return slack_error("invalid_auth");
     }
-    let request: Value = serde_json::from_str(&body).unwrap_or_default();
     // `users` as Slack documents it (comma-separated) or as a JSON array.
     let first = match &request["users"] {
         Value::String(s) => s.split(',').next().map(str::to_owned),
@@ -291,11 +476,13 @@ struct HistoryQuery {
     cursor: Option<String>,
 }
 
-async fn history(State(inner): State<Shared>, headers: HeaderMap, Query(q): Query<HistoryQuery>) -> Response {
-    lock(&inner).calls.push("conversations.history".into());
+async fn history(State(inner): State<Shared>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+    let query = query.unwrap_or_default();
+    record(&inner, "conversations.history", &headers, Some(Value::Object(params(&query))));
     if !authorized(&inner, &headers) {
         return slack_error("invalid_auth");
     }
+    let Ok(q) = serde_urlencoded::from_str::<HistoryQuery>(&query) else { return slack_error("invalid_arguments") };
     let Some(channel) = q.channel else { return slack_error("channel_not_found") };
     let oldest: f64 = q.oldest.as_deref().and_then(|o| o.parse().ok()).unwrap_or(0.0);
     let metadata = q.include_all_metadata.unwrap_or(false);
@@ -337,12 +524,16 @@ struct UploadUrlQuery {
     length: Option<usize>,
 }
 
-async fn upload_url(State(inner): State<Shared>, headers: HeaderMap, Query(q): Query<UploadUrlQuery>) -> Response {
-    lock(&inner).calls.push("files.getUploadURLExternal".into());
+async fn upload_url(State(inner): State<Shared>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+    let query = query.unwrap_or_default();
+    record(&inner, "files.getUploadURLExternal", &headers, Some(Value::Object(params(&query))));
     if !authorized(&inner, &headers) {
         return slack_error("invalid_auth");
     }
-    let (Some(filename), Some(length)) = (q.filename, q.length) else { return slack_error("invalid_arguments") };
+    let Ok(UploadUrlQuery { filename: Some(filename), length: Some(length) }) = serde_urlencoded::from_str(&query)
+    else {
+        return slack_error("invalid_arguments");
+    };
     let mut inner = lock(&inner);
     let file_id = format!("F{:08}", inner.files.len() + 1);
     let upload_url = format!("{}/upload/{file_id}", inner.base);
@@ -375,10 +566,11 @@ pub fn signature(secret: &str, timestamp: i64, body: &str) -> String {
 async fn upload_bytes(
     State(inner): State<Shared>,
     axum::extract::Path(file_id): axum::extract::Path<String>,
+    headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
+    record(&inner, "upload", &headers, None);
     let mut inner = lock(&inner);
-    inner.calls.push("upload".into());
     match inner.files.iter_mut().find(|f| f.file_id == file_id) {
         // Slack answers the upload itself in plain text.
         Some(f) => {
@@ -390,11 +582,11 @@ async fn upload_bytes(
 }
 
 async fn complete_upload(State(inner): State<Shared>, headers: HeaderMap, body: String) -> Response {
-    lock(&inner).calls.push("files.completeUploadExternal".into());
+    let request: Value = serde_json::from_str(&body).unwrap_or_default();
+    record(&inner, "files.completeUploadExternal", &headers, Some(request.clone()));
     if !authorized(&inner, &headers) {
         return slack_error("invalid_auth");
     }
-    let request: Value = serde_json::from_str(&body).unwrap_or_default();
     let mut inner = lock(&inner);
     let mut shared = Vec::new();
     for f in request["files"].as_array().into_iter().flatten() {
@@ -407,4 +599,286 @@ async fn complete_upload(State(inner): State<Shared>, headers: HeaderMap, body: 
         shared.push(json!({ "id": id, "name": file.filename, "title": f["title"] }));
     }
     axum::Json(json!({ "ok": true, "files": shared })).into_response()
+}
+
+/// Records a views call and checks its token, body and fault: the arguments, or the answer.
+async fn views_call(inner: &Shared, method: &str, headers: &HeaderMap, body: &str) -> Result<(Value, Fault), Response> {
+    let args = body_args(headers, body);
+    record(inner, method, headers, Some(args.clone().unwrap_or_else(Value::String)));
+    if !authorized(inner, headers) {
+        return Err(slack_error("invalid_auth"));
+    }
+    let fault = method_fault(inner, method);
+    if let Some(answer) = fault_answer(fault).await {
+        return Err(answer);
+    }
+    let Ok(args) = args else { return Err(slack_error("invalid_json")) };
+    if !args["view"].is_object() {
+        return Err(slack_error("invalid_arguments"));
+    }
+    Ok((args, fault))
+}
+
+/// Keeps `view` as view `id` (a new one if `None`) of workspace `team` and gives Slack's answer
+/// for it: the view as sent, with the fields Slack fills in.
+fn keep_view(inner: &Shared, view: &Value, team: &str, id: Option<String>) -> Response {
+    let mut inner = lock(inner);
+    inner.view_seq += 1;
+    let seq = inner.view_seq;
+    let id = id.unwrap_or_else(|| format!("V{seq:08}"));
+    let previous = inner.views.get(&id);
+    let root = previous.and_then(|v| v["root_view_id"].as_str()).unwrap_or(id.as_str()).to_owned();
+    let mut answer = view.as_object().cloned().unwrap_or_default();
+    for field in ["private_metadata", "callback_id", "external_id"] {
+        answer.entry(field).or_insert_with(|| json!(""));
+    }
+    if answer.get("type").and_then(Value::as_str) == Some("modal") {
+        for field in ["clear_on_close", "notify_on_close"] {
+            answer.entry(field).or_insert(json!(false));
+        }
+        for field in ["close", "submit"] {
+            answer.entry(field).or_insert(Value::Null);
+        }
+    }
+    answer.insert("id".into(), json!(id));
+    answer.insert("team_id".into(), json!(team));
+    answer.insert("state".into(), json!({ "values": {} }));
+    answer.insert("hash".into(), json!(format!("{}.{seq:08x}", chrono::Utc::now().timestamp())));
+    answer.insert("previous_view_id".into(), Value::Null);
+    answer.insert("root_view_id".into(), json!(root));
+    answer.insert("app_id".into(), json!(APP_ID));
+    answer.insert("app_installed_team_id".into(), json!(team));
+    answer.insert("bot_id".into(), json!(BOT_ID));
+    let answer = Value::Object(answer);
+    inner.views.insert(id, answer.clone());
+    axum::Json(json!({ "ok": true, "view": answer })).into_response()
+}
+
+/// views.open: a modal for a `trigger_id` (one Slack gave within the last 3 s; `expired` stands
+/// for one given earlier).
+async fn views_open(State(inner): State<Shared>, headers: HeaderMap, body: String) -> Response {
+    let (args, fault) = match views_call(&inner, "views.open", &headers, &body).await {
+        Ok(call) => call,
+        Err(answer) => return answer,
+    };
+    match args["trigger_id"].as_str() {
+        None | Some("") => return slack_error("invalid_arguments"),
+        Some("expired") => return slack_error("expired_trigger_id"),
+        Some(_) => {}
+    }
+    if args["view"]["type"] != "modal" {
+        return slack_error("invalid_arguments");
+    }
+    let answer = keep_view(&inner, &args["view"], &team_of(&inner, &headers), None);
+    if fault == Fault::ServerErrorAfterPost { after_post() } else { answer }
+}
+
+/// views.publish: a user's Home tab.
+async fn views_publish(State(inner): State<Shared>, headers: HeaderMap, body: String) -> Response {
+    let (args, fault) = match views_call(&inner, "views.publish", &headers, &body).await {
+        Ok(call) => call,
+        Err(answer) => return answer,
+    };
+    if args["user_id"].as_str().is_none_or(str::is_empty) || args["view"]["type"] != "home" {
+        return slack_error("invalid_arguments");
+    }
+    let answer = keep_view(&inner, &args["view"], &team_of(&inner, &headers), None);
+    if fault == Fault::ServerErrorAfterPost { after_post() } else { answer }
+}
+
+/// views.update: a view by `view_id` or `external_id`. A view this fake did not open (a test made
+/// it up) is updated as if it had; a `hash` older than the kept view's answers `hash_conflict`.
+async fn views_update(State(inner): State<Shared>, headers: HeaderMap, body: String) -> Response {
+    let (args, fault) = match views_call(&inner, "views.update", &headers, &body).await {
+        Ok(call) => call,
+        Err(answer) => return answer,
+    };
+    let by_id = args["view_id"].as_str().filter(|id| !id.is_empty());
+    let by_external = args["external_id"].as_str().filter(|id| !id.is_empty());
+    let kept = {
+        let inner = lock(&inner);
+        match (by_id, by_external) {
+            (Some(id), _) => inner.views.get(id).cloned(),
+            (None, Some(external)) => inner.views.values().find(|v| v["external_id"] == external).cloned(),
+            (None, None) => return slack_error("invalid_arguments"),
+        }
+    };
+    if kept.as_ref().zip(args["hash"].as_str()).is_some_and(|(kept, hash)| kept["hash"] != hash) {
+        return slack_error("hash_conflict");
+    }
+    let id = by_id.map(str::to_owned).or_else(|| kept.as_ref().and_then(|v| v["id"].as_str()).map(str::to_owned));
+    let answer = keep_view(&inner, &args["view"], &team_of(&inner, &headers), id);
+    if fault == Fault::ServerErrorAfterPost { after_post() } else { answer }
+}
+
+/// A Slack user object as users.info and users.lookupByEmail give it.
+fn user_object(user_id: &str, email: &str, team: &str) -> Value {
+    let handle = email.split('@').next().unwrap_or(email);
+    let names: Vec<String> = handle
+        .split(['.', '_', '-', '+'])
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            let mut chars = part.chars();
+            chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+        })
+        .collect();
+    let real_name = names.join(" ");
+    let avatar = |size: u32| format!("https://secure.gravatar.com/avatar/{user_id}.jpg?s={size}");
+    json!({
+        "id": user_id,
+        "team_id": team,
+        "name": handle,
+        "deleted": false,
+        "color": "9f69e7",
+        "real_name": real_name,
+        "tz": "Europe/London",
+        "tz_label": "British Summer Time",
+        "tz_offset": 3600,
+        "profile": {
+            "title": "",
+            "phone": "",
+            "skype": "",
+            "real_name": real_name,
+            "real_name_normalized": real_name,
+            "display_name": handle,
+            "display_name_normalized": handle,
+            "first_name": names.first().cloned().unwrap_or_default(),
+            "last_name": names.get(1..).map(|rest| rest.join(" ")).unwrap_or_default(),
+            "fields": null,
+            "status_text": "",
+            "status_emoji": "",
+            "status_emoji_display_info": [],
+            "status_expiration": 0,
+            "avatar_hash": "g0123456789a",
+            "email": email,
+            "image_24": avatar(24),
+            "image_32": avatar(32),
+            "image_48": avatar(48),
+            "image_72": avatar(72),
+            "image_192": avatar(192),
+            "image_512": avatar(512),
+            "team": team,
+        },
+        "is_admin": false,
+        "is_owner": false,
+        "is_primary_owner": false,
+        "is_restricted": false,
+        "is_ultra_restricted": false,
+        "is_bot": false,
+        "is_app_user": false,
+        "updated": 1_700_000_000,
+        "is_email_confirmed": true,
+        "has_2fa": false,
+        "who_can_share_contact_card": "EVERYONE",
+    })
+}
+
+/// users.lookupByEmail: `email` in the query string (or a form).
+async fn lookup_by_email(
+    State(inner): State<Shared>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: String,
+) -> Response {
+    let args = all_args(query.as_deref(), &headers, &body);
+    record(&inner, "users.lookupByEmail", &headers, Some(args.clone()));
+    if !authorized(&inner, &headers) {
+        return slack_error("invalid_auth");
+    }
+    let fault = method_fault(&inner, "users.lookupByEmail");
+    if let Some(answer) = fault_answer(fault).await {
+        return answer;
+    }
+    let Some(email) = args["email"].as_str().filter(|e| !e.is_empty()) else { return slack_error("invalid_arguments") };
+    let Some(user_id) = lock(&inner).users.get(&email.to_lowercase()).cloned() else {
+        return slack_error("users_not_found");
+    };
+    if fault == Fault::ServerErrorAfterPost {
+        return after_post();
+    }
+    axum::Json(json!({ "ok": true, "user": user_object(&user_id, email, &team_of(&inner, &headers)) })).into_response()
+}
+
+/// Decodes standard base64 (padded or not).
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    let (mut buffer, mut bits) = (0u32, 0u32);
+    for c in text.trim_end_matches('=').bytes() {
+        let value = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        };
+        buffer = (buffer << 6) | u32::from(value);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+            buffer &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
+/// The (client id, client secret) of an `Authorization: Basic` header.
+fn basic_auth(headers: &HeaderMap) -> Option<(String, String)> {
+    let encoded = headers.get("authorization")?.to_str().ok()?.strip_prefix("Basic ")?;
+    let decoded = String::from_utf8(base64_decode(encoded.trim())?).ok()?;
+    let (id, secret) = decoded.split_once(':')?;
+    Some((id.to_owned(), secret.to_owned()))
+}
+
+/// oauth.v2.access: exchanges a code for the installation's bot token, once. The app's
+/// credentials come in HTTP Basic auth (as slack-morphism sends them) or as `client_id` and
+/// `client_secret` arguments; the code in the query string or the body.
+async fn oauth_access(
+    State(inner): State<Shared>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: String,
+) -> Response {
+    let args = all_args(query.as_deref(), &headers, &body);
+    record(&inner, "oauth.v2.access", &headers, Some(args.clone()));
+    let (client_id, client_secret) = basic_auth(&headers).unwrap_or_else(|| {
+        let arg = |name: &str| args[name].as_str().unwrap_or_default().to_owned();
+        (arg("client_id"), arg("client_secret"))
+    });
+    let app = lock(&inner).oauth_app.clone();
+    match app {
+        Some((id, _)) if id != client_id => return slack_error("invalid_client_id"),
+        Some((_, secret)) if secret != client_secret => return slack_error("bad_client_secret"),
+        Some(_) => {}
+        None => return slack_error("invalid_client_id"),
+    }
+    let fault = method_fault(&inner, "oauth.v2.access");
+    if let Some(answer) = fault_answer(fault).await {
+        return answer;
+    }
+    let code = args["code"].as_str().unwrap_or_default();
+    let install = {
+        let mut inner = lock(&inner);
+        let Some(install) = inner.oauth_codes.remove(code) else { return slack_error("invalid_code") };
+        inner.tokens.insert(install.bot_token.clone(), install.team_id.clone());
+        install
+    };
+    if fault == Fault::ServerErrorAfterPost {
+        return after_post();
+    }
+    let team_digits = install.team_id.trim_start_matches('T');
+    axum::Json(json!({
+        "ok": true,
+        "access_token": install.bot_token,
+        "token_type": "bot",
+        "scope": BOT_SCOPES,
+        "bot_user_id": format!("UB{team_digits}"),
+        "app_id": APP_ID,
+        "team": { "id": install.team_id, "name": install.team_name },
+        "enterprise": null,
+        "is_enterprise_install": false,
+        "authed_user": { "id": format!("UI{team_digits}"), "scope": "" },
+    }))
+    .into_response()
 }

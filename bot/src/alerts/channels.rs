@@ -267,7 +267,7 @@ async fn upload(
 /// Slack's answers as retry decisions: HTTP 5xx, 429 and network trouble are worth another
 /// try; an API error (`invalid_auth`, `channel_not_found`, …) is not, except Slack's own
 /// transient codes.
-fn slack_error(e: SlackClientError) -> SendError {
+pub(crate) fn slack_error(e: SlackClientError) -> SendError {
     match e {
         SlackClientError::RateLimitError(r) => {
             SendError::Transient { reason: "Slack rate limit (429)".into(), retry_after: r.retry_after }

@@ -61,6 +61,15 @@ pub enum SnoozeFor {
     ScoreChange,
 }
 
+/// What a click judges: an alert, or a deal's risk card.
+#[derive(Clone, Copy)]
+struct Judging<'a> {
+    id: &'a str,
+    kind: AlertKind,
+    subject: &'a str,
+    score: Option<u8>,
+}
+
 /// A stored click.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Feedback {
@@ -87,10 +96,38 @@ impl Feedback {
         snooze: Option<SnoozeFor>,
         now: DateTime<Utc>,
     ) -> Feedback {
+        let on = Judging { id: &alert.alert_id, kind: alert.kind, subject: &alert.subject, score: alert.score };
+        Feedback::about(on, user_id, action, reason, snooze, now)
+    }
+
+    /// `user_id`'s click on a deal's risk card (no alert): a judgement of the deal's critical
+    /// risk, and a snooze silences critical-deal alerts on the deal for them.
+    pub fn on_card(
+        deal_id: &str,
+        score: u8,
+        user_id: &str,
+        action: Action,
+        reason: Option<String>,
+        snooze: Option<SnoozeFor>,
+        now: DateTime<Utc>,
+    ) -> Feedback {
+        let id = format!("card:{deal_id}");
+        let on = Judging { id: &id, kind: AlertKind::CriticalDeal, subject: deal_id, score: Some(score) };
+        Feedback::about(on, user_id, action, reason, snooze, now)
+    }
+
+    fn about(
+        on: Judging<'_>,
+        user_id: &str,
+        action: Action,
+        reason: Option<String>,
+        snooze: Option<SnoozeFor>,
+        now: DateTime<Utc>,
+    ) -> Feedback {
         let (until, score) = match (action, snooze) {
             (Action::Snooze, Some(SnoozeFor::Day) | None) => (Some(ms(now + Duration::days(1))), None),
             (Action::Snooze, Some(SnoozeFor::Week)) => (Some(ms(now + Duration::weeks(1))), None),
-            (Action::Snooze, Some(SnoozeFor::ScoreChange)) => (None, Some(alert.score.unwrap_or(0))),
+            (Action::Snooze, Some(SnoozeFor::ScoreChange)) => (None, Some(on.score.unwrap_or(0))),
             _ => (None, None),
         };
         let variant = match snooze {
@@ -100,16 +137,16 @@ impl Feedback {
             None => "",
         };
         Feedback {
-            alert_id: alert.alert_id.clone(),
+            alert_id: on.id.to_owned(),
             user_id: user_id.to_owned(),
-            kind: alert.kind,
-            subject: alert.subject.clone(),
+            kind: on.kind,
+            subject: on.subject.to_owned(),
             action,
             reason: reason.map(|r| r.trim().chars().take(500).collect()).filter(|r: &String| !r.is_empty()),
             snooze_until_ms: until,
             snooze_score: score,
             created_at: now,
-            dedup_key: format!("{}:{user_id}:{}{variant}", alert.alert_id, action.as_str()),
+            dedup_key: format!("{}:{user_id}:{}{variant}", on.id, action.as_str()),
         }
     }
 

@@ -88,13 +88,13 @@ impl Routing {
     }
 
     /// Who gets an alert of `kind` about which `people` are the ones to tell: those people
-    /// (unless the tenant routes the kind to shared destinations only), then the kind's shared
-    /// destinations on channels this deployment has.
+    /// who did not mute the kind (none when the tenant routes the kind to shared destinations
+    /// only), then the kind's shared destinations on channels this deployment has.
     pub fn with_shared<'a>(&'a self, kind: AlertKind, people: Vec<&'a User>) -> Vec<Recipient<'a>> {
         let personal = self.routes.personal(kind);
         people
             .into_iter()
-            .filter(|_| personal)
+            .filter(|u| personal && !self.settings.get(&u.user_id).is_some_and(|s| s.mutes(kind)))
             .map(Recipient::Person)
             .chain(self.routes.targets(kind, &self.available).map(Recipient::Shared))
             .collect()

@@ -30,6 +30,10 @@ pub struct AlertSettings {
     pub daily_digest: Option<DailyDigest>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quiet_hours: Option<QuietHours>,
+    /// Alert kinds the user stopped (`/dealwatch mute <type>`): none of them reaches the user
+    /// on any channel, the digest included, until unmuted. Absent: keep the stored list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub muted: Option<Vec<engine::alerts::AlertKind>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -156,6 +160,11 @@ impl AlertSettings {
         }
     }
 
+    /// True when the user muted alerts of `kind`.
+    pub fn mutes(&self, kind: engine::alerts::AlertKind) -> bool {
+        self.muted.as_ref().is_some_and(|m| m.contains(&kind))
+    }
+
     /// Critical-deal alerts: on (seed 002: "immediate Slack + email alert to deal owner"),
     /// threshold 75, on the channels the user chose (empty: wherever the user can be reached).
     pub fn critical(&self) -> CriticalDeals {
@@ -167,6 +176,9 @@ impl AlertSettings {
     /// deals of risk 51 or more. `None`: no digest. The digest's time zone is the one set with
     /// it, else the user's (`user_time_zone`).
     pub fn digest_for(&self, role: crate::store::Role, user_time_zone: &str) -> Option<DailyDigest> {
+        if self.mutes(engine::alerts::AlertKind::DailyDigest) {
+            return None;
+        }
         match &self.daily_digest {
             Some(d) if d.enabled => Some(d.clone()),
             Some(_) => None,

@@ -152,21 +152,24 @@ impl Templates {
     }
 }
 
-/// `$850`, `$45K`, `$1.2M`: amounts as the seeds write them.
 /// The filters every message template may use: `money` ($45K) and `slack` (mrkdwn escaping).
 pub(crate) fn register_filters(tera: &mut Tera) {
-    tera.register_filter("money", money);
+    tera.register_filter("money", money_filter);
     tera.register_filter("slack", slack_escape);
 }
 
-fn money(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> {
+fn money_filter(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> {
     let amount = value.as_f64().ok_or_else(|| tera::Error::msg(format!("money: {value} is not a number")))?;
-    let text = match amount.abs() {
+    Ok(Value::String(money(amount)))
+}
+
+/// `$850`, `$45K`, `$1.2M`: amounts as the seeds write them.
+pub(crate) fn money(amount: f64) -> String {
+    match amount.abs() {
         a if a >= 999_500.0 => format!("${:.1}M", amount / 1e6).replace(".0M", "M"),
         a if a >= 1_000.0 => format!("${:.0}K", amount / 1e3),
         _ => format!("${amount:.0}"),
-    };
-    Ok(Value::String(text))
+    }
 }
 
 /// Escapes the three characters Slack's mrkdwn reserves.
@@ -306,7 +309,7 @@ mod tests {
         let actions = blocks.iter().find(|b| b["type"] == "actions").expect("an actions block");
         let ids: Vec<&str> =
             actions["elements"].as_array().expect("elements").iter().filter_map(|e| e["action_id"].as_str()).collect();
-        assert_eq!(ids, ["open_deal", "snooze", "useful", "false_alarm"]);
+        assert_eq!(ids, ["open_deal", "task", "snooze", "useful", "false_alarm"]);
         assert_eq!(actions["block_id"], "alert:0190f0e2-0000-7000-8000-000000000000");
         // Every block is one slack-morphism knows.
         let parsed: Vec<slack_morphism::prelude::SlackBlock> =
@@ -411,7 +414,7 @@ mod tests {
     fn amounts_read_like_the_seeds() {
         let none = HashMap::new();
         for (amount, text) in [(850.0, "$850"), (45_000.0, "$45K"), (1_200_000.0, "$1.2M"), (2_000_000.0, "$2M")] {
-            assert_eq!(money(&Value::from(amount), &none).expect("money"), Value::String(text.into()));
+            assert_eq!(money_filter(&Value::from(amount), &none).expect("money"), Value::String(text.into()));
         }
     }
 

@@ -3,6 +3,7 @@
 //! Teams and Discord later) only renders a reply in its own format and carries it.
 
 pub mod command;
+pub mod pipeline;
 
 use engine::asof::{Status, status};
 use engine::score::{RiskScore, Scorer};
@@ -49,11 +50,119 @@ pub enum Reply {
     },
     /// The tenant has no model yet.
     NoModel,
+    /// `/pipeline`: the pipeline the user may see, as filtered.
+    Pipeline {
+        view: Box<pipeline::PipelineView>,
+    },
+    /// A change was made (a mute, an unmute): what it was, and a hint.
+    Done {
+        text: String,
+        hint: Option<String>,
+    },
+    /// `/dealwatch settings`: the platform shows its settings form with these values.
+    Settings {
+        settings: Box<crate::alerts::settings::AlertSettings>,
+    },
     /// The command text could not be read, with why.
     Unreadable {
         message: String,
     },
     Help,
+}
+
+/// Answers `command` from `user` (who sees `scope`) in `tenant`: scores and figures from the
+/// tenant's engine, setting changes through the same path as the REST API.
+pub async fn answer(
+    state: &crate::server::AppState,
+    tenant: &crate::store::TenantId,
+    user: &crate::store::User,
+    scope: Scope,
+    command: command::Command,
+    via: &'static str,
+) -> anyhow::Result<Reply> {
+    use command::Command;
+    Ok(match command {
+        Command::Help => Reply::Help,
+        Command::DealRisk { query } => {
+            let Some(engine) = engine(state, tenant).await? else { return Ok(Reply::NoModel) };
+            let texts = state.texts.clone();
+            let reply = tokio::task::spawn_blocking(move || deal_risk(&engine, &query, &scope, &texts)).await?;
+            if let Reply::RiskCard { card } = &reply {
+                let entry = crate::store::AuditEntry {
+                    at: chrono::Utc::now(),
+                    actor: user.user_id.clone(),
+                    action: "deal.score".into(),
+                    target: Some(card.deal_id.clone()),
+                    details: Some(serde_json::json!({ "via": via })),
+                    request_id: None,
+                };
+                state.audit.read(tenant, entry).await?;
+                metrics::counter!("deals_scored_total", "path" => via).increment(1);
+            }
+            reply
+        }
+        Command::Pipeline { filters } => {
+            let Some(engine) = engine(state, tenant).await? else { return Ok(Reply::NoModel) };
+            let texts = state.texts.clone();
+            tokio::task::spawn_blocking(move || pipeline::pipeline(&engine, &filters, &scope, &texts)).await?
+        }
+        Command::Settings => {
+            let stored = state.store.alert_settings(tenant, &user.user_id).await?;
+            Reply::Settings { settings: Box::new(crate::alerts::settings::AlertSettings::from_stored(stored)) }
+        }
+        Command::Mute { kind } => mute(state, tenant, user, Some(kind), true).await?,
+        Command::Unmute { kind } => mute(state, tenant, user, kind, false).await?,
+    })
+}
+
+async fn engine(
+    state: &crate::server::AppState,
+    tenant: &crate::store::TenantId,
+) -> anyhow::Result<Option<std::sync::Arc<TenantEngine>>> {
+    let engine = state.cache.get(&state.store, tenant, chrono::Utc::now().date_naive()).await;
+    engine.map_err(|e| anyhow::anyhow!("loading the tenant: {e:?}"))
+}
+
+/// Mutes `kind` for the user, or unmutes it (every kind when `None`), through the settings.
+async fn mute(
+    state: &crate::server::AppState,
+    tenant: &crate::store::TenantId,
+    user: &crate::store::User,
+    kind: Option<engine::alerts::AlertKind>,
+    on: bool,
+) -> anyhow::Result<Reply> {
+    let stored = state.store.alert_settings(tenant, &user.user_id).await?;
+    let mut muted = crate::alerts::settings::AlertSettings::from_stored(stored).muted.unwrap_or_default();
+    let before = muted.clone();
+    match (on, kind) {
+        (true, Some(k)) if !muted.contains(&k) => muted.push(k),
+        (false, Some(k)) => muted.retain(|m| *m != k),
+        (false, None) => muted.clear(),
+        _ => {}
+    }
+    muted.sort();
+    let label = |k: engine::alerts::AlertKind| k.as_str().replace('_', " ");
+    let list = |m: &[engine::alerts::AlertKind]| m.iter().map(|&k| label(k)).collect::<Vec<_>>().join(", ");
+    if muted != before {
+        let update = crate::alerts::settings::AlertSettings { muted: Some(muted.clone()), ..Default::default() };
+        crate::server::api::update_settings(state, tenant, &user.user_id, update)
+            .await
+            .map_err(|e| anyhow::anyhow!("saving the settings: {e:?}"))?;
+    }
+    let text = match (on, kind) {
+        (true, Some(k)) => format!("🔕 Muted {} alerts: you won't get them anywhere until you unmute them.", label(k)),
+        (false, Some(k)) if before.contains(&k) => format!("🔔 Unmuted {} alerts.", label(k)),
+        (false, Some(k)) => format!("{} alerts were not muted.", label(k)),
+        (false, None) if before.is_empty() => "Nothing was muted.".to_owned(),
+        (false, None) => format!("🔔 Unmuted every alert type ({}).", list(&before)),
+        (true, None) => String::new(),
+    };
+    let hint = if muted.is_empty() {
+        None
+    } else {
+        Some(format!("Muted now: {}. `/dealwatch unmute` brings them all back.", list(&muted)))
+    };
+    Ok(Reply::Done { text, hint })
 }
 
 /// Most candidates a pick-list offers.
@@ -79,7 +188,6 @@ pub fn deal_risk(engine: &TenantEngine, query: &str, scope: &Scope, texts: &engi
         }
     };
     let query = query.trim();
-    let open = |i: usize| status(&data.deals[i], Some(engine.as_of)) == Status::Open;
 
     // A deal id, exactly or in another case.
     let by_id = engine.index.get(query).copied().or_else(|| {
@@ -97,27 +205,23 @@ pub fn deal_risk(engine: &TenantEngine, query: &str, scope: &Scope, texts: &engi
                 company: data.deals[i].name.clone(),
                 won: status(&data.deals[i], Some(engine.as_of)) == Status::Won,
             },
-            Status::Future => not_found(engine, query, scope, &open, &owner_of, &candidate),
+            Status::Future => not_found(engine, query, scope, &owner_of, &candidate),
         };
     }
 
     // An account or deal name among the open deals: exact first, then the names containing it.
     let needle = normalise(query);
-    let open_deals: Vec<usize> = (0..data.deals.len()).filter(|&i| open(i)).collect();
-    let exact: Vec<usize> = open_deals.iter().copied().filter(|&i| normalise(&data.deals[i].name) == needle).collect();
+    let names = &engine.open_names;
+    let exact: Vec<usize> = names.iter().filter(|(n, _)| *n == needle).map(|&(_, i)| i).collect();
     let matches = if exact.is_empty() {
-        open_deals
-            .iter()
-            .copied()
-            .filter(|&i| !needle.is_empty() && normalise(&data.deals[i].name).contains(&needle))
-            .collect()
+        names.iter().filter(|(n, _)| !needle.is_empty() && n.contains(&needle)).map(|&(_, i)| i).collect()
     } else {
         exact
     };
     let visible: Vec<usize> = matches.iter().copied().filter(|&i| scope.allows(owner_of(i))).collect();
     match visible.as_slice() {
         [] if !matches.is_empty() => Reply::Refused { query: query.to_owned() },
-        [] => not_found(engine, query, scope, &open, &owner_of, &candidate),
+        [] => not_found(engine, query, scope, &owner_of, &candidate),
         [one] => score(engine, model, *one, texts),
         many => {
             let mut many = many.to_vec();
@@ -146,18 +250,19 @@ fn not_found<'a>(
     engine: &'a TenantEngine,
     query: &str,
     scope: &Scope,
-    open: &dyn Fn(usize) -> bool,
     owner_of: &dyn Fn(usize) -> Option<&'a str>,
     candidate: &dyn Fn(usize) -> Candidate,
 ) -> Reply {
     let data = &engine.dataset;
     let needle = normalise(query);
-    let mut scored: Vec<(f64, usize)> = (0..data.deals.len())
-        .filter(|&i| open(i) && scope.allows(owner_of(i)))
-        .map(|i| {
-            let name = strsim::jaro_winkler(&needle, &normalise(&data.deals[i].name));
-            let id = strsim::jaro_winkler(&needle, &data.deals[i].id.to_string().to_ascii_lowercase());
-            (name.max(id), i)
+    let mut scored: Vec<(f64, usize)> = engine
+        .open_names
+        .iter()
+        .filter(|&&(_, i)| scope.allows(owner_of(i)))
+        .map(|(name, i)| {
+            let by_name = strsim::jaro_winkler(&needle, name);
+            let by_id = strsim::jaro_winkler(&needle, &data.deals[*i].id.to_string().to_ascii_lowercase());
+            (by_name.max(by_id), *i)
         })
         .filter(|(s, _)| *s >= SIMILAR)
         .collect();
@@ -177,7 +282,7 @@ fn not_found<'a>(
 }
 
 /// Lower case, spaces collapsed, and the legal suffixes people leave out dropped.
-fn normalise(s: &str) -> String {
+pub(crate) fn normalise(s: &str) -> String {
     let lower = s.to_lowercase();
     let words: Vec<&str> = lower
         .split(|c: char| c.is_whitespace() || c == ',' || c == '.')

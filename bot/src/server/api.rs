@@ -51,6 +51,7 @@ pub fn v1_routes() -> Router<AppState> {
         .route("/v1/alerts/effectiveness", get(alert_effectiveness))
         .route("/v1/models/performance", get(model_performance))
         .route("/v1/models/train", post(train_model))
+        .route("/v1/slack/install-link", post(slack_install_link))
 }
 
 type ApiResult<T> = Result<T, ApiError>;
@@ -654,21 +655,31 @@ pub async fn configure_alerts(
     body: Bytes,
 ) -> ApiResult<Json<ConfigureResponse>> {
     let update: AlertSettings = parse_json(&body)?;
-    update.validate()?;
     let user = caller.claims.sub.as_str();
-    // Sections not sent keep their stored values.
-    let mut settings: AlertSettings = match state.store.alert_settings(&caller.tenant, user).await? {
-        Some(stored) => serde_json::from_value(stored).unwrap_or_default(),
-        None => AlertSettings::default(),
-    };
+    let (settings, now) = update_settings(&state, &caller.tenant, user, update).await?;
+    Ok(Json(ConfigureResponse { user_id: user.to_owned(), settings_updated: true, effective_at: now, settings }))
+}
+
+/// Validates `update` and merges it into `user`'s stored alert settings (sections not sent keep
+/// their stored values), stores them and logs the change: the REST API and the chat settings
+/// (modal, mute, unmute) change settings through here. Returns the settings now in force.
+pub(crate) async fn update_settings(
+    state: &AppState,
+    tenant: &crate::store::TenantId,
+    user: &str,
+    update: AlertSettings,
+) -> ApiResult<(AlertSettings, DateTime<Utc>)> {
+    update.validate()?;
+    let mut settings = AlertSettings::from_stored(state.store.alert_settings(tenant, user).await?);
     settings.critical_deals = update.critical_deals.or(settings.critical_deals);
     settings.daily_digest = update.daily_digest.or(settings.daily_digest);
     settings.quiet_hours = update.quiet_hours.or(settings.quiet_hours);
+    settings.muted = update.muted.or(settings.muted);
     let now = Utc::now();
-    state.store.save_alert_settings(&caller.tenant, user, &serde_json::to_value(&settings)?, now).await?;
-    audit(&state, &caller, Audit::Change, "settings.update", Some(user), Some(serde_json::to_value(&settings)?))
-        .await?;
-    Ok(Json(ConfigureResponse { user_id: user.to_owned(), settings_updated: true, effective_at: now, settings }))
+    let value = serde_json::to_value(&settings)?;
+    state.store.save_alert_settings(tenant, user, &value, now).await?;
+    change_log(state, tenant, user, "settings.update", Some(user), Some(value)).await?;
+    Ok((settings, now))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -750,7 +761,7 @@ pub async fn list_alerts(
     }))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FeedbackRequest {
     /// useful, not_relevant, false_alarm or snooze.
@@ -861,6 +872,33 @@ pub(crate) async fn give_feedback(
         }
     }
     Ok(Some(Judged { alert, given, recorded, tuning }))
+}
+
+/// Records `actor`'s click on the risk card of `deal_id` (scored `score`): stored once like a
+/// click on an alert, logged, and a judgement retunes the critical-deal threshold. Returns the
+/// stored click and whether it is new.
+pub(crate) async fn give_card_feedback(
+    state: &AppState,
+    tenant: &crate::store::TenantId,
+    actor: &str,
+    deal_id: &str,
+    score: u8,
+    request: &FeedbackRequest,
+) -> ApiResult<(crate::alerts::feedback::Feedback, bool, Option<crate::alerts::feedback::Tuning>)> {
+    use crate::alerts::feedback::{Action, Feedback};
+    let now = Utc::now();
+    let given = Feedback::on_card(deal_id, score, actor, request.action, request.reason.clone(), request.snooze, now);
+    let recorded = state.store.record_feedback(tenant, &given).await?;
+    let mut tuning = None;
+    if recorded {
+        let details =
+            serde_json::json!({ "action": given.action, "reason": given.reason, "score": score, "on": "risk_card" });
+        change_log(state, tenant, actor, "deal.feedback", Some(deal_id), Some(details)).await?;
+        if request.action != Action::Snooze {
+            tuning = retune(state, tenant, actor, engine::alerts::AlertKind::CriticalDeal, now).await?;
+        }
+    }
+    Ok((given, recorded, tuning))
 }
 
 /// Writes a change to the audit log before the request answers.
@@ -1048,6 +1086,33 @@ pub async fn alert_effectiveness(
     let deals: Vec<(String, Outcome, Option<NaiveDate>)> =
         state.store.deals(&caller.tenant).await?.into_iter().map(|d| (d.id, d.outcome, d.closed)).collect();
     Ok(Json(crate::alerts::feedback::effectiveness(&alerts, &feedback, &deals)))
+}
+
+// ---------------------------------------------------------------------------------------------
+// POST /v1/slack/install-link (admin)
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InstallLink {
+    /// Open in a browser signed in to the Slack workspace: it installs the app for this tenant.
+    pub url: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[utoipa::path(post, path = "/v1/slack/install-link", tag = "slack",
+    responses((status = 200, body = InstallLink), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn slack_install_link(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> ApiResult<Json<InstallLink>> {
+    require_admin(&caller)?;
+    let installer = state.slack.installer.as_ref().ok_or_else(|| {
+        ApiError::NotFound("installing through Slack is not configured: set [slack] client_id, client_secret, redirect_url and token_key".into())
+    })?;
+    let (url, expires_at) = crate::slack::install::install_link(installer, &caller.tenant, &caller.claims.sub);
+    audit(&state, &caller, Audit::Change, "slack.install_link", None, None).await?;
+    Ok(Json(InstallLink { url, expires_at }))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1253,7 +1318,7 @@ pub fn openapi_document() -> String {
 #[openapi(
     info(title = "Dealwatch API", description = "Deal-risk scores, explained; pipeline metrics; alert settings; models."),
     paths(score_deal, get_deal, high_risk, pipeline_metrics, configure_alerts, list_alerts, alert_feedback, get_tuning, set_tuning,
-        get_routes, set_routes, alert_effectiveness, model_performance, train_model, healthz, readyz, metrics),
+        get_routes, set_routes, alert_effectiveness, model_performance, train_model, slack_install_link, healthz, readyz, metrics),
     components(schemas(ErrorBody)),
     modifiers(&BearerAuth)
 )]

@@ -32,6 +32,11 @@ pub struct TenantEngine {
     /// The champion's P(loss) of the deals open on a date (NaN for the others), computed once
     /// per date: pipeline metrics read it on every request.
     open_risk: std::sync::Mutex<HashMap<NaiveDate, Arc<Vec<f64>>>>,
+    /// The open deals' names as chat looks them up (normalised), with their index: a name
+    /// lookup scans these instead of every deal.
+    pub open_names: Vec<(String, usize)>,
+    /// The team's pipeline health index on `as_of`, computed on first use.
+    health: std::sync::OnceLock<Option<engine::insights::health::HealthIndex>>,
 }
 
 impl TenantEngine {
@@ -44,6 +49,23 @@ impl TenantEngine {
             .entry(date)
             .or_insert_with(|| Arc::new(crate::workflow::open_p_loss(model, &self.dataset, date, texts)));
         Some(risk.clone())
+    }
+
+    /// The whole team's pipeline health index on `as_of` (with the champion's scores now and a
+    /// month ago), computed once per engine.
+    pub fn health(&self, texts: &engine::texts::Texts) -> Option<&engine::insights::health::HealthIndex> {
+        self.health
+            .get_or_init(|| {
+                let now = self.open_risk(self.as_of, texts);
+                let before = self.open_risk(self.as_of - chrono::Duration::days(30), texts);
+                engine::insights::health::index(
+                    &self.dataset,
+                    self.as_of,
+                    now.as_deref().map(|v| &v[..]),
+                    before.as_deref().map(|v| &v[..]),
+                )
+            })
+            .as_ref()
     }
 }
 
@@ -163,7 +185,18 @@ async fn build(
             view.closed.iter().copied().filter(|&i| status(&dataset.deals[i], view.as_of) == Status::Won).collect();
         let similar = SimilarIndex::new(&dataset, &won);
         let index = dataset.deals.iter().enumerate().map(|(i, d)| (d.id.to_string(), i)).collect();
-        Ok(TenantEngine { stamp, as_of: today, dataset, model, similar, index, open_risk: Default::default() })
+        let open_names = view.open.iter().map(|&i| (crate::chat::normalise(&dataset.deals[i].name), i)).collect();
+        Ok(TenantEngine {
+            stamp,
+            as_of: today,
+            dataset,
+            model,
+            similar,
+            index,
+            open_risk: Default::default(),
+            open_names,
+            health: Default::default(),
+        })
     })
     .await
     .map_err(ApiError::internal)??;

@@ -15,7 +15,11 @@
 //! A workspace maps to a tenant through `[slack] workspaces`; a Slack user is the Dealwatch
 //! user with that Slack id, and sees what their role lets them see.
 
+pub mod install;
+mod interact;
 pub mod verify;
+pub mod views;
+pub mod workspace;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -27,39 +31,54 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use chrono::Utc;
 use serde_json::{Value, json};
+use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 use tera::Tera;
 
-use crate::alerts::feedback::{Action, SnoozeFor};
+use crate::alerts::channels::{SendError, SlackWebClient, slack_error};
 use crate::chat::Reply;
 use crate::chat::command::{self, Command};
 use crate::server::AppState;
-use crate::server::tenants::Scope;
-use crate::store::{IdempotencyState, TenantId, User};
+use crate::store::{IdempotencyState, SlackInstallation, TenantId, User};
+use workspace::{Web, Workspace};
 
 /// Slack's side of the server state, built once at start-up.
 #[derive(Debug)]
 pub struct SlackState {
     pub verifiers: verify::Verifiers,
+    /// Workspaces connected by the config (team id → tenant), answered with `bot_token`.
     workspaces: BTreeMap<String, TenantId>,
+    /// Dealwatch user id → Slack user id, from the config.
+    users: BTreeMap<String, String>,
     replies: Tera,
     deadline: Duration,
     deal_url: Option<String>,
+    /// The deployment's alert channels, offered in the settings form.
+    channels: Vec<String>,
     /// For `response_url` follow-ups.
     http: reqwest::Client,
-    /// The Web API, for replies to events (None without a bot token).
-    web: Option<(Arc<crate::alerts::channels::SlackWebClient>, SlackApiToken)>,
+    /// The Web API client (one for every workspace; the token differs).
+    client: Option<Arc<SlackWebClient>>,
+    /// The config's bot token, for the config's workspaces.
+    config_token: Option<SlackApiToken>,
+    /// OAuth installation, when configured.
+    pub installer: Option<install::Installer>,
+    pub directory: workspace::Directory,
 }
 
-const BUNDLED: [(&str, &str); 5] = [
+const BUNDLED: [(&str, &str); 9] = [
     ("risk_card.json", include_str!("../../../prompts/slack/risk_card.json.tera")),
     ("pick_list.json", include_str!("../../../prompts/slack/pick_list.json.tera")),
     ("not_found.json", include_str!("../../../prompts/slack/not_found.json.tera")),
     ("notice.json", include_str!("../../../prompts/slack/notice.json.tera")),
     ("help.txt", include_str!("../../../prompts/slack/help.txt.tera")),
+    ("pipeline.json", include_str!("../../../prompts/slack/pipeline.json.tera")),
+    ("settings_modal.json", include_str!("../../../prompts/slack/settings_modal.json.tera")),
+    ("false_alarm_modal.json", include_str!("../../../prompts/slack/false_alarm_modal.json.tera")),
+    ("home.json", include_str!("../../../prompts/slack/home.json.tera")),
 ];
 
 impl SlackState {
@@ -85,27 +104,35 @@ impl SlackState {
         }
         replies.add_raw_templates(sources).context("parsing the Slack templates in prompts/slack")?;
         crate::alerts::templates::register_filters(&mut replies);
-        let web = match &s.bot_token {
-            Some(token) => Some((
-                crate::alerts::channels::slack_client(&s.api_url)?,
-                SlackApiToken::new(SlackApiTokenValue::new(secrecy::ExposeSecret::expose_secret(token).to_owned())),
-            )),
-            None => None,
+        let installer = install::Installer::new(s)?;
+        let client = if s.bot_token.is_some() || installer.is_some() {
+            Some(crate::alerts::channels::slack_client(&s.api_url)?)
+        } else {
+            None
         };
+        let config_token = s.bot_token.as_ref().map(|token| {
+            SlackApiToken::new(SlackApiTokenValue::new(secrecy::ExposeSecret::expose_secret(token).to_owned()))
+        });
         let state = SlackState {
             verifiers: verify::Verifiers::new(&s.signing_secrets),
             workspaces,
+            users: s.users.clone(),
             replies,
             deadline: Duration::from_millis(s.answer_within_ms.clamp(100, 2500)),
             deal_url: settings.alerts.deal_url.clone(),
+            channels: settings.alert_channels(),
             http: reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?,
-            web,
+            client,
+            config_token,
+            installer,
+            directory: workspace::Directory::default(),
         };
         state.check()?;
         Ok(state)
     }
 
-    /// Renders every reply once with sample data, so a broken template fails at start-up.
+    /// Renders every reply and view once with sample data, so a broken template fails at
+    /// start-up.
     fn check(&self) -> anyhow::Result<()> {
         let card = self.render_card(&sample_card()).context("rendering a sample risk card")?;
         check_blocks(&card["blocks"]).map_err(anyhow::Error::msg)?;
@@ -113,7 +140,96 @@ impl SlackState {
             let message = self.render(&reply).with_context(|| format!("rendering a sample {reply:?}"))?;
             check_blocks(&message["blocks"]).map_err(anyhow::Error::msg)?;
         }
+        for (name, view) in self.sample_views()? {
+            check_view(&view).with_context(|| format!("the sample {name}"))?;
+        }
         Ok(())
+    }
+
+    /// The settings modal, the false-alarm modal and the home tab with sample data.
+    pub fn sample_views(&self) -> anyhow::Result<Vec<(&'static str, Value)>> {
+        let user = sample_user();
+        let settings = crate::alerts::settings::AlertSettings::default();
+        let form = views::SettingsForm::new(&settings, &user, &self.channels, "command");
+        let home = views::HomeDeal {
+            deal_id: "D1".into(),
+            company: "Acme <Corp>".into(),
+            risk_score: 82,
+            risk_category: "critical".into(),
+            amount: Some(45_000.0),
+            url: Some("https://crm.example.com/deals/D1".into()),
+        };
+        let line = views::HomeLine {
+            kind: "critical deal".into(),
+            subject: "Acme & Sons".into(),
+            score: Some(82),
+            when: "Tue 09 Jun 09:00".into(),
+            until: "until Wed 10 Jun 09:00".into(),
+        };
+        Ok(vec![
+            ("settings modal", self.settings_modal(&form)?),
+            ("false-alarm modal", self.false_alarm_modal("Acme <Corp> & Sons", "{}")?),
+            (
+                "home tab",
+                self.home(
+                    &user,
+                    &[home],
+                    3,
+                    std::slice::from_ref(&line),
+                    std::slice::from_ref(&line),
+                    &["segment decline".into()],
+                    "2026-06-10",
+                )?,
+            ),
+            ("empty home tab", self.home(&user, &[], 0, &[], &[], &[], "2026-06-10")?),
+        ])
+    }
+
+    fn view(&self, template: &str, context: &tera::Context) -> anyhow::Result<Value> {
+        let rendered = self.replies.render(template, context)?;
+        serde_json::from_str(&rendered)
+            .with_context(|| format!("prompts/slack/{template}.tera did not produce JSON:\n{rendered}"))
+    }
+
+    pub fn settings_modal(&self, form: &views::SettingsForm) -> anyhow::Result<Value> {
+        let mut context = tera::Context::new();
+        context.insert("form", form);
+        self.view("settings_modal.json", &context)
+    }
+
+    pub fn false_alarm_modal(&self, subject: &str, metadata: &str) -> anyhow::Result<Value> {
+        let mut context = tera::Context::new();
+        context.insert("subject", subject);
+        context.insert("metadata", metadata);
+        self.view("false_alarm_modal.json", &context)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn home(
+        &self,
+        user: &User,
+        deals: &[views::HomeDeal],
+        total: usize,
+        alerts: &[views::HomeLine],
+        snoozes: &[views::HomeLine],
+        muted: &[String],
+        as_of: &str,
+    ) -> anyhow::Result<Value> {
+        let mut context = tera::Context::new();
+        context.insert("nl", "\n");
+        context.insert("name", &user.name);
+        context.insert("deals", deals);
+        context.insert("total", &total);
+        context.insert("alerts", alerts);
+        context.insert("snoozes", snoozes);
+        context.insert("muted", muted);
+        context.insert("as_of", as_of);
+        self.view("home.json", &context)
+    }
+
+    /// The link to a deal in the CRM, when `[alerts] deal_url` is set.
+    fn deal_link(&self, deal_id: &str) -> Option<String> {
+        self.deal_url.as_ref().map(|u| u.replace("{deal_id}", &crate::alerts::templates::urlencoding(deal_id)))
     }
 
     /// A risk card (the engine's `RiskScore` as JSON) as a Slack message.
@@ -122,8 +238,7 @@ impl SlackState {
         context.insert("nl", "\n");
         context.insert("card", card);
         let id = card["deal_id"].as_str().unwrap_or_default();
-        let url = self.deal_url.as_ref().map(|u| u.replace("{deal_id}", &crate::alerts::templates::urlencoding(id)));
-        context.insert("deal_url", &url);
+        context.insert("deal_url", &self.deal_link(id));
         let text = format!("{}: risk {}/100", card["company"].as_str().unwrap_or(id), card["risk_score"]);
         self.blocks("risk_card.json", &context, &text)
     }
@@ -151,6 +266,15 @@ impl SlackState {
                 context.insert("suggestions", suggestions);
                 ("not_found.json", format!("No open deal called {query}"))
             }
+            Reply::Pipeline { view } => {
+                context.insert("view", view);
+                let text = format!(
+                    "Pipeline: {} open deals, {} risk-adjusted",
+                    view.open_deals,
+                    crate::alerts::templates::money(view.risk_adjusted_value)
+                );
+                ("pipeline.json", text)
+            }
             other => {
                 let (text, hint) = notice(other, &self.replies)?;
                 context.insert("text", &text);
@@ -161,9 +285,65 @@ impl SlackState {
         self.blocks(template, &context, &text)
     }
 
-    fn tenant(&self, team: &str) -> Option<&TenantId> {
+    /// The tenant of a workspace connected by the config.
+    fn configured(&self, team: &str) -> Option<&TenantId> {
         self.workspaces.get(team)
     }
+
+    /// The Web API with the config's bot token.
+    fn config_web(&self) -> Option<Web> {
+        Some(Web { client: self.client.clone()?, token: self.config_token.clone()? })
+    }
+
+    pub fn client(&self) -> Option<Arc<SlackWebClient>> {
+        self.client.clone()
+    }
+
+    /// An installation's bot token, unsealed.
+    fn unseal(&self, installed: &SlackInstallation) -> anyhow::Result<SlackApiToken> {
+        let installer = self.installer.as_ref().context("an installed workspace, but [slack] client_id is not set")?;
+        let token = installer.unseal(&installed.team_id, &installed.token_sealed)?;
+        Ok(SlackApiToken::new(SlackApiTokenValue::new(token)))
+    }
+}
+
+/// A user for the sample views.
+pub(crate) fn sample_user() -> User {
+    User {
+        user_id: "maria".into(),
+        email: Some("maria@example.com".into()),
+        name: "Maria <Ops>".into(),
+        crm_owner: Some("rep_15".into()),
+        role: crate::store::Role::Rep,
+        manager_id: None,
+        time_zone: "Europe/Berlin".into(),
+        slack_user_id: Some("U1".into()),
+        teams_user_id: None,
+        discord_user_id: None,
+    }
+}
+
+/// A view (modal or home tab) Slack would take: blocks within the limits (100 for a view), the
+/// type and the blocks slack-morphism (Slack's schema) knows.
+pub fn check_view(view: &Value) -> anyhow::Result<()> {
+    let blocks = &view["blocks"];
+    let n = blocks.as_array().map_or(0, Vec::len);
+    anyhow::ensure!(n <= 100, "{n} blocks; a view takes at most 100");
+    let mut limited = blocks.clone();
+    if let Some(list) = limited.as_array_mut() {
+        list.truncate(50);
+    }
+    check_blocks(&limited).map_err(anyhow::Error::msg)?;
+    if view["type"] == "modal" {
+        for (field, max) in [("title", 24), ("submit", 24), ("close", 24)] {
+            let text = view[field]["text"].as_str().unwrap_or_default();
+            anyhow::ensure!(text.chars().count() <= max, "the modal's {field} {text:?} is over {max} characters");
+        }
+        let metadata = view["private_metadata"].as_str().unwrap_or_default();
+        anyhow::ensure!(metadata.len() <= 3000, "private_metadata is over 3000 characters");
+    }
+    serde_json::from_value::<SlackView>(view.clone()).map_err(|e| anyhow::anyhow!("not a Slack view: {e}"))?;
+    Ok(())
 }
 
 /// The words of a short reply, and a hint under them.
@@ -186,7 +366,14 @@ fn notice(reply: &Reply, replies: &Tera) -> anyhow::Result<(String, Option<Strin
         ),
         Reply::Unreadable { message } => (message.clone(), Some("`/dealwatch help` lists what I understand.".into())),
         Reply::Help => (replies.render("help.txt", &tera::Context::new())?.trim().to_owned(), None),
-        Reply::RiskCard { .. } | Reply::PickList { .. } | Reply::NotFound { .. } => (String::new(), None),
+        Reply::Done { text, hint } => (text.clone(), hint.clone()),
+        Reply::Settings { .. } => (
+            "Your alert settings open in a form.".into(),
+            Some("If it does not open, POST /v1/alerts/configure takes the same settings.".into()),
+        ),
+        Reply::RiskCard { .. } | Reply::PickList { .. } | Reply::NotFound { .. } | Reply::Pipeline { .. } => {
+            (String::new(), None)
+        }
     })
 }
 
@@ -230,7 +417,53 @@ pub fn samples() -> Vec<Reply> {
         Reply::NoModel,
         Reply::Unreadable { message: "which deal?".into() },
         Reply::Help,
+        Reply::Done {
+            text: "🔕 Muted segment decline alerts.".into(),
+            hint: Some("Muted now: segment decline.".into()),
+        },
+        Reply::Pipeline { view: Box::new(sample_pipeline()) },
+        Reply::Pipeline {
+            view: Box::new(crate::chat::pipeline::PipelineView {
+                filters: vec!["region:Nowhere".into()],
+                open_deals: 0,
+                pipeline_value: 0.0,
+                risk_adjusted_value: 0.0,
+                riskiest: vec![],
+                health: None,
+                health_before: None,
+                ..sample_pipeline()
+            }),
+        },
     ]
+}
+
+fn sample_pipeline() -> crate::chat::pipeline::PipelineView {
+    use engine::domain::RiskCategory;
+    let line = |id: &str, score: u8| crate::chat::pipeline::RiskyLine {
+        deal_id: id.into(),
+        company: "Acme <Corp>".into(),
+        owner: Some("rep_15".into()),
+        amount: Some(45_000.0),
+        risk_score: score,
+        risk_category: RiskCategory::from_score(score),
+    };
+    crate::chat::pipeline::PipelineView {
+        filters: vec!["region:APAC".into(), "rep:rep_15".into()],
+        open_deals: 42,
+        pipeline_value: 2_400_000.0,
+        risk_adjusted_value: 1_100_000.0,
+        distribution: vec![
+            (RiskCategory::Critical, 3),
+            (RiskCategory::High, 10),
+            (RiskCategory::Medium, 19),
+            (RiskCategory::Low, 10),
+        ],
+        riskiest: vec![line("D1", 91), line("D2", 88), line("D3", 80), line("D4", 77), line("D5", 76)],
+        health: Some(68.4),
+        health_before: Some(71.6),
+        model_version: "add-0123abcd".into(),
+        as_of: chrono::NaiveDate::from_ymd_opt(2026, 6, 10).expect("a date"),
+    }
 }
 
 /// Slack's limits on a message's blocks: at most 50, button texts at most 75 characters, action
@@ -260,11 +493,13 @@ pub fn check_blocks(blocks: &Value) -> Result<(), String> {
 }
 
 pub fn routes(state: AppState) -> Router<AppState> {
-    Router::new()
+    let signed = Router::new()
         .route("/slack/commands", post(commands))
-        .route("/slack/interactions", post(interactions))
+        .route("/slack/interactions", post(interact::interactions))
         .route("/slack/events", post(events))
-        .route_layer(axum::middleware::from_fn_with_state(state, verify::verify))
+        .route_layer(axum::middleware::from_fn_with_state(state, verify::verify));
+    // The install flow is a browser's, not Slack's: it is not signed; its state is.
+    signed.route("/slack/install", get(install::install)).route("/slack/oauth/callback", get(install::callback))
 }
 
 /// An ephemeral answer to the person who typed the command.
@@ -281,27 +516,34 @@ fn words(state: &AppState, text: impl Into<String>) -> Response {
     }
 }
 
+const SORRY: &str = "Something went wrong on our side; please try again in a minute.";
+
 fn internal(e: &anyhow::Error) -> Response {
     tracing::error!(error = ?e, "answering Slack");
-    ephemeral(json!({ "text": "Something went wrong on our side; please try again in a minute." }))
+    ephemeral(json!({ "text": SORRY }))
 }
 
-/// Who is asking: the workspace's tenant, the Dealwatch user with this Slack id, and whose deals
-/// they may see (from the same read of the users).
-async fn identify(state: &AppState, team: &str, slack_user: &str) -> Result<(TenantId, User, Scope), String> {
-    let tenant = state.slack.tenant(team).cloned().ok_or_else(|| {
-        tracing::warn!(team, "a Slack workspace that is not connected");
-        "This Slack workspace is not connected to Dealwatch yet: an admin adds it under [slack] workspaces.".to_owned()
-    })?;
-    let users = state.store.users(&tenant).await.map_err(|e| {
-        tracing::error!(error = %e, "reading users");
-        "Something went wrong on our side; please try again in a minute.".to_owned()
-    })?;
-    let user = users.iter().find(|u| u.slack_user_id.as_deref() == Some(slack_user)).cloned().ok_or_else(|| {
-        "I don't know you yet: ask a Dealwatch admin to link your Slack account to your CRM user.".to_owned()
-    })?;
-    let scope = Scope::for_user(&users, &user.user_id, user.role);
-    Ok((tenant, user, scope))
+/// Logs a failed Web API call and says what it means for the user.
+fn web_failed(method: &str, e: SlackClientError) -> SendError {
+    let e = slack_error(e);
+    metrics::counter!("slack_api_errors_total", "method" => method.to_owned()).increment(1);
+    tracing::warn!(method, error = %e, "a Slack Web API call failed");
+    e
+}
+
+/// Opens a modal for a click or command's `trigger_id` (valid for 3 s, so no retry).
+async fn open_modal(web: &Web, trigger: &str, view: Value) -> Result<(), SendError> {
+    let view: SlackView = serde_json::from_value(view).map_err(|e| SendError::Permanent(format!("not a view: {e}")))?;
+    let request = SlackApiViewsOpenRequest::new(SlackTriggerId(trigger.to_owned()), view);
+    web.client.open_session(&web.token).views_open(&request).await.map(|_| ()).map_err(|e| web_failed("views.open", e))
+}
+
+/// The settings modal for `user`.
+async fn settings_modal(state: &AppState, ws: &Workspace, user: &User, from: &str) -> anyhow::Result<Value> {
+    let stored = state.store.alert_settings(&ws.tenant, &user.user_id).await?;
+    let settings = crate::alerts::settings::AlertSettings::from_stored(stored);
+    let form = views::SettingsForm::new(&settings, user, &state.slack.channels, from);
+    state.slack.settings_modal(&form)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -312,9 +554,9 @@ async fn commands(State(state): State<AppState>, body: Bytes) -> Response {
         Ok(e) => e,
         Err(e) => return (StatusCode::BAD_REQUEST, format!("not a Slack command: {e}")).into_response(),
     };
-    let (tenant, user, scope) = match identify(&state, event.team_id.as_ref(), event.user_id.as_ref()).await {
+    let (ws, user, scope) = match workspace::identify(&state, event.team_id.as_ref(), event.user_id.as_ref()).await {
         Ok(who) => who,
-        Err(message) => return words(&state, message),
+        Err(unknown) => return words(&state, unknown.message()),
     };
     let parsed = command::parse(event.command.as_ref(), event.text.as_deref().unwrap_or_default());
     let command = match parsed {
@@ -322,9 +564,16 @@ async fn commands(State(state): State<AppState>, body: Bytes) -> Response {
         Err(e) => return words(&state, e.to_string()),
     };
     metrics::counter!("slack_commands_total", "command" => event.command.to_string()).increment(1);
+    if command == Command::Settings {
+        return settings_command(&state, &ws, &user, event.trigger_id.as_ref()).await;
+    }
     let mut work = {
         let state = state.clone();
-        tokio::spawn(async move { answer(&state, &tenant, &user, scope, command).await })
+        let tenant = ws.tenant.clone();
+        tokio::spawn(async move {
+            let reply = crate::chat::answer(&state, &tenant, &user, scope, command, "slack").await?;
+            state.slack.render(&reply)
+        })
     };
     // Answer directly when it is ready in time; otherwise acknowledge and finish through the
     // response_url (the work goes on either way).
@@ -337,7 +586,7 @@ async fn commands(State(state): State<AppState>, body: Bytes) -> Response {
                     Ok(Ok(m)) => m,
                     Ok(Err(e)) => {
                         tracing::error!(error = ?e, "answering a Slack command");
-                        json!({ "text": "Something went wrong on our side; please try again in a minute." })
+                        json!({ "text": SORRY })
                     }
                     Err(e) => json!({ "text": format!("The answer failed: {e}") }),
                 };
@@ -345,6 +594,25 @@ async fn commands(State(state): State<AppState>, body: Bytes) -> Response {
             });
             ephemeral(json!({ "text": "Working on it…" }))
         }
+    }
+}
+
+/// `/dealwatch settings`: the settings modal, or why it did not open.
+async fn settings_command(state: &AppState, ws: &Workspace, user: &User, trigger: &str) -> Response {
+    let Some(web) = ws.web.as_ref() else {
+        return words(
+            state,
+            "I can't open forms in this workspace (no bot token); POST /v1/alerts/configure takes the same settings.",
+        );
+    };
+    let view = match settings_modal(state, ws, user, "command").await {
+        Ok(v) => v,
+        Err(e) => return internal(&e),
+    };
+    match open_modal(web, trigger, view).await {
+        // The modal is the answer: nothing is posted in the channel.
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(e) => words(state, format!("Slack did not open the settings form ({e}); please try again.")),
     }
 }
 
@@ -370,214 +638,6 @@ async fn respond(state: &AppState, url: &str, mut message: Value, replace: bool)
     }
 }
 
-/// The answer to `command` from `user`, as a Slack message.
-async fn answer(
-    state: &AppState,
-    tenant: &TenantId,
-    user: &User,
-    scope: Scope,
-    command: Command,
-) -> anyhow::Result<Value> {
-    let reply = match command {
-        Command::Help => Reply::Help,
-        Command::DealRisk { query } => deal_risk(state, tenant, user, scope, &query).await?,
-        Command::Pipeline { .. } | Command::Settings | Command::Mute { .. } | Command::Unmute { .. } => {
-            Reply::Unreadable {
-                message: "That command is not available in Slack yet; the REST API has it (`/v1/pipeline/metrics`, `/v1/alerts/configure`).".into(),
-            }
-        }
-    };
-    state.slack.render(&reply)
-}
-
-async fn deal_risk(
-    state: &AppState,
-    tenant: &TenantId,
-    user: &User,
-    scope: Scope,
-    query: &str,
-) -> anyhow::Result<Reply> {
-    let engine = state.cache.get(&state.store, tenant, Utc::now().date_naive()).await;
-    let Some(engine) = engine.map_err(|e| anyhow::anyhow!("loading the tenant: {e:?}"))? else {
-        return Ok(Reply::NoModel);
-    };
-    let texts = state.texts.clone();
-    let query = query.to_owned();
-    let reply = tokio::task::spawn_blocking(move || crate::chat::deal_risk(&engine, &query, &scope, &texts)).await?;
-    if let Reply::RiskCard { card } = &reply {
-        let entry = crate::store::AuditEntry {
-            at: Utc::now(),
-            actor: user.user_id.clone(),
-            action: "deal.score".into(),
-            target: Some(card.deal_id.clone()),
-            details: Some(json!({ "via": "slack" })),
-            request_id: None,
-        };
-        state.audit.read(tenant, entry).await?;
-        metrics::counter!("deals_scored_total", "path" => "slack").increment(1);
-    }
-    Ok(reply)
-}
-
-// ---------------------------------------------------------------------------------------------
-// POST /slack/interactions
-
-#[derive(serde::Deserialize)]
-struct InteractionForm {
-    payload: String,
-}
-
-async fn interactions(State(state): State<AppState>, body: Bytes) -> Response {
-    let Ok(form) = serde_urlencoded::from_bytes::<InteractionForm>(&body) else {
-        return (StatusCode::BAD_REQUEST, "an interaction carries a payload field").into_response();
-    };
-    let raw: Value = match serde_json::from_str(&form.payload) {
-        Ok(v) => v,
-        Err(e) => return (StatusCode::BAD_REQUEST, format!("the payload is not JSON: {e}")).into_response(),
-    };
-    let event: SlackInteractionEvent = match serde_json::from_value(raw.clone()) {
-        Ok(e) => e,
-        Err(e) => return (StatusCode::BAD_REQUEST, format!("not a Slack interaction: {e}")).into_response(),
-    };
-    let SlackInteractionEvent::BlockActions(actions) = event else {
-        // Modal submissions and the like: acknowledged, nothing to do yet.
-        return StatusCode::OK.into_response();
-    };
-    // Slack wants the acknowledgement within 3 s; the answer goes to the response_url.
-    let work = {
-        let state = state.clone();
-        tokio::spawn(async move { block_actions(&state, actions, &raw).await })
-    };
-    if tokio::time::timeout(state.slack.deadline, work).await.is_err() {
-        tracing::info!("a Slack click is still being answered after the deadline");
-    }
-    StatusCode::OK.into_response()
-}
-
-async fn block_actions(state: &AppState, event: SlackInteractionBlockActionsEvent, raw: &Value) {
-    let Some(url) = event.response_url.as_ref().map(|u| u.0.to_string()) else { return };
-    let slack_user = event.user.as_ref().map(|u| u.id.to_string()).unwrap_or_default();
-    let (tenant, user, scope) = match identify(state, event.team.id.as_ref(), &slack_user).await {
-        Ok(who) => who,
-        Err(message) => return respond(state, &url, json!({ "text": message }), false).await,
-    };
-    for action in event.actions.iter().flatten() {
-        let id = action.action_id.to_string();
-        let result = if let Some(deal) = id.strip_prefix("pick:") {
-            pick(state, &tenant, &user, scope.clone(), deal, &url).await
-        } else {
-            let choice = action.selected_option.as_ref().map(|o| o.value.clone());
-            match click(&id, action.value.as_deref(), choice.as_deref()) {
-                Some((alert_id, request)) => {
-                    feedback(state, &tenant, &user, &slack_user, alert_id, request, raw, &url).await
-                }
-                None => Ok(()),
-            }
-        };
-        if let Err(e) = result {
-            tracing::error!(error = ?e, action = %id, "answering a Slack click");
-            respond(state, &url, json!({ "text": "Something went wrong on our side; please try again." }), false).await;
-        }
-    }
-}
-
-/// A pick-list button: that deal's card replaces the list.
-async fn pick(
-    state: &AppState,
-    tenant: &TenantId,
-    user: &User,
-    scope: Scope,
-    deal: &str,
-    url: &str,
-) -> anyhow::Result<()> {
-    let reply = deal_risk(state, tenant, user, scope, deal).await?;
-    respond(state, url, state.slack.render(&reply)?, true).await;
-    Ok(())
-}
-
-/// An alert button as a feedback request: (alert id, what was clicked). Snooze comes from the
-/// overflow menu as `alert_id|1d`.
-fn click<'a>(
-    action_id: &str,
-    value: Option<&'a str>,
-    choice: Option<&'a str>,
-) -> Option<(&'a str, crate::server::api::FeedbackRequest)> {
-    let plain = |action| crate::server::api::FeedbackRequest { action, reason: None, snooze: None };
-    match action_id {
-        "useful" => Some((value?, plain(Action::Useful))),
-        "not_relevant" => Some((value?, plain(Action::NotRelevant))),
-        "false_alarm" => Some((value?, plain(Action::FalseAlarm))),
-        "snooze" => {
-            let (alert, length) = choice?.split_once('|')?;
-            let snooze = match length {
-                "1w" => SnoozeFor::Week,
-                "score" => SnoozeFor::ScoreChange,
-                _ => SnoozeFor::Day,
-            };
-            Some((
-                alert,
-                crate::server::api::FeedbackRequest { action: Action::Snooze, reason: None, snooze: Some(snooze) },
-            ))
-        }
-        _ => None,
-    }
-}
-
-/// Stores a click on an alert and updates the message in place: its buttons give way to a line
-/// saying who did what.
-#[allow(clippy::too_many_arguments)]
-async fn feedback(
-    state: &AppState,
-    tenant: &TenantId,
-    user: &User,
-    slack_user: &str,
-    alert_id: &str,
-    request: crate::server::api::FeedbackRequest,
-    raw: &Value,
-    url: &str,
-) -> anyhow::Result<()> {
-    let judged = crate::server::api::give_feedback(state, tenant, &user.user_id, user.role, alert_id, &request)
-        .await
-        .map_err(|e| anyhow::anyhow!("recording feedback: {e:?}"))?;
-    let Some(judged) = judged else {
-        respond(
-            state,
-            url,
-            json!({ "text": "That alert was sent to someone else, so I can't record your answer." }),
-            false,
-        )
-        .await;
-        return Ok(());
-    };
-    let tz: chrono_tz::Tz = user.time_zone.parse().unwrap_or(chrono_tz::Tz::UTC);
-    let given = &judged.given;
-    let what = match given.action {
-        Action::Useful => "✅ Marked useful".to_owned(),
-        Action::NotRelevant => "Marked not relevant".to_owned(),
-        Action::FalseAlarm => "Marked a false alarm".to_owned(),
-        Action::Snooze => {
-            match (given.snooze_until_ms.and_then(chrono::DateTime::from_timestamp_millis), given.snooze_score) {
-                (Some(until), _) => format!("🔕 Snoozed until {}", until.with_timezone(&tz).format("%a %d %b %H:%M")),
-                (None, Some(score)) => format!("🔕 Snoozed until the score moves 10 points from {score}"),
-                (None, None) => "🔕 Snoozed".to_owned(),
-            }
-        }
-    };
-    let mut line = format!("{what} by <@{slack_user}>");
-    if let Some(t) = judged.tuning.as_ref().filter(|_| judged.recorded) {
-        line.push_str(&format!(" · the team's critical threshold is now {}", t.threshold));
-    }
-    // The original message without its buttons, and the line under it.
-    let mut blocks: Vec<Value> = raw["message"]["blocks"]
-        .as_array()
-        .map(|b| b.iter().filter(|b| b["type"] != "actions").cloned().collect())
-        .unwrap_or_default();
-    blocks.push(json!({ "type": "context", "elements": [{ "type": "mrkdwn", "text": line }] }));
-    let text = raw["message"]["text"].as_str().unwrap_or("Dealwatch alert");
-    respond(state, url, json!({ "text": text, "blocks": blocks }), true).await;
-    Ok(())
-}
-
 // ---------------------------------------------------------------------------------------------
 // POST /slack/events
 
@@ -594,10 +654,13 @@ async fn events(State(state): State<AppState>, body: Bytes) -> Response {
         }
         SlackPushEvent::EventCallback(c) => c,
     };
-    let Some(tenant) = state.slack.tenant(callback.team_id.as_ref()).cloned() else {
-        tracing::warn!(team = %callback.team_id, "an event from a Slack workspace that is not connected");
-        return StatusCode::OK.into_response();
+    let ws = match workspace::workspace(&state, callback.team_id.as_ref()).await {
+        Ok(ws) => ws,
+        Err(workspace::Unknown::Store) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        // Not ours: acknowledged, or Slack retries it.
+        Err(_) => return StatusCode::OK.into_response(),
     };
+    let tenant = ws.tenant.clone();
     // Slack retries an event it thinks we missed: the store remembers which ones we handled,
     // across restarts and replicas.
     let key = format!("slack-event:{}", callback.event_id);
@@ -613,19 +676,61 @@ async fn events(State(state): State<AppState>, body: Bytes) -> Response {
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         }
     }
-    let handled = handle_event(&state, &tenant, callback.event).await;
-    let body = json!({ "handled": handled.is_ok() });
-    if let Err(e) = &handled {
-        tracing::error!(error = ?e, "handling a Slack event");
+    match handle_event(&state, &ws, callback.event).await {
+        Ok(()) => {
+            if let Err(e) =
+                state.store.idempotency_finish(&tenant, "slack", &key, 200, &json!({ "handled": true })).await
+            {
+                tracing::error!(error = %e, "recording a handled Slack event");
+            }
+            StatusCode::OK.into_response()
+        }
+        // Slack is busy or down: forget the event and answer 500, so Slack's retry (up to three,
+        // over an hour) tries again.
+        Err(EventError::Transient(e)) => {
+            tracing::warn!(error = %e, event_id = %callback.event_id, "a Slack event failed for now; Slack will retry it");
+            if let Err(e) = state.store.idempotency_abandon(&tenant, "slack", &key).await {
+                tracing::error!(error = %e, "forgetting a failed Slack event");
+            }
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+        // A retry would fail the same way: handled, logged.
+        Err(EventError::Permanent(e)) => {
+            tracing::error!(error = ?e, event_id = %callback.event_id, "a Slack event could not be handled");
+            let body = json!({ "handled": false, "error": e.to_string() });
+            if let Err(e) = state.store.idempotency_finish(&tenant, "slack", &key, 200, &body).await {
+                tracing::error!(error = %e, "recording a failed Slack event");
+            }
+            StatusCode::OK.into_response()
+        }
     }
-    if let Err(e) = state.store.idempotency_finish(&tenant, "slack", &key, 200, &body).await {
-        tracing::error!(error = %e, "recording a handled Slack event");
-    }
-    StatusCode::OK.into_response()
 }
 
-/// Mentions and direct messages go to the question path; until it exists they get help.
-async fn handle_event(state: &AppState, tenant: &TenantId, event: SlackEventCallbackBody) -> anyhow::Result<()> {
+#[derive(Debug)]
+enum EventError {
+    /// Worth Slack's retry: its Web API answered 429 or 5xx, or the store failed.
+    Transient(anyhow::Error),
+    Permanent(anyhow::Error),
+}
+
+impl From<SendError> for EventError {
+    fn from(e: SendError) -> Self {
+        match e {
+            SendError::Transient { .. } => EventError::Transient(e.into()),
+            SendError::Permanent(_) => EventError::Permanent(e.into()),
+        }
+    }
+}
+
+impl From<anyhow::Error> for EventError {
+    fn from(e: anyhow::Error) -> Self {
+        EventError::Permanent(e)
+    }
+}
+
+/// Mentions and direct messages go to the question path (help, until it exists); opening the
+/// app's home tab publishes it.
+async fn handle_event(state: &AppState, ws: &Workspace, event: SlackEventCallbackBody) -> Result<(), EventError> {
     let (channel, thread) = match event {
         SlackEventCallbackBody::AppMention(m) => (m.channel, m.origin.thread_ts.unwrap_or(m.origin.ts)),
         SlackEventCallbackBody::Message(m)
@@ -636,23 +741,121 @@ async fn handle_event(state: &AppState, tenant: &TenantId, event: SlackEventCall
             let Some(channel) = m.origin.channel else { return Ok(()) };
             (channel, m.origin.thread_ts.unwrap_or(m.origin.ts))
         }
+        SlackEventCallbackBody::AppHomeOpened(h) if h.tab.as_deref().is_none_or(|t| t == "home") => {
+            return publish_home(state, ws, h.user.as_ref()).await;
+        }
         other => {
-            tracing::debug!(tenant = %tenant, event = ?std::mem::discriminant(&other), "a Slack event we do not act on");
+            tracing::debug!(tenant = %ws.tenant, event = ?std::mem::discriminant(&other), "a Slack event we do not act on");
             return Ok(());
         }
     };
-    let Some((client, token)) = &state.slack.web else {
-        tracing::warn!("a Slack mention, but no [slack] bot_token to answer with");
+    let Some(web) = &ws.web else {
+        tracing::warn!("a Slack mention, but no bot token to answer with");
         return Ok(());
     };
     let message = state.slack.render(&Reply::Help)?;
-    let blocks: Vec<SlackBlock> = serde_json::from_value(message["blocks"].clone())?;
+    let blocks: Vec<SlackBlock> = serde_json::from_value(message["blocks"].clone()).map_err(anyhow::Error::from)?;
     let content = SlackMessageContent::new()
         .with_text(message["text"].as_str().unwrap_or("Dealwatch").to_owned())
         .with_blocks(blocks);
     let request = SlackApiChatPostMessageRequest::new(channel, content).with_thread_ts(thread);
-    client.open_session(token).chat_post_message(&request).await?;
+    web.client
+        .open_session(&web.token)
+        .chat_post_message(&request)
+        .await
+        .map_err(|e| web_failed("chat.postMessage", e))?;
     Ok(())
+}
+
+/// Publishes `slack_user`'s home tab: their open deals by risk, their alerts of the last week,
+/// what they snoozed, and a button to their settings.
+async fn publish_home(state: &AppState, ws: &Workspace, slack_user: &str) -> Result<(), EventError> {
+    let Some(web) = &ws.web else { return Ok(()) };
+    let view = match workspace::identify(state, &ws.team_id, slack_user).await {
+        Ok((_, user, scope)) => home_view(state, &ws.tenant, &user, &scope).await.map_err(EventError::Transient)?,
+        Err(workspace::Unknown::Store) => return Err(EventError::Transient(anyhow::anyhow!("the store failed"))),
+        Err(unknown) => json!({ "type": "home", "blocks": [
+            { "type": "section", "text": { "type": "mrkdwn", "text": unknown.message() } }
+        ] }),
+    };
+    let view: SlackView = serde_json::from_value(view).map_err(anyhow::Error::from)?;
+    let request = SlackApiViewsPublishRequest::new(SlackUserId(slack_user.to_owned()), view);
+    web.client.open_session(&web.token).views_publish(&request).await.map_err(|e| web_failed("views.publish", e))?;
+    metrics::counter!("slack_home_published_total").increment(1);
+    Ok(())
+}
+
+/// Open deals on the home tab.
+const HOME_DEALS: usize = 10;
+
+async fn home_view(
+    state: &AppState,
+    tenant: &TenantId,
+    user: &User,
+    scope: &crate::server::tenants::Scope,
+) -> anyhow::Result<Value> {
+    let now = Utc::now();
+    // The user's own deals: a rep's, or a manager's team's; an admin sees the riskiest overall.
+    let board = state.cache.board(&state.store, tenant).await.map_err(|e| anyhow::anyhow!("reading scores: {e:?}"))?;
+    let mine: Vec<_> = board.rows.iter().filter(|r| scope.allows(r.rep_id.as_deref())).collect();
+    let deals: Vec<views::HomeDeal> = mine
+        .iter()
+        .take(HOME_DEALS)
+        .map(|r| views::HomeDeal {
+            deal_id: r.deal_id.clone(),
+            company: r.company.clone(),
+            risk_score: r.risk_score,
+            risk_category: r.risk_category.as_str().to_owned(),
+            amount: r.amount,
+            url: state.slack.deal_link(&r.deal_id),
+        })
+        .collect();
+    let as_of = board
+        .rows
+        .iter()
+        .filter_map(|r| r.scored_at)
+        .max()
+        .map_or_else(|| "-".to_owned(), |d| views::local(d, &user.time_zone));
+    let query =
+        crate::alerts::AlertQuery { recipient: Some(user.user_id.clone()), limit: Some(50), ..Default::default() };
+    let week_ago = now - chrono::Duration::days(7);
+    let alerts: Vec<views::HomeLine> = state
+        .store
+        .alerts(tenant, &query)
+        .await?
+        .into_iter()
+        .filter(|a| a.created_at >= week_ago && a.kind != engine::alerts::AlertKind::DailyDigest)
+        .take(10)
+        .map(|a| views::HomeLine {
+            kind: views::kind_label(a.kind),
+            subject: a.payload.pointer("/deal/company").and_then(Value::as_str).unwrap_or(&a.subject).to_owned(),
+            score: a.score,
+            when: views::local(a.created_at, &user.time_zone),
+            until: String::new(),
+        })
+        .collect();
+    let snoozes: Vec<views::HomeLine> = state
+        .store
+        .feedback(tenant, now - chrono::Duration::days(8))
+        .await?
+        .into_iter()
+        .filter(|f| f.user_id == user.user_id && f.silences(f.snooze_score, now))
+        .map(|f| views::HomeLine {
+            kind: views::kind_label(f.kind),
+            subject: f.subject.clone(),
+            score: f.snooze_score,
+            when: views::local(f.created_at, &user.time_zone),
+            until: match (f.snooze_until_ms.and_then(chrono::DateTime::from_timestamp_millis), f.snooze_score) {
+                (Some(until), _) => format!("until {}", views::local(until, &user.time_zone)),
+                (None, Some(score)) => format!("until the score moves 10 points from {score}"),
+                (None, None) => String::new(),
+            },
+        })
+        .collect();
+    let stored = state.store.alert_settings(tenant, &user.user_id).await?;
+    let settings = crate::alerts::settings::AlertSettings::from_stored(stored);
+    let muted: Vec<String> = settings.muted.iter().flatten().map(|&k| views::kind_label(k)).collect();
+    state.slack.home(user, &deals, mine.len(), &alerts, &snoozes, &muted, &as_of)
 }
 
 #[cfg(test)]
@@ -705,14 +908,51 @@ mod tests {
     }
 
     #[test]
-    fn alert_buttons_become_feedback() {
-        let (id, r) = click("useful", Some("a1"), None).expect("useful");
-        assert_eq!((id, r.action, r.snooze), ("a1", Action::Useful, None));
-        let (id, r) = click("snooze", None, Some("a2|1w")).expect("snooze");
-        assert_eq!((id, r.action, r.snooze), ("a2", Action::Snooze, Some(SnoozeFor::Week)));
-        let (_, r) = click("snooze", None, Some("a2|score")).expect("snooze");
-        assert_eq!(r.snooze, Some(SnoozeFor::ScoreChange));
-        assert!(click("false_alarm", None, None).is_none(), "no alert id");
-        assert!(click("open_deal", Some("x"), None).is_none(), "a link button needs no answer");
+    fn every_view_renders_as_a_view_slack_takes() {
+        let slack = state();
+        let views = slack.sample_views().expect("views");
+        assert_eq!(views.len(), 4);
+        for (name, view) in &views {
+            check_view(view).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+        }
+        let settings = views[0].1.to_string();
+        for needle in
+            ["\"block_id\":\"threshold\"", "\"initial_value\":\"75\"", "\"initial_time\":\"20:00\"", "Europe/Berlin"]
+        {
+            assert!(settings.contains(needle), "the settings modal lacks {needle}: {settings}");
+        }
+        let why = views[1].1.to_string();
+        assert!(why.contains("Acme &lt;Corp&gt; &amp; Sons"), "{why}");
+        let home = views[2].1.to_string();
+        for needle in [
+            "🔴 *82* · <https://crm.example.com/deals/D1|D1> Acme &lt;Corp&gt;",
+            "the riskiest 1 of 3",
+            "Muted: segment decline",
+            "open_settings",
+        ] {
+            assert!(home.contains(needle), "the home tab lacks {needle}: {home}");
+        }
+        let long_title =
+            json!({ "type": "modal", "title": { "type": "plain_text", "text": "x".repeat(25) }, "blocks": [] });
+        assert!(check_view(&long_title).is_err_and(|e| e.to_string().contains("24")));
+    }
+
+    #[test]
+    fn the_pipeline_reply_shows_its_figures() {
+        let slack = state();
+        let m = slack.render(&Reply::Pipeline { view: Box::new(sample_pipeline()) }).expect("render");
+        let text = m["blocks"].to_string();
+        for needle in [
+            "📊 Pipeline: region:APAC rep:rep_15",
+            "$2.4M in 42 open deals",
+            "$1.1M (46% of it)",
+            "68.4/100, 71.6 a month ago",
+            "🔴 3 critical · 🟠 10 high · 🟡 19 medium · 🟢 10 low",
+            "1. *91* D1 Acme &lt;Corp&gt; · rep_15 · $45K",
+            "pick:D5",
+        ] {
+            assert!(text.contains(needle), "the pipeline lacks {needle:?}: {text}");
+        }
+        assert_eq!(m["text"], "Pipeline: 42 open deals, $1.1M risk-adjusted");
     }
 }

@@ -218,6 +218,40 @@ pub struct User {
     pub discord_user_id: Option<String>,
 }
 
+/// A follow-up task someone created from chat, for a deal.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FollowUpTask {
+    pub task_id: String,
+    /// The click it came from: the same key creates one task.
+    #[serde(skip)]
+    pub task_key: String,
+    pub deal_id: String,
+    pub subject: String,
+    pub due_date: Option<NaiveDate>,
+    /// The CRM owner it is for.
+    pub owner: Option<String>,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    /// `recorded` (no CRM connected), `queued` (for the CRM), `written`, `failed`.
+    pub state: String,
+    pub crm_id: Option<String>,
+    pub error: Option<String>,
+}
+
+/// A Slack workspace installed through OAuth: its tenant and its sealed bot token.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlackInstallation {
+    pub team_id: String,
+    pub tenant: TenantId,
+    pub team_name: String,
+    pub bot_user_id: Option<String>,
+    pub scopes: String,
+    /// The bot token, encrypted by the service; the store never sees it in clear.
+    pub token_sealed: String,
+    pub installed_by: Option<String>,
+    pub installed_at: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AuditEntry {
     pub at: DateTime<Utc>,
@@ -475,6 +509,17 @@ pub trait Store: Send + Sync + fmt::Debug {
     ) -> Result<(), StoreError>;
 
     /// Every tenant's id (for background work that runs for all of them).
+    /// Stores a task unless one with its `task_key` exists; returns the stored task and whether
+    /// it is new.
+    async fn record_task(&self, tenant: &TenantId, task: &FollowUpTask) -> Result<(FollowUpTask, bool), StoreError>;
+    /// The tenant's tasks, newest first, for one deal or all.
+    async fn tasks(&self, tenant: &TenantId, deal_id: Option<&str>) -> Result<Vec<FollowUpTask>, StoreError>;
+
+    /// Stores (or replaces) a workspace's installation.
+    async fn save_slack_installation(&self, installation: &SlackInstallation) -> Result<(), StoreError>;
+    /// The installation of a Slack workspace, whichever tenant it belongs to.
+    async fn slack_installation(&self, team_id: &str) -> Result<Option<SlackInstallation>, StoreError>;
+
     async fn tenant_ids(&self) -> Result<Vec<TenantId>, StoreError>;
 
     /// Writes alerts into the outbox; one whose dedup key exists already is skipped. Returns how

@@ -1052,6 +1052,94 @@ macro_rules! implement_store {
                 Ok(())
             }
 
+            async fn record_task(&self, tenant: &TenantId, task: &FollowUpTask) -> Result<(FollowUpTask, bool), StoreError> {
+                let mut tx = self.begin_write(tenant).await?;
+                let new = sqlx::query(
+                    "INSERT INTO follow_up_tasks (tenant_id, task_id, task_key, deal_id, subject, due_date, owner, created_by, \
+                     created_at, state, crm_id, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+                     ON CONFLICT (tenant_id, task_key) DO NOTHING",
+                )
+                .bind(tenant.as_str())
+                .bind(task.task_id.as_str())
+                .bind(task.task_key.as_str())
+                .bind(task.deal_id.as_str())
+                .bind(task.subject.as_str())
+                .bind(task.due_date)
+                .bind(task.owner.as_deref())
+                .bind(task.created_by.as_str())
+                .bind(task.created_at)
+                .bind(task.state.as_str())
+                .bind(task.crm_id.as_deref())
+                .bind(task.error.as_deref())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    == 1;
+                let stored = Self::select_tasks(&mut tx, tenant, "task_key", task.task_key.as_str()).await?;
+                tx.commit().await?;
+                let stored = stored.into_iter().next().ok_or_else(|| StoreError::Corrupt("a task vanished after its insert".into()))?;
+                Ok((stored, new))
+            }
+
+            async fn tasks(&self, tenant: &TenantId, deal_id: Option<&str>) -> Result<Vec<FollowUpTask>, StoreError> {
+                let mut tx = self.begin(tenant).await?;
+                let rows = match deal_id {
+                    Some(deal) => Self::select_tasks(&mut tx, tenant, "deal_id", deal).await?,
+                    None => Self::select_tasks(&mut tx, tenant, "tenant_id", tenant.as_str()).await?,
+                };
+                tx.commit().await?;
+                Ok(rows)
+            }
+
+            async fn save_slack_installation(&self, i: &SlackInstallation) -> Result<(), StoreError> {
+                let mut tx = self.begin_write(&i.tenant).await?;
+                sqlx::query(
+                    "INSERT INTO slack_installations (team_id, tenant_id, team_name, bot_user_id, scopes, token_sealed, \
+                     installed_by, installed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                     ON CONFLICT (team_id) DO UPDATE SET tenant_id = excluded.tenant_id, team_name = excluded.team_name, \
+                     bot_user_id = excluded.bot_user_id, scopes = excluded.scopes, token_sealed = excluded.token_sealed, \
+                     installed_by = excluded.installed_by, installed_at = excluded.installed_at",
+                )
+                .bind(i.team_id.as_str())
+                .bind(i.tenant.as_str())
+                .bind(i.team_name.as_str())
+                .bind(i.bot_user_id.as_deref())
+                .bind(i.scopes.as_str())
+                .bind(i.token_sealed.as_str())
+                .bind(i.installed_by.as_deref())
+                .bind(i.installed_at)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn slack_installation(&self, team_id: &str) -> Result<Option<SlackInstallation>, StoreError> {
+                let mut tx = self.begin_directory().await?;
+                type Row = (String, String, String, Option<String>, String, String, Option<String>, chrono::DateTime<chrono::Utc>);
+                let row: Option<Row> = sqlx::query_as(
+                    "SELECT team_id, tenant_id, team_name, bot_user_id, scopes, token_sealed, installed_by, installed_at \
+                     FROM slack_installations WHERE team_id = $1",
+                )
+                .bind(team_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                row.map(|(team_id, tenant, team_name, bot_user_id, scopes, token_sealed, installed_by, installed_at)| {
+                    Ok(SlackInstallation {
+                        team_id,
+                        tenant: TenantId::parse(&tenant).map_err(|_| StoreError::Corrupt(format!("tenant id {tenant:?}")))?,
+                        team_name,
+                        bot_user_id,
+                        scopes,
+                        token_sealed,
+                        installed_by,
+                        installed_at,
+                    })
+                })
+                .transpose()
+            }
+
             async fn tenant_ids(&self) -> Result<Vec<TenantId>, StoreError> {
                 let mut tx = self.begin_directory().await?;
                 let rows: Vec<(String,)> =
@@ -1426,6 +1514,31 @@ macro_rules! implement_store {
         }
 
         impl $store {
+            /// Tasks where `column` (task_key, deal_id or tenant_id) is `value`, newest first.
+            async fn select_tasks(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                tenant: &TenantId,
+                column: &'static str,
+                value: &str,
+            ) -> Result<Vec<FollowUpTask>, StoreError> {
+                type Row = (String, String, String, String, Option<chrono::NaiveDate>, Option<String>, String, chrono::DateTime<chrono::Utc>, String, Option<String>, Option<String>);
+                let sql: &'static str = match column {
+                    "task_key" => "SELECT task_id, task_key, deal_id, subject, due_date, owner, created_by, created_at, state, crm_id, error \
+                     FROM follow_up_tasks WHERE tenant_id = $1 AND task_key = $2 ORDER BY created_at DESC, task_id",
+                    "deal_id" => "SELECT task_id, task_key, deal_id, subject, due_date, owner, created_by, created_at, state, crm_id, error \
+                     FROM follow_up_tasks WHERE tenant_id = $1 AND deal_id = $2 ORDER BY created_at DESC, task_id",
+                    _ => "SELECT task_id, task_key, deal_id, subject, due_date, owner, created_by, created_at, state, crm_id, error \
+                     FROM follow_up_tasks WHERE tenant_id = $1 AND tenant_id = $2 ORDER BY created_at DESC, task_id",
+                };
+                let rows: Vec<Row> = sqlx::query_as(sql).bind(tenant.as_str()).bind(value).fetch_all(&mut **tx).await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(task_id, task_key, deal_id, subject, due_date, owner, created_by, created_at, state, crm_id, error)| {
+                        FollowUpTask { task_id, task_key, deal_id, subject, due_date, owner, created_by, created_at, state, crm_id, error }
+                    })
+                    .collect())
+            }
+
             /// Writes alerts in the transaction `tx`, skipping those whose dedup key exists.
             async fn insert_alerts(
                 tx: &mut sqlx::Transaction<'static, $db>,

@@ -23,6 +23,10 @@ struct Rig {
 
 /// Tenant `acme` with 2,000 generated deals; rep_1, their manager and the admin have Slack ids.
 async fn rig(store: tests::TestStore) -> Rig {
+    rig_with(store, |_| {}).await
+}
+
+async fn rig_with(store: tests::TestStore, extra: impl FnOnce(&mut bot::config::Settings) + Send + 'static) -> Rig {
     let today = chrono::Utc::now().date_naive();
     let dataset = seed_tenant(store.store.as_ref(), "acme", 2_000, 4, today).await;
     let tenant = TenantId::parse("acme").expect("tenant");
@@ -39,6 +43,7 @@ async fn rig(store: tests::TestStore) -> Rig {
         s.slack.bot_token = Some(TOKEN.to_owned().into());
         s.slack.api_url = api_url;
         s.alerts.deal_url = Some("https://acme.my.salesforce.com/{deal_id}".into());
+        extra(s);
     })
     .await;
     Rig { server, slack, dataset, tenant }
@@ -70,13 +75,40 @@ impl Rig {
     }
 
     async fn click(&self, user: &str, actions: Value, message: Value, response: &str) -> u16 {
+        self.click_in(TEAM, user, actions, message, response).await
+    }
+
+    async fn click_in(&self, team: &str, user: &str, actions: Value, message: Value, response: &str) -> u16 {
         let payload = json!({
-            "type": "block_actions", "team": { "id": TEAM }, "user": { "id": user }, "api_app_id": "A0DW",
+            "type": "block_actions", "team": { "id": team }, "user": { "id": user }, "api_app_id": "A0DW",
             "container": { "type": "message", "message_ts": "1.2", "channel_id": "C0GENERAL", "is_ephemeral": true }, "trigger_id": "t.1",
             "response_url": self.slack.response_url(response), "actions": actions, "message": message,
         });
         let body = serde_urlencoded::to_string([("payload", payload.to_string())]).expect("form");
         self.signed("/slack/interactions", &body, FORM, SECRET, 0).await.0
+    }
+
+    /// Submits a modal (`view_submission`) as `user`; Slack's answer body.
+    async fn submit(&self, user: &str, callback: &str, metadata: &str, values: Value) -> (u16, Value) {
+        let payload = json!({
+            "type": "view_submission", "team": { "id": TEAM }, "user": { "id": user, "team_id": TEAM }, "api_app_id": "A0DW",
+            "trigger_id": "t.2",
+            "view": { "id": "V1", "type": "modal", "callback_id": callback, "private_metadata": metadata,
+                      "state": { "values": values } },
+        });
+        let body = serde_urlencoded::to_string([("payload", payload.to_string())]).expect("form");
+        self.signed("/slack/interactions", &body, FORM, SECRET, 0).await
+    }
+
+    async fn event(&self, id: &str, event: Value) -> u16 {
+        let body = json!({ "type": "event_callback", "team_id": TEAM, "api_app_id": "A0DW", "event_id": id,
+                           "event_time": 1_780_000_000, "event": event });
+        self.signed("/slack/events", &body.to_string(), "application/json", SECRET, 0).await.0
+    }
+
+    /// The text of the last message posted to response URL `id`.
+    fn answered(&self, id: &str) -> Value {
+        self.slack.responses().into_iter().rev().find(|(r, _)| r == id).map(|(_, m)| m).unwrap_or(Value::Null)
     }
 
     /// An open deal of `owner`.
@@ -326,5 +358,423 @@ async fn events_answer_url_verification_ignore_retries_and_reply_to_mentions_onc
         assert_eq!(rig.signed("/slack/events", &foreign, "application/json", SECRET, 0).await.0, 200, "{b}");
         assert_eq!(rig.slack.posted().len(), 1, "{b}");
         assert_eq!(rig.signed("/slack/events", "{not json", "application/json", SECRET, 0).await.0, 400, "{b}");
+    }
+}
+
+/// The deals a rep's reply lists (ids of the dataset that appear in `text`).
+fn deals_named<'a>(rig: &'a Rig, text: &str) -> Vec<&'a engine::dataset::Deal> {
+    rig.dataset.deals.iter().filter(|d| text.contains(&format!(" {} ", d.id))).collect()
+}
+
+fn owner_of(rig: &Rig, deal: &engine::dataset::Deal) -> String {
+    let c = rig.dataset.schema.owner_column().expect("owner column");
+    rig.dataset.cat_name(c, deal.cats[c]).unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn pipeline_mute_and_the_settings_modal_work_from_slack() {
+    use bot::alerts::settings::AlertSettings;
+    use tests::fake_slack::Fault;
+    for store in each_store().await {
+        let b = store.store.backend();
+        let rig = rig(store).await;
+        let s = rig.server.store.store.clone();
+        // The whole pipeline for the admin: as many open deals as the data has.
+        let today = chrono::Utc::now().date_naive();
+        let open = rig.dataset.deals.iter().filter(|d| status(d, Some(today)) == Status::Open).count();
+        let all = texts(&rig.command("U0ADMIN", "/pipeline", "").await);
+        assert!(all.contains(&format!("in {open} open deals")), "{b}: {open} open: {all}");
+        for needle in ["*Risk-adjusted*", "*Team health index*", "🔴", "*The riskiest deals*\n1. *"] {
+            assert!(all.contains(needle), "{b}: the pipeline lacks {needle:?}: {all}");
+        }
+        // A rep's: only their own deals are listed.
+        let mine = rig.command("U0REP1", "/pipeline", "").await;
+        tests::assert_block_kit(&mine["blocks"]);
+        let listed = deals_named(&rig, &texts(&mine));
+        assert!(!listed.is_empty(), "{b}: {mine}");
+        assert!(listed.iter().all(|d| owner_of(&rig, d) == "rep_1"), "{b}: only rep_1's deals: {mine}");
+        let mine_open = rig
+            .dataset
+            .deals
+            .iter()
+            .filter(|d| status(d, Some(today)) == Status::Open && owner_of(&rig, d) == "rep_1")
+            .count();
+        assert!(texts(&mine).contains(&format!("in {mine_open} open deals")), "{b}: {mine}");
+        // Filters narrow it; another rep's pipeline is refused; a value no deal has is said so.
+        let narrowed = texts(&rig.command("U0MGR1", "/pipeline", "rep:rep_1 risk:critical risk:high").await);
+        assert!(narrowed.contains("Pipeline: rep:rep_1 risk:critical risk:high"), "{b}: {narrowed}");
+        assert!(deals_named(&rig, &narrowed).iter().all(|d| owner_of(&rig, d) == "rep_1"), "{b}: {narrowed}");
+        assert!(texts(&rig.command("U0REP1", "/pipeline", "rep:rep_2").await).contains("don't have access"), "{b}");
+        let nowhere = texts(&rig.command("U0ADMIN", "/pipeline", "stage:Nowhere").await);
+        assert!(nowhere.contains("no open deal has stage \"Nowhere\""), "{b}: {nowhere}");
+        assert!(texts(&rig.command("U0ADMIN", "/pipeline", "colour:red").await).contains("unknown filter"), "{b}");
+
+        // Mute a kind: stored in the settings, and routing leaves the user out.
+        let muted = texts(&rig.command("U0MGR1", "/dealwatch", "mute segment").await);
+        assert!(muted.contains("Muted segment decline alerts"), "{b}: {muted}");
+        let settings = AlertSettings::from_stored(s.alert_settings(&rig.tenant, "manager_1").await.expect("read"));
+        assert_eq!(settings.muted, Some(vec![engine::alerts::AlertKind::SegmentDecline]), "{b}");
+        let routing =
+            bot::alerts::routing::Routing::load(s.as_ref(), &rig.tenant, &["slack".to_owned()]).await.expect("routing");
+        let manager = routing.user("manager_1").expect("manager");
+        assert!(routing.with_shared(engine::alerts::AlertKind::SegmentDecline, vec![manager]).is_empty(), "{b}");
+        assert_eq!(routing.with_shared(engine::alerts::AlertKind::CriticalDeal, vec![manager]).len(), 1, "{b}");
+        let unmuted = texts(&rig.command("U0MGR1", "/dealwatch", "unmute").await);
+        assert!(unmuted.contains("Unmuted every alert type (segment decline)"), "{b}: {unmuted}");
+        assert!(
+            texts(&rig.command("U0MGR1", "/dealwatch", "mute nonsense").await).contains("unknown alert type"),
+            "{b}"
+        );
+
+        // Settings: the command opens the modal with the trigger and answers nothing in the channel.
+        let opened = rig.command("U0REP1", "/dealwatch", "settings").await;
+        assert_eq!(opened, Value::String(String::new()), "{b}: an empty acknowledgement");
+        let request = rig.slack.requests("views.open").pop().expect("views.open");
+        assert_eq!(request["trigger_id"], "13345224609.738474920.8088930838d88f008e0", "{b}");
+        assert_eq!(request["view"]["callback_id"], "settings", "{b}");
+        // Submitted: saved through the same path as the REST API, and read back by the API.
+        let values = json!({
+            "critical": { "value": { "type": "checkboxes", "selected_options": [{ "value": "on" }] } },
+            "threshold": { "value": { "type": "number_input", "value": "85" } },
+            "digest": { "value": { "type": "checkboxes", "selected_options": [{ "value": "on" }] } },
+            "digest_time": { "value": { "type": "timepicker", "selected_time": "07:30" } },
+            "timezone": { "value": { "type": "plain_text_input", "value": "America/New_York" } },
+            "quiet": { "value": { "type": "checkboxes", "selected_options": [] } },
+            "quiet_start": { "value": { "type": "timepicker", "selected_time": "20:00" } },
+            "quiet_end": { "value": { "type": "timepicker", "selected_time": "08:00" } },
+            "muted": { "value": { "type": "checkboxes", "selected_options": [{ "value": "weekly_summary" }] } }
+        });
+        let (status, answer) = rig.submit("U0REP1", "settings", "command", values.clone()).await;
+        assert_eq!((status, answer.clone()), (200, Value::String(String::new())), "{b}: the modal closes");
+        let saved = AlertSettings::from_stored(s.alert_settings(&rig.tenant, "rep_1").await.expect("read"));
+        assert_eq!(saved.critical().threshold, 85, "{b}");
+        let digest = saved.daily_digest.as_ref().expect("digest");
+        assert_eq!(
+            (digest.enabled, digest.time.as_str(), digest.timezone.as_str()),
+            (true, "07:30", "America/New_York")
+        );
+        assert!(saved.quiet_window().is_none(), "{b}: quiet hours off");
+        assert!(saved.mutes(engine::alerts::AlertKind::WeeklySummary), "{b}");
+        // A wrong value stays in the modal, under its field; nothing changes.
+        let mut bad = values.clone();
+        bad["timezone"]["value"]["value"] = "Mars/Olympus".into();
+        let (status, answer) = rig.submit("U0REP1", "settings", "command", bad).await;
+        assert_eq!((status, answer["response_action"].as_str()), (200, Some("errors")), "{b}: {answer}");
+        assert!(answer["errors"]["timezone"].as_str().is_some_and(|e| e.contains("Mars/Olympus")), "{b}: {answer}");
+        let mut bad = values;
+        bad["threshold"]["value"]["value"] = "300".into();
+        let (_, answer) = rig.submit("U0REP1", "settings", "command", bad).await;
+        assert!(answer["errors"]["threshold"].is_string(), "{b}: {answer}");
+        let kept = AlertSettings::from_stored(s.alert_settings(&rig.tenant, "rep_1").await.expect("read"));
+        assert_eq!(kept.daily_digest.as_ref().map(|d| d.timezone.clone()).as_deref(), Some("America/New_York"), "{b}");
+        // Slack refusing or failing to open the modal is said, not swallowed.
+        for fault in [Fault::SlackError("expired_trigger_id"), Fault::ServerError, Fault::RateLimited(1)] {
+            rig.slack.script_method("views.open", &[fault]);
+            let said = texts(&rig.command("U0REP1", "/dealwatch", "settings").await);
+            assert!(said.contains("did not open the settings form"), "{b} {fault:?}: {said}");
+        }
+        let log = s.audit_log(&rig.tenant, 100).await.expect("audit");
+        assert!(log.iter().filter(|e| e.action == "settings.update").count() >= 3, "{b}: mute, unmute, modal");
+    }
+}
+
+#[tokio::test]
+async fn card_buttons_create_tasks_judge_the_score_and_false_alarms_ask_why() {
+    use tests::fake_slack::Fault;
+    for store in each_store().await {
+        let b = store.store.backend();
+        let rig = rig(store).await;
+        let s = rig.server.store.store.clone();
+        let since = chrono::Utc::now() - chrono::Duration::hours(1);
+        let deal = rig.open_deal("rep_1").id.to_string();
+        let card = rig.command("U0REP1", "/deal-risk", &deal).await;
+        let actions = card["blocks"]
+            .as_array()
+            .expect("blocks")
+            .iter()
+            .find(|b| b["type"] == "actions")
+            .cloned()
+            .expect("actions");
+        let ids: Vec<&str> =
+            actions["elements"].as_array().expect("elements").iter().filter_map(|e| e["action_id"].as_str()).collect();
+        assert_eq!(ids, ["open_deal", "task", "card_useful", "card_false_alarm", "card_snooze"], "{b}");
+        let element = |id: &str| {
+            actions["elements"].as_array().expect("e").iter().find(|e| e["action_id"] == id).cloned().expect(id)
+        };
+        let message = json!({ "ts": "1.2", "text": card["text"], "blocks": card["blocks"] });
+
+        // Create follow-up task: recorded once per message, for the deal's owner.
+        assert_eq!(rig.click("U0REP1", json!([element("task")]), message.clone(), "task").await, 200, "{b}");
+        let said = rig.answered("task")["text"].as_str().unwrap_or_default().to_owned();
+        assert!(said.contains(&format!("Task created on {deal} for rep_1")) && said.contains("due"), "{b}: {said}");
+        assert_eq!(rig.click("U0REP1", json!([element("task")]), message.clone(), "task-again").await, 200, "{b}");
+        assert!(rig.answered("task-again")["text"].as_str().is_some_and(|t| t.contains("already created")), "{b}");
+        let tasks = s.tasks(&rig.tenant, Some(&deal)).await.expect("tasks");
+        assert_eq!(tasks.len(), 1, "{b}: {tasks:?}");
+        assert_eq!(
+            (tasks[0].owner.as_deref(), tasks[0].state.as_str(), tasks[0].created_by.as_str()),
+            (Some("rep_1"), "recorded", "rep_1")
+        );
+        assert!(
+            tasks[0].due_date.is_some_and(|d| d > chrono::Utc::now().date_naive() - chrono::Duration::days(1)),
+            "{b}"
+        );
+        // Someone else's deal: no task.
+        let theirs = rig.open_deal("rep_2").id.to_string();
+        let other = json!([{ "type": "button", "action_id": "task", "value": theirs }]);
+        assert_eq!(rig.click("U0REP1", other, message.clone(), "task-other").await, 200, "{b}");
+        assert!(rig.answered("task-other")["text"].as_str().is_some_and(|t| t.contains("don't have access")), "{b}");
+        assert!(s.tasks(&rig.tenant, Some(&theirs)).await.expect("tasks").is_empty(), "{b}");
+
+        // Snooze from the card: alerts on the deal are snoozed for rep_1; the judgement buttons
+        // give way to a line, Open in CRM and the task stay.
+        let mut snooze = element("card_snooze");
+        snooze["selected_option"] =
+            json!({ "value": format!("{}|1w", element("card_useful")["value"].as_str().expect("v")) });
+        assert_eq!(rig.click("U0REP1", json!([snooze]), message.clone(), "card-snooze").await, 200, "{b}");
+        let updated = rig.answered("card-snooze");
+        assert_eq!(updated["replace_original"], true, "{b}");
+        assert!(texts(&updated).contains("Alerts on this deal snoozed until"), "{b}: {updated}");
+        let kept: Vec<String> = updated["blocks"]
+            .as_array()
+            .expect("blocks")
+            .iter()
+            .filter(|b| b["type"] == "actions")
+            .flat_map(|b| b["elements"].as_array().cloned().unwrap_or_default())
+            .filter_map(|e| e["action_id"].as_str().map(str::to_owned))
+            .collect();
+        assert_eq!(kept, ["open_deal", "task"], "{b}");
+        let feedback = s.feedback(&rig.tenant, since).await.expect("feedback");
+        assert!(
+            feedback.iter().any(|f| f.subject == deal && f.user_id == "rep_1" && f.snooze_until_ms.is_some()),
+            "{b}: {feedback:?}"
+        );
+
+        // Mark false alarm: a modal asks why; its answer is stored with the judgement and the
+        // card is updated in place.
+        assert_eq!(rig.click("U0REP1", json!([element("card_false_alarm")]), message.clone(), "why").await, 200, "{b}");
+        let modal = rig.slack.requests("views.open").pop().expect("views.open");
+        assert_eq!(
+            (modal["trigger_id"].as_str(), modal["view"]["callback_id"].as_str()),
+            (Some("t.1"), Some("false_alarm")),
+            "{b}"
+        );
+        let metadata = modal["view"]["private_metadata"].as_str().expect("metadata").to_owned();
+        assert!(
+            !s.feedback(&rig.tenant, since)
+                .await
+                .expect("f")
+                .iter()
+                .any(|f| f.action == bot::alerts::feedback::Action::FalseAlarm),
+            "{b}: not before the answer"
+        );
+        let values = json!({
+            "reason": { "value": { "type": "radio_buttons", "selected_option": { "value": "The CRM data is out of date" } } },
+            "details": { "value": { "type": "plain_text_input", "value": "Signed last week" } }
+        });
+        let (code, answer) = rig.submit("U0REP1", "false_alarm", &metadata, values.clone()).await;
+        assert_eq!((code, answer), (200, Value::String(String::new())), "{b}");
+        let judged: Vec<_> = s
+            .feedback(&rig.tenant, since)
+            .await
+            .expect("f")
+            .into_iter()
+            .filter(|f| f.action == bot::alerts::feedback::Action::FalseAlarm)
+            .collect();
+        assert_eq!(judged.len(), 1, "{b}");
+        assert_eq!(judged[0].reason.as_deref(), Some("The CRM data is out of date: Signed last week"), "{b}");
+        let line = texts(&rig.answered("why"));
+        assert!(
+            line.contains("Marked a false alarm (The CRM data is out of date: Signed last week) by <@U0REP1>"),
+            "{b}: {line}"
+        );
+        assert!(line.contains("/100"), "{b}: the card itself stays: {line}");
+        // The same submission again: one judgement.
+        rig.submit("U0REP1", "false_alarm", &metadata, values).await;
+        assert_eq!(
+            s.feedback(&rig.tenant, since)
+                .await
+                .expect("f")
+                .iter()
+                .filter(|f| f.action == bot::alerts::feedback::Action::FalseAlarm)
+                .count(),
+            1,
+            "{b}"
+        );
+        // Slack down when the modal should open: the false alarm is stored without a reason.
+        let second = rig.open_deal("rep_1");
+        let another = rig
+            .dataset
+            .deals
+            .iter()
+            .find(|d| {
+                owner_of(&rig, d) == "rep_1"
+                    && d.id != second.id
+                    && status(d, Some(chrono::Utc::now().date_naive())) == Status::Open
+            })
+            .expect("another deal")
+            .id
+            .to_string();
+        rig.slack.script_method("views.open", &[Fault::ServerError]);
+        let click = json!([{ "type": "button", "action_id": "card_false_alarm", "value": format!("{another}|80") }]);
+        assert_eq!(rig.click("U0REP1", click, message.clone(), "why-down").await, 200, "{b}");
+        assert!(texts(&rig.answered("why-down")).contains("Marked a false alarm by <@U0REP1>"), "{b}");
+        assert!(
+            s.feedback(&rig.tenant, since).await.expect("f").iter().any(|f| f.subject == another && f.reason.is_none()),
+            "{b}"
+        );
+        let log = s.audit_log(&rig.tenant, 100).await.expect("audit");
+        assert!(log.iter().any(|e| e.action == "task.create" && e.target.as_deref() == Some(deal.as_str())), "{b}");
+        assert!(log.iter().any(|e| e.action == "deal.feedback"), "{b}");
+    }
+}
+
+#[tokio::test]
+async fn the_home_tab_is_published_and_slack_failures_on_events_are_retried_by_slack() {
+    use tests::fake_slack::Fault;
+    for store in each_store().await {
+        let b = store.store.backend();
+        let rig = rig(store).await;
+        rig.slack.join("C0GENERAL");
+        let home = json!({ "type": "app_home_opened", "user": "U0REP1", "channel": "D0REP1", "tab": "home", "event_ts": "1780000000.1" });
+        assert_eq!(rig.event("Ev0HOME1", home.clone()).await, 200, "{b}");
+        let published = rig.slack.requests("views.publish").pop().expect("views.publish");
+        assert_eq!(
+            (published["user_id"].as_str(), published["view"]["type"].as_str()),
+            (Some("U0REP1"), Some("home")),
+            "{b}"
+        );
+        let text = texts(&published["view"]);
+        assert!(text.contains("Your open deals by risk"), "{b}: {text}");
+        let listed: Vec<String> = rig
+            .dataset
+            .deals
+            .iter()
+            .filter(|d| text.contains(&format!("|{}>", d.id)))
+            .map(|d| owner_of(&rig, d))
+            .collect();
+        assert!(!listed.is_empty() && listed.iter().all(|o| o == "rep_1"), "{b}: only rep_1's deals: {listed:?}");
+        assert!(published["view"].to_string().contains("open_settings"), "{b}");
+        // Its settings button opens the modal, marked to refresh the tab after a save.
+        let button = json!([{ "type": "button", "action_id": "open_settings" }]);
+        let payload = json!({ "type": "block_actions", "team": { "id": TEAM }, "user": { "id": "U0REP1" }, "trigger_id": "t.home",
+                              "view": { "type": "home", "id": "V0HOME" }, "actions": button });
+        let body = serde_urlencoded::to_string([("payload", payload.to_string())]).expect("form");
+        assert_eq!(rig.signed("/slack/interactions", &body, FORM, SECRET, 0).await.0, 200, "{b}");
+        let modal = rig.slack.requests("views.open").pop().expect("views.open");
+        assert_eq!(
+            (modal["trigger_id"].as_str(), modal["view"]["private_metadata"].as_str()),
+            (Some("t.home"), Some("home")),
+            "{b}"
+        );
+
+        // views.publish rate-limited or failing: 500, so Slack retries; the retry is handled.
+        let publishes = || rig.slack.requests("views.publish").len();
+        let before = publishes();
+        for fault in [Fault::RateLimited(1), Fault::ServerError] {
+            rig.slack.script_method("views.publish", &[fault]);
+            assert_eq!(rig.event("Ev0HOME2", home.clone()).await, 500, "{b} {fault:?}");
+        }
+        assert_eq!(rig.event("Ev0HOME2", home.clone()).await, 200, "{b}: Slack's retry");
+        assert_eq!(rig.event("Ev0HOME2", home.clone()).await, 200, "{b}: and again: a duplicate");
+        assert_eq!(publishes(), before + 3, "{b}: two failures, one success, no more");
+        // ok:false is final: acknowledged, and a retry is not handled again.
+        rig.slack.script_method("views.publish", &[Fault::SlackError("not_enabled")]);
+        assert_eq!(rig.event("Ev0HOME3", home.clone()).await, 200, "{b}");
+        assert_eq!(rig.event("Ev0HOME3", home).await, 200, "{b}");
+        assert_eq!(publishes(), before + 4, "{b}");
+        // The same for a mention's reply.
+        let mention = json!({ "type": "app_mention", "user": "U0REP1", "channel": "C0GENERAL", "ts": "1780000000.000200", "text": "<@U0DW> hi" });
+        rig.slack.script_method("chat.postMessage", &[Fault::ServerError]);
+        assert_eq!(rig.event("Ev0MENTION9", mention.clone()).await, 500, "{b}");
+        assert_eq!(rig.event("Ev0MENTION9", mention).await, 200, "{b}");
+        assert_eq!(rig.slack.posted().len(), 1, "{b}: one reply");
+    }
+}
+
+#[tokio::test]
+async fn people_are_found_by_email_and_workspaces_install_through_oauth() {
+    use tests::fake_slack::Fault;
+    const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="; // 32 bytes
+    for store in each_store().await {
+        let b = store.store.backend();
+        let rig = rig_with(store, |s| {
+            s.slack.client_id = Some("123.456".into());
+            s.slack.client_secret = Some("app-secret".to_owned().into());
+            s.slack.token_key = Some(KEY.to_owned().into());
+            s.slack.redirect_url = Some("https://dealwatch.example.com/slack/oauth/callback".into());
+        })
+        .await;
+        let s = rig.server.store.store.clone();
+        // rep_3 has no Slack id in the store: found by their email, once.
+        rig.slack.add_user("rep_3@acme.test", "U0REP3");
+        let deal = rig.open_deal("rep_3").id.to_string();
+        assert!(texts(&rig.command("U0REP3", "/deal-risk", &deal).await).contains("/100"), "{b}: rep_3 is known");
+        let lookups = || rig.slack.calls().iter().filter(|c| *c == "users.lookupByEmail").count();
+        let first = lookups();
+        assert!(first >= 1, "{b}");
+        assert!(texts(&rig.command("U0REP3", "/deal-risk", &deal).await).contains("/100"), "{b}");
+        assert_eq!(lookups(), first, "{b}: answers are remembered");
+        // Slack failing the lookup: the sender stays unknown for now, and nothing is remembered.
+        rig.slack.script_method("users.lookupByEmail", &[Fault::ServerError]);
+        assert!(texts(&rig.command("U0REP9", "/deal-risk", &deal).await).contains("don't know you"), "{b}");
+
+        // Install: an admin's link, Slack's consent screen, the callback.
+        let admin = tests::token("acme", "admin", bot::store::Role::Admin, 600);
+        let rep = tests::token("acme", "rep_1", bot::store::Role::Rep, 600);
+        assert_eq!(rig.server.post("/v1/slack/install-link", &rep, &json!({})).await.0, 403, "{b}");
+        let (status, link) = rig.server.post("/v1/slack/install-link", &admin, &json!({})).await;
+        assert_eq!(status, 200, "{b}: {link}");
+        let url = link["url"].as_str().expect("url");
+        assert!(url.starts_with("https://dealwatch.example.com/slack/install?state="), "{b}: {url}");
+        let state = url.split("state=").nth(1).expect("state").to_owned();
+        let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+        let install = browser.get(rig.server.url(&format!("/slack/install?state={state}"))).send().await.expect("GET");
+        assert_eq!(install.status(), 302, "{b}");
+        let location = install.headers()["location"].to_str().expect("location").to_owned();
+        assert!(location.contains("/oauth/v2/authorize?client_id=123.456&scope=commands"), "{b}: {location}");
+        assert!(location.contains(&format!("state={state}")), "{b}");
+        rig.slack.oauth_app("123.456", "app-secret");
+        rig.slack.oauth_code("code-1", "T0NEWCO", "New Co", "xoxb-newco");
+        let callback = |code: &str, state: &str| {
+            let url = rig.server.url(&format!("/slack/oauth/callback?code={code}&state={state}"));
+            let browser = browser.clone();
+            async move {
+                let r = browser.get(url).send().await.expect("GET");
+                (r.status().as_u16(), r.text().await.expect("body"))
+            }
+        };
+        let (status, page) = callback("code-1", &state).await;
+        assert_eq!(status, 200, "{b}: {page}");
+        assert!(page.contains("Dealwatch now answers in New Co"), "{b}: {page}");
+        let installed = s.slack_installation("T0NEWCO").await.expect("read").expect("stored");
+        assert_eq!((installed.tenant.as_str(), installed.installed_by.as_deref()), ("acme", Some("admin")), "{b}");
+        assert!(!installed.token_sealed.contains("xoxb"), "{b}: the token is sealed");
+        // The code is spent; a forged or damaged state installs nothing.
+        assert_eq!(callback("code-1", &state).await.0, 502, "{b}");
+        assert_eq!(callback("code-2", &format!("{state}x")).await.0, 400, "{b}");
+        assert_eq!(callback("code-2", "nonsense").await.0, 400, "{b}");
+        // The new workspace is answered with its own token.
+        let body = command_body(
+            "T0NEWCO",
+            "U0REP1",
+            "/deal-risk",
+            &rig.open_deal("rep_1").id.to_string(),
+            &rig.slack.response_url("new"),
+        );
+        let (status, card) = rig.signed("/slack/commands", &body, FORM, SECRET, 0).await;
+        assert_eq!(status, 200, "{b}");
+        assert!(texts(&card).contains("/100"), "{b}: {card}");
+        let home = json!({ "type": "event_callback", "team_id": "T0NEWCO", "api_app_id": "A0DW", "event_id": "Ev0NEW1", "event_time": 1,
+                           "event": { "type": "app_home_opened", "user": "U0REP1", "channel": "D1", "tab": "home", "event_ts": "1.1" } });
+        assert_eq!(rig.signed("/slack/events", &home.to_string(), "application/json", SECRET, 0).await.0, 200, "{b}");
+        let used = rig.slack.calls_with_tokens();
+        assert_eq!(
+            used.last().map(|(m, t)| (m.as_str(), t.as_str())),
+            Some(("views.publish", "xoxb-newco")),
+            "{b}: {used:?}"
+        );
+        let log = s.audit_log(&rig.tenant, 100).await.expect("audit");
+        assert!(log.iter().any(|e| e.action == "slack.install" && e.target.as_deref() == Some("T0NEWCO")), "{b}");
     }
 }
