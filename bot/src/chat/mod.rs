@@ -212,11 +212,14 @@ pub fn deal_risk(engine: &TenantEngine, query: &str, scope: &Scope, texts: &engi
     // An account or deal name among the open deals: exact first, then the names containing it.
     let needle = normalise(query);
     let names = &engine.open_names;
-    let exact: Vec<usize> = names.iter().filter(|(n, _)| *n == needle).map(|&(_, i)| i).collect();
-    let matches = if exact.is_empty() {
-        names.iter().filter(|(n, _)| !needle.is_empty() && n.contains(&needle)).map(|&(_, i)| i).collect()
-    } else {
-        exact
+    let exact = names.binary_search_by(|(n, _)| n.text.as_str().cmp(&needle)).map(|k| names[k].1.clone());
+    let matches: Vec<usize> = match exact {
+        Ok(deals) => deals,
+        Err(_) => names
+            .iter()
+            .filter(|(n, _)| !needle.is_empty() && n.text.contains(&needle))
+            .flat_map(|(_, deals)| deals.iter().copied())
+            .collect(),
     };
     let visible: Vec<usize> = matches.iter().copied().filter(|&i| scope.allows(owner_of(i))).collect();
     match visible.as_slice() {
@@ -255,17 +258,31 @@ fn not_found<'a>(
 ) -> Reply {
     let data = &engine.dataset;
     let needle = normalise(query);
-    let mut scored: Vec<(f64, usize)> = engine
-        .open_names
-        .iter()
-        .filter(|&&(_, i)| scope.allows(owner_of(i)))
-        .map(|(name, i)| {
-            let by_name = strsim::jaro_winkler(&needle, name);
-            let by_id = strsim::jaro_winkler(&needle, &data.deals[*i].id.to_string().to_ascii_lowercase());
-            (by_name.max(by_id), *i)
-        })
-        .filter(|(s, _)| *s >= SIMILAR)
-        .collect();
+    // Deal ids have digits; a query without one is a name, and ids are not compared.
+    let id_like = needle.chars().any(|c| c.is_ascii_digit());
+    let asked = Name::new(needle.clone());
+    let mut scored: Vec<(f64, usize)> = Vec::new();
+    for (name, deals) in &engine.open_names {
+        let by_name = if asked.could_be_similar(name) { strsim::jaro_winkler(&needle, &name.text) } else { 0.0 };
+        if !id_like && by_name < SIMILAR {
+            continue;
+        }
+        for &i in deals.iter().filter(|&&i| scope.allows(owner_of(i))) {
+            let by_id = if id_like {
+                strsim::jaro_winkler(&needle, &data.deals[i].id.to_string().to_ascii_lowercase())
+            } else {
+                0.0
+            };
+            let best = by_name.max(by_id);
+            if best >= SIMILAR {
+                scored.push((best, i));
+            }
+            if !id_like {
+                // Every deal of a name scores the same: one is enough.
+                break;
+            }
+        }
+    }
     scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
     // One suggestion per name: an account with five deals is one suggestion.
     let mut suggestions: Vec<Candidate> = Vec::new();
@@ -279,6 +296,48 @@ fn not_found<'a>(
         }
     }
     Reply::NotFound { query: query.to_owned(), suggestions }
+}
+
+/// A normalised name with what bounds its similarity to another cheaply: its length and how
+/// often each letter and digit occurs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Name {
+    pub text: String,
+    len: u16,
+    /// Counts of a-z, 0-9 and anything else.
+    bag: [u8; 37],
+}
+
+impl Name {
+    pub fn new(text: String) -> Name {
+        let mut bag = [0u8; 37];
+        let mut len = 0u16;
+        for c in text.chars() {
+            let slot = match c {
+                'a'..='z' => c as usize - 'a' as usize,
+                '0'..='9' => 26 + (c as usize - '0' as usize),
+                _ => 36,
+            };
+            bag[slot] = bag[slot].saturating_add(1);
+            len = len.saturating_add(1);
+        }
+        Name { text, len, bag }
+    }
+
+    /// Whether `other` can reach a Jaro–Winkler similarity of `SIMILAR`. Jaro is at most
+    /// (m/a + m/b + 1)/3, with m the matching characters: never more than the characters the two
+    /// have in common (counted with repeats; "anything else" counts as common, to stay an upper
+    /// bound). Winkler's prefix bonus adds at most 0.4 of what is missing, so Jaro must reach 0.7.
+    fn could_be_similar(&self, other: &Name) -> bool {
+        let (a, b) = (f64::from(self.len), f64::from(other.len));
+        if a == 0.0 || b == 0.0 {
+            return false;
+        }
+        let mut common: u32 = self.bag[..36].iter().zip(&other.bag[..36]).map(|(x, y)| u32::from(*x.min(y))).sum();
+        common += u32::from(self.bag[36].max(other.bag[36]));
+        let m = f64::from(common).min(a.min(b));
+        (m / a + m / b + 1.0) / 3.0 >= (SIMILAR - 0.4) / 0.6
+    }
 }
 
 /// Lower case, spaces collapsed, and the legal suffixes people leave out dropped.
@@ -295,6 +354,37 @@ pub(crate) fn normalise(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::normalise;
+
+    #[test]
+    fn the_letter_count_bound_never_skips_a_name_jaro_winkler_would_suggest() {
+        use super::{Name, SIMILAR};
+        let words = [
+            "acme",
+            "acme robotics",
+            "acmee",
+            "bluepeak logistics",
+            "blue peak",
+            "a",
+            "acme robotics holdings",
+            "starworks logistics holdings",
+            "starworkslogisticsholdingsx",
+            "d000123",
+            "d000132",
+            "zeta-9 ag",
+        ];
+        let mut pruned = 0;
+        for a in words {
+            for b in words {
+                let (na, nb) = (Name::new(a.into()), Name::new(b.into()));
+                if strsim::jaro_winkler(a, b) >= SIMILAR {
+                    assert!(na.could_be_similar(&nb), "{a} ~ {b}");
+                } else if !na.could_be_similar(&nb) {
+                    pruned += 1;
+                }
+            }
+        }
+        assert!(pruned > 40, "the bound prunes most dissimilar pairs: {pruned}");
+    }
 
     #[test]
     fn names_match_without_case_punctuation_or_legal_suffixes() {

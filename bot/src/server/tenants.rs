@@ -32,9 +32,9 @@ pub struct TenantEngine {
     /// The champion's P(loss) of the deals open on a date (NaN for the others), computed once
     /// per date: pipeline metrics read it on every request.
     open_risk: std::sync::Mutex<HashMap<NaiveDate, Arc<Vec<f64>>>>,
-    /// The open deals' names as chat looks them up (normalised), with their index: a name
-    /// lookup scans these instead of every deal.
-    pub open_names: Vec<(String, usize)>,
+    /// The open deals' distinct names as chat looks them up (normalised), each with its deals'
+    /// indexes: a name lookup scans these (a few thousand) instead of every deal.
+    pub open_names: Vec<(crate::chat::Name, Vec<usize>)>,
     /// The team's pipeline health index on `as_of`, computed on first use.
     health: std::sync::OnceLock<Option<engine::insights::health::HealthIndex>>,
 }
@@ -185,7 +185,13 @@ async fn build(
             view.closed.iter().copied().filter(|&i| status(&dataset.deals[i], view.as_of) == Status::Won).collect();
         let similar = SimilarIndex::new(&dataset, &won);
         let index = dataset.deals.iter().enumerate().map(|(i, d)| (d.id.to_string(), i)).collect();
-        let open_names = view.open.iter().map(|&i| (crate::chat::normalise(&dataset.deals[i].name), i)).collect();
+        let mut names: HashMap<String, Vec<usize>> = HashMap::new();
+        for &i in &view.open {
+            names.entry(crate::chat::normalise(&dataset.deals[i].name)).or_default().push(i);
+        }
+        let mut open_names: Vec<(crate::chat::Name, Vec<usize>)> =
+            names.into_iter().map(|(n, deals)| (crate::chat::Name::new(n), deals)).collect();
+        open_names.sort_unstable_by(|a, b| a.0.text.cmp(&b.0.text));
         Ok(TenantEngine {
             stamp,
             as_of: today,
