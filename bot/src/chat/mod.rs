@@ -59,10 +59,8 @@ pub enum Reply {
         text: String,
         hint: Option<String>,
     },
-    /// `/dealwatch settings`: the platform shows its settings form with these values.
-    Settings {
-        settings: Box<crate::alerts::settings::AlertSettings>,
-    },
+    /// `/dealwatch settings`: the platform shows its settings form (which reads the values).
+    Settings,
     /// The command text could not be read, with why.
     Unreadable {
         message: String,
@@ -106,10 +104,7 @@ pub async fn answer(
             let texts = state.texts.clone();
             tokio::task::spawn_blocking(move || pipeline::pipeline(&engine, &filters, &scope, &texts)).await?
         }
-        Command::Settings => {
-            let stored = state.store.alert_settings(tenant, &user.user_id).await?;
-            Reply::Settings { settings: Box::new(crate::alerts::settings::AlertSettings::from_stored(stored)) }
-        }
+        Command::Settings => Reply::Settings,
         Command::Mute { kind } => mute(state, tenant, user, Some(kind), true).await?,
         Command::Unmute { kind } => mute(state, tenant, user, kind, false).await?,
     })

@@ -205,10 +205,10 @@ enum Judge {
     Card(String, u8),
 }
 
-/// A stored judgement: what to say, and whether it was already there.
+/// A stored judgement: what to say.
 struct Verdict {
     given: Feedback,
-    recorded: bool,
+    /// The team's critical threshold after this click, when the click (new) retuned it.
     threshold: Option<u8>,
 }
 
@@ -223,18 +223,15 @@ async fn store_judgement(
     use crate::server::api::{give_card_feedback, give_feedback};
     let failed = |e| anyhow::anyhow!("recording feedback: {e:?}");
     Ok(match on {
-        Judge::Alert(alert) => give_feedback(state, &ws.tenant, &user.user_id, user.role, alert, request)
-            .await
-            .map_err(failed)?
-            .map(|j| Verdict {
-                threshold: j.tuning.as_ref().filter(|_| j.recorded).map(|t| t.threshold),
-                given: j.given,
-                recorded: j.recorded,
-            }),
+        Judge::Alert(alert) => {
+            give_feedback(state, &ws.tenant, &user.user_id, user.role, alert, request).await.map_err(failed)?.map(|j| {
+                Verdict { threshold: j.tuning.as_ref().filter(|_| j.recorded).map(|t| t.threshold), given: j.given }
+            })
+        }
         Judge::Card(deal, score) => {
             let (given, recorded, tuning) =
                 give_card_feedback(state, &ws.tenant, &user.user_id, deal, *score, request).await.map_err(failed)?;
-            Some(Verdict { given, recorded, threshold: tuning.filter(|_| recorded).map(|t| t.threshold) })
+            Some(Verdict { given, threshold: tuning.filter(|_| recorded).map(|t| t.threshold) })
         }
     })
 }
@@ -281,7 +278,7 @@ fn judged_message(raw: &Value, verdict: &Verdict, user: &User, slack_user: &str)
         }
     };
     let mut line = format!("{what} by <@{slack_user}>");
-    if let Some(t) = verdict.threshold.filter(|_| verdict.recorded) {
+    if let Some(t) = verdict.threshold {
         line.push_str(&format!(" · the team's critical threshold is now {t}"));
     }
     let mut blocks: Vec<Value> = raw["message"]["blocks"]
@@ -315,11 +312,8 @@ fn judged_message(raw: &Value, verdict: &Verdict, user: &User, slack_user: &str)
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct WhyMetadata {
     judge: Judge,
-    /// The message to update once answered.
+    /// The message to update once answered (its response URL).
     url: Option<String>,
-    /// The message as it was (its blocks), to rebuild it.
-    channel: Option<String>,
-    ts: Option<String>,
 }
 
 /// Mark false alarm: a modal asks why. Without a modal (no bot token, Slack refused or is
@@ -344,12 +338,7 @@ async fn ask_why(
         }
     };
     if let (Some(web), Some(trigger)) = (ws.web.as_ref(), origin.trigger) {
-        let metadata = WhyMetadata {
-            judge: on.clone(),
-            url: origin.url.clone(),
-            channel: origin.raw["container"]["channel_id"].as_str().map(str::to_owned),
-            ts: origin.raw["container"]["message_ts"].as_str().map(str::to_owned),
-        };
+        let metadata = WhyMetadata { judge: on.clone(), url: origin.url.clone() };
         let view = state.slack.false_alarm_modal(&subject, &serde_json::to_string(&metadata)?)?;
         // The original message is kept for the submission, which carries only the modal.
         remember_message(state, &metadata, origin.raw).await;

@@ -367,7 +367,7 @@ fn notice(reply: &Reply, replies: &Tera) -> anyhow::Result<(String, Option<Strin
         Reply::Unreadable { message } => (message.clone(), Some("`/dealwatch help` lists what I understand.".into())),
         Reply::Help => (replies.render("help.txt", &tera::Context::new())?.trim().to_owned(), None),
         Reply::Done { text, hint } => (text.clone(), hint.clone()),
-        Reply::Settings { .. } => (
+        Reply::Settings => (
             "Your alert settings open in a form.".into(),
             Some("If it does not open, POST /v1/alerts/configure takes the same settings.".into()),
         ),
@@ -771,7 +771,7 @@ async fn handle_event(state: &AppState, ws: &Workspace, event: SlackEventCallbac
 /// what they snoozed, and a button to their settings.
 async fn publish_home(state: &AppState, ws: &Workspace, slack_user: &str) -> Result<(), EventError> {
     let Some(web) = &ws.web else { return Ok(()) };
-    let view = match workspace::identify(state, &ws.team_id, slack_user).await {
+    let view = match workspace::identify_in(state, ws.clone(), slack_user).await {
         Ok((_, user, scope)) => home_view(state, &ws.tenant, &user, &scope).await.map_err(EventError::Transient)?,
         Err(workspace::Unknown::Store) => return Err(EventError::Transient(anyhow::anyhow!("the store failed"))),
         Err(unknown) => json!({ "type": "home", "blocks": [

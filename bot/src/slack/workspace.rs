@@ -140,7 +140,15 @@ pub async fn workspace(state: &AppState, team: &str) -> Result<Workspace, Unknow
 /// Who is asking: the workspace, the Dealwatch user behind `slack_user`, and whose deals they
 /// may see (from the same read of the users).
 pub async fn identify(state: &AppState, team: &str, slack_user: &str) -> Result<(Workspace, User, Scope), Unknown> {
-    let ws = workspace(state, team).await?;
+    identify_in(state, workspace(state, team).await?, slack_user).await
+}
+
+/// [`identify`] in a workspace already known.
+pub async fn identify_in(
+    state: &AppState,
+    ws: Workspace,
+    slack_user: &str,
+) -> Result<(Workspace, User, Scope), Unknown> {
     let users = state.store.users(&ws.tenant).await.map_err(|e| {
         tracing::error!(error = %e, "reading users");
         Unknown::Store
