@@ -215,6 +215,14 @@ pub struct Slack {
     /// (`users.lookupByEmail`) or by the `slack_user_id` stored with the user.
     #[serde(default)]
     pub users: std::collections::BTreeMap<String, String>,
+    /// Socket Mode, for running without a public URL (a laptop, a closed network): the server
+    /// opens WebSockets to Slack (`apps.connections.open`) and takes commands, clicks and events
+    /// over them instead of on `/slack/*`. Needs `app_token`; turn Socket Mode on in the app's
+    /// settings too.
+    pub socket_mode: bool,
+    /// The app-level token (`xapp-…`, scope `connections:write`) Socket Mode connects with.
+    #[serde(default, serialize_with = "redacted_option")]
+    pub app_token: Option<SecretString>,
 }
 
 impl Default for Slack {
@@ -230,6 +238,8 @@ impl Default for Slack {
             redirect_url: None,
             token_key: None,
             users: Default::default(),
+            socket_mode: false,
+            app_token: None,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! A fake Slack Web API on 127.0.0.1, for tests: `chat.postMessage`, `conversations.open`,
 //! `conversations.history` (with message metadata), the file upload flow, `views.open`,
-//! `views.publish`, `views.update`, `users.lookupByEmail` and `oauth.v2.access`, checking the bot
+//! `views.publish`, `views.update`, `users.lookupByEmail`, `oauth.v2.access` and
+//! `apps.connections.open` (Socket Mode, see [`crate::fake_socket`]), checking the bot
 //! token as Slack does and answering with Slack's shapes, its `ok: false` errors, HTTP 429 with
 //! `Retry-After`, and 5xx.
 //!
@@ -125,6 +126,8 @@ struct Inner {
     oauth_app: Option<(String, String)>,
     /// Unused OAuth codes.
     oauth_codes: HashMap<String, OauthCode>,
+    /// Socket Mode: app-level tokens and the WebSocket side.
+    socket: Option<crate::fake_socket::SocketHub>,
 }
 
 #[derive(Debug, Clone)]
@@ -160,11 +163,13 @@ impl FakeSlack {
             .route("/api/views.update", post(views_update))
             .route("/api/users.lookupByEmail", get(lookup_by_email).post(lookup_by_email))
             .route("/api/oauth.v2.access", get(oauth_access).post(oauth_access))
+            .route("/api/apps.connections.open", post(connections_open))
             .route("/response/{id}", post(response_url))
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the fake Slack");
         let addr = listener.local_addr().expect("address");
         lock(&inner).base = format!("http://{addr}");
+        lock(&inner).socket = Some(crate::fake_socket::SocketHub::start().await);
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -173,6 +178,16 @@ impl FakeSlack {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Socket Mode: the WebSocket side, to send envelopes and read acknowledgements.
+    pub fn socket(&self) -> crate::fake_socket::SocketHub {
+        self.lock().socket.clone().expect("started with the fake")
+    }
+
+    /// Accepts `token` as an app-level token (`xapp-…`) for `apps.connections.open`.
+    pub fn add_app_token(&self, token: &str) {
+        self.socket().add_app_token(token);
     }
 
     /// Accepts `token` as a bot token too (of the same workspace as the first).
@@ -617,6 +632,17 @@ async fn views_call(inner: &Shared, method: &str, headers: &HeaderMap, body: &st
         return Err(slack_error("invalid_arguments"));
     }
     Ok((args, fault))
+}
+
+/// apps.connections.open: a one-use WebSocket URL for an app-level token (faults from its
+/// method script).
+async fn connections_open(State(inner): State<Shared>, headers: HeaderMap) -> Response {
+    record(&inner, "apps.connections.open", &headers, None);
+    if let Some(answer) = fault_answer(method_fault(&inner, "apps.connections.open")).await {
+        return answer;
+    }
+    let hub = lock(&inner).socket.clone().expect("started with the fake");
+    axum::Json(hub.open(bearer(&headers))).into_response()
 }
 
 /// Keeps `view` as view `id` (a new one if `None`) of workspace `team` and gives Slack's answer

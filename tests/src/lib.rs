@@ -3,6 +3,7 @@
 
 pub mod fake_slack;
 pub mod fake_smtp;
+pub mod fake_socket;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

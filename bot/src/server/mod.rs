@@ -313,6 +313,7 @@ pub async fn serve(
     let state = AppState::new(settings, store, texts, demo.clone())?;
     let delivery = sender.map(|s| tokio::spawn(s.run(poll)));
     let scheduler = jobs.map(|j| tokio::spawn(j.run(jobs_every)));
+    let socket = crate::slack::socket::SocketMode::start(&state).await.context("starting Slack Socket Mode")?;
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
     let addr: SocketAddr = listener.local_addr()?;
     println!("listening on http://{addr}");
@@ -325,6 +326,9 @@ pub async fn serve(
     // A pass cut off here leaves its alerts or job leased; the next start takes them over.
     for task in [delivery, scheduler].into_iter().flatten() {
         task.abort();
+    }
+    if let Some(socket) = socket {
+        socket.shutdown().await;
     }
     state.audit.flush().await;
     tracing::info!("shut down");

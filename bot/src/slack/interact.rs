@@ -35,10 +35,14 @@ pub async fn interactions(State(state): State<AppState>, body: Bytes) -> Respons
     let Ok(form) = serde_urlencoded::from_bytes::<InteractionForm>(&body) else {
         return (StatusCode::BAD_REQUEST, "an interaction carries a payload field").into_response();
     };
-    let raw: Value = match serde_json::from_str(&form.payload) {
-        Ok(v) => v,
-        Err(e) => return (StatusCode::BAD_REQUEST, format!("the payload is not JSON: {e}")).into_response(),
-    };
+    match serde_json::from_str(&form.payload) {
+        Ok(raw) => interaction(&state, raw).await,
+        Err(e) => (StatusCode::BAD_REQUEST, format!("the payload is not JSON: {e}")).into_response(),
+    }
+}
+
+/// One interaction payload, from the HTTP path or a Socket Mode envelope: Slack's answer.
+pub(super) async fn interaction(state: &AppState, raw: Value) -> Response {
     match raw["type"].as_str() {
         Some("block_actions") => {
             // Slack wants the acknowledgement within 3 s; answers go to the response_url.
@@ -51,7 +55,7 @@ pub async fn interactions(State(state): State<AppState>, body: Bytes) -> Respons
             }
             StatusCode::OK.into_response()
         }
-        Some("view_submission") => view_submission(&state, &raw).await,
+        Some("view_submission") => view_submission(state, &raw).await,
         // view_closed, shortcuts and the like: acknowledged, nothing to do.
         Some(_) => StatusCode::OK.into_response(),
         None => (StatusCode::BAD_REQUEST, "not a Slack interaction: no type").into_response(),

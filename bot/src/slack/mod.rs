@@ -17,6 +17,7 @@
 
 pub mod install;
 mod interact;
+pub mod socket;
 pub mod verify;
 pub mod views;
 pub mod workspace;
@@ -66,6 +67,8 @@ pub struct SlackState {
     config_token: Option<SlackApiToken>,
     /// OAuth installation, when configured.
     pub installer: Option<install::Installer>,
+    /// The app-level token Socket Mode connects with, when `[slack] socket_mode` is on.
+    app_token: Option<SlackApiToken>,
     pub directory: workspace::Directory,
 }
 
@@ -105,7 +108,8 @@ impl SlackState {
         replies.add_raw_templates(sources).context("parsing the Slack templates in prompts/slack")?;
         crate::alerts::templates::register_filters(&mut replies);
         let installer = install::Installer::new(s)?;
-        let client = if s.bot_token.is_some() || installer.is_some() {
+        let app_token = socket::app_token(s)?;
+        let client = if s.bot_token.is_some() || installer.is_some() || app_token.is_some() {
             Some(crate::alerts::channels::slack_client(&s.api_url)?)
         } else {
             None
@@ -125,6 +129,7 @@ impl SlackState {
             client,
             config_token,
             installer,
+            app_token,
             directory: workspace::Directory::default(),
         };
         state.check()?;
@@ -550,10 +555,15 @@ async fn settings_modal(state: &AppState, ws: &Workspace, user: &User, from: &st
 // POST /slack/commands
 
 async fn commands(State(state): State<AppState>, body: Bytes) -> Response {
-    let event: SlackCommandEvent = match serde_urlencoded::from_bytes(&body) {
-        Ok(e) => e,
-        Err(e) => return (StatusCode::BAD_REQUEST, format!("not a Slack command: {e}")).into_response(),
-    };
+    match serde_urlencoded::from_bytes(&body) {
+        Ok(event) => command(&state, event).await,
+        Err(e) => (StatusCode::BAD_REQUEST, format!("not a Slack command: {e}")).into_response(),
+    }
+}
+
+/// One slash command, from the HTTP path or a Socket Mode envelope: Slack's answer.
+async fn command(state: &AppState, event: SlackCommandEvent) -> Response {
+    let state = state.clone();
     let (ws, user, scope) = match workspace::identify(&state, event.team_id.as_ref(), event.user_id.as_ref()).await {
         Ok(who) => who,
         Err(unknown) => return words(&state, unknown.message()),
@@ -642,10 +652,15 @@ async fn respond(state: &AppState, url: &str, mut message: Value, replace: bool)
 // POST /slack/events
 
 async fn events(State(state): State<AppState>, body: Bytes) -> Response {
-    let event: SlackPushEvent = match serde_json::from_slice(&body) {
-        Ok(e) => e,
-        Err(e) => return (StatusCode::BAD_REQUEST, format!("not a Slack event: {e}")).into_response(),
-    };
+    match serde_json::from_slice(&body) {
+        Ok(event) => push_event(&state, event).await,
+        Err(e) => (StatusCode::BAD_REQUEST, format!("not a Slack event: {e}")).into_response(),
+    }
+}
+
+/// One pushed event, from the HTTP path or a Socket Mode envelope: Slack's answer (a 500 asks
+/// Slack to deliver it again).
+async fn push_event(state: &AppState, event: SlackPushEvent) -> Response {
     let callback = match event {
         SlackPushEvent::UrlVerification(v) => return axum::Json(json!({ "challenge": v.challenge })).into_response(),
         SlackPushEvent::AppRateLimited(r) => {
@@ -654,7 +669,7 @@ async fn events(State(state): State<AppState>, body: Bytes) -> Response {
         }
         SlackPushEvent::EventCallback(c) => c,
     };
-    let ws = match workspace::workspace(&state, callback.team_id.as_ref()).await {
+    let ws = match workspace::workspace(state, callback.team_id.as_ref()).await {
         Ok(ws) => ws,
         Err(workspace::Unknown::Store) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
         // Not ours: acknowledged, or Slack retries it.
@@ -676,7 +691,7 @@ async fn events(State(state): State<AppState>, body: Bytes) -> Response {
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         }
     }
-    match handle_event(&state, &ws, callback.event).await {
+    match handle_event(state, &ws, callback.event).await {
         Ok(()) => {
             if let Err(e) =
                 state.store.idempotency_finish(&tenant, "slack", &key, 200, &json!({ "handled": true })).await

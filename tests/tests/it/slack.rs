@@ -778,3 +778,124 @@ async fn people_are_found_by_email_and_workspaces_install_through_oauth() {
         assert!(log.iter().any(|e| e.action == "slack.install" && e.target.as_deref() == Some("T0NEWCO")), "{b}");
     }
 }
+
+#[tokio::test]
+async fn socket_mode_takes_commands_clicks_modals_and_events_over_slacks_websocket() {
+    use std::time::Duration;
+    use tests::fake_slack::Fault;
+    const APP_TOKEN: &str = "xapp-1-A0DW-1-socket";
+    const WAIT: Duration = Duration::from_secs(20);
+    for store in each_store().await {
+        let b = store.store.backend();
+        // No signing secret: nothing reaches /slack/* over HTTP, all comes over the socket.
+        let rig = rig_with(store, |s| {
+            s.slack.signing_secrets.clear();
+            s.slack.socket_mode = true;
+            s.slack.app_token = Some(APP_TOKEN.to_owned().into());
+        })
+        .await;
+        let hub = rig.slack.socket();
+        rig.slack.add_app_token(APP_TOKEN);
+        let socket = bot::slack::socket::SocketMode::start(&rig.server.state).await.expect("start").expect("on");
+        hub.connected(1, WAIT).await;
+        let opened: Vec<(String, String)> =
+            rig.slack.calls_with_tokens().into_iter().filter(|(m, _)| m == "apps.connections.open").collect();
+        assert!(!opened.is_empty() && opened.iter().all(|(_, t)| t == APP_TOKEN), "{b}: {opened:?}");
+
+        // /deal-risk: the card is the acknowledgement's payload.
+        let deal = rig.open_deal("rep_1").id.to_string();
+        let command = |id: &str, user: &str, text: &str| {
+            json!({ "type": "slash_commands", "envelope_id": id, "accepts_response_payload": true, "payload": {
+                "token": "legacy", "team_id": TEAM, "team_domain": "acme", "channel_id": "C0GENERAL",
+                "channel_name": "general", "user_id": user, "user_name": "someone", "command": "/deal-risk",
+                "text": text, "api_app_id": "A0DW", "is_enterprise_install": "false",
+                "response_url": rig.slack.response_url(id), "trigger_id": "t.socket" } })
+        };
+        hub.send(&command("env-card", "U0REP1", &deal));
+        let ack = hub.ack("env-card", WAIT).await.expect("acknowledged");
+        let card = &ack["payload"];
+        assert_eq!(card["response_type"], "ephemeral", "{b}: {ack}");
+        tests::assert_block_kit(&card["blocks"]);
+        assert!(texts(card).contains(&deal), "{b}: {ack}");
+        // Another rep's deal: refused, politely, over the socket too.
+        let theirs = rig.open_deal("rep_2").id.to_string();
+        hub.send(&command("env-theirs", "U0REP1", &theirs));
+        let refused = hub.ack("env-theirs", WAIT).await.expect("acknowledged");
+        assert!(texts(&refused["payload"]).contains("don't have access"), "{b}: {refused}");
+
+        // A click: acknowledged without a payload (Slack takes none), stored as feedback, the
+        // message updated through its response_url.
+        let since = chrono::Utc::now() - chrono::Duration::hours(1);
+        let useful = card["blocks"]
+            .as_array()
+            .expect("blocks")
+            .iter()
+            .filter_map(|b| b["elements"].as_array())
+            .flatten()
+            .find(|e| e["action_id"] == "card_useful")
+            .cloned()
+            .expect("a Useful button");
+        let click = json!({ "type": "interactive", "envelope_id": "env-click", "accepts_response_payload": false, "payload": {
+            "type": "block_actions", "team": { "id": TEAM }, "user": { "id": "U0REP1" }, "api_app_id": "A0DW",
+            "container": { "type": "message", "message_ts": "1.2", "channel_id": "C0GENERAL", "is_ephemeral": true },
+            "trigger_id": "t.click", "response_url": rig.slack.response_url("click"), "actions": [useful],
+            "message": { "ts": "1.2", "text": card["text"], "blocks": card["blocks"] } } });
+        hub.send(&click);
+        assert_eq!(hub.ack("env-click", WAIT).await, Some(json!({ "envelope_id": "env-click" })), "{b}");
+        let feedback = rig.server.store.store.feedback(&rig.tenant, since).await.expect("feedback");
+        assert!(feedback.iter().any(|f| f.subject == deal && f.user_id == "rep_1"), "{b}: {feedback:?}");
+        assert_eq!(rig.answered("click")["replace_original"], true, "{b}");
+
+        // A modal submission with a wrong value: the errors are the payload, nothing is saved.
+        let submission = json!({ "type": "interactive", "envelope_id": "env-modal", "accepts_response_payload": true, "payload": {
+            "type": "view_submission", "team": { "id": TEAM }, "user": { "id": "U0REP1", "team_id": TEAM },
+            "api_app_id": "A0DW", "trigger_id": "t.2",
+            "view": { "id": "V1", "type": "modal", "callback_id": "settings", "private_metadata": "command", "state": { "values": {
+                "critical": { "value": { "type": "checkboxes", "selected_options": [{ "value": "on" }] } },
+                "threshold": { "value": { "type": "number_input", "value": "300" } },
+                "digest": { "value": { "type": "checkboxes", "selected_options": [] } },
+                "digest_time": { "value": { "type": "timepicker", "selected_time": "07:30" } },
+                "timezone": { "value": { "type": "plain_text_input", "value": "UTC" } },
+                "quiet": { "value": { "type": "checkboxes", "selected_options": [] } },
+                "quiet_start": { "value": { "type": "timepicker", "selected_time": "20:00" } },
+                "quiet_end": { "value": { "type": "timepicker", "selected_time": "08:00" } },
+                "muted": { "value": { "type": "checkboxes", "selected_options": [] } } } } } } });
+        let before = rig.server.store.store.alert_settings(&rig.tenant, "rep_1").await.expect("read");
+        hub.send(&submission);
+        let ack = hub.ack("env-modal", WAIT).await.expect("acknowledged");
+        assert_eq!(ack["payload"]["response_action"], "errors", "{b}: {ack}");
+        assert!(ack["payload"]["errors"]["threshold"].is_string(), "{b}: {ack}");
+        let after = rig.server.store.store.alert_settings(&rig.tenant, "rep_1").await.expect("read");
+        assert_eq!(format!("{after:?}"), format!("{before:?}"), "{b}: nothing saved");
+
+        // An event whose Web API call fails is not acknowledged, so Slack delivers it again;
+        // the second delivery is handled, once.
+        let home = |attempt: u32| {
+            json!({ "type": "events_api", "envelope_id": "env-home", "accepts_response_payload": false,
+                "retry_attempt": attempt, "retry_reason": if attempt > 0 { "timeout" } else { "" }, "payload": {
+                "type": "event_callback", "team_id": TEAM, "api_app_id": "A0DW", "event_id": "Ev0SOCKETHOME",
+                "event_time": 1_780_000_000,
+                "event": { "type": "app_home_opened", "user": "U0REP1", "channel": "D0REP1", "tab": "home", "event_ts": "1.1" } } })
+        };
+        rig.slack.script_method("views.publish", &[Fault::ServerError]);
+        hub.send(&home(0));
+        assert_eq!(hub.ack("env-home", Duration::from_secs(3)).await, None, "{b}: a failed event is not acknowledged");
+        hub.send(&home(1));
+        assert!(hub.ack("env-home", WAIT).await.is_some(), "{b}");
+        let published = rig.slack.requests("views.publish");
+        assert_eq!(published.len(), 2, "{b}: one failed, one published");
+        assert_eq!(published[1]["user_id"], "U0REP1", "{b}");
+
+        // Slack refreshes the connection: the app reconnects with a new ticket and goes on.
+        let (before, _) = hub.connections();
+        hub.disconnect("refresh_requested");
+        hub.connected(before + 1, WAIT).await;
+        hub.send(&command("env-after", "U0REP1", &deal));
+        assert!(hub.ack("env-after", WAIT).await.is_some_and(|a| texts(&a["payload"]).contains(&deal)), "{b}");
+        assert_eq!((hub.acks("env-card"), hub.acks("env-home")), (1, 1), "{b}: one acknowledgement each");
+        // Over HTTP, with no signing secret, everything is refused.
+        let body = command_body(TEAM, "U0REP1", "/deal-risk", &deal, &rig.slack.response_url("http"));
+        assert_eq!(rig.signed("/slack/commands", &body, FORM, SECRET, 0).await.0, 401, "{b}");
+        socket.shutdown().await;
+    }
+}
