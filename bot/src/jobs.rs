@@ -33,6 +33,10 @@ pub enum Job {
     DailyDigest,
     /// Train a challenger on the latest closed deals; promote it if it is at least as good.
     MonthlyRetrain,
+    /// Read the Opportunities changed since the last pass, rescore, write changed risk fields back.
+    SalesforceSync,
+    /// Read every Opportunity (catches deletions of history and missed changes), rescore, write back.
+    SalesforceFullSync,
     /// The executive summary with its chart, Monday 08:00 in each recipient's time zone.
     WeeklySummary,
 }
@@ -49,7 +53,7 @@ pub struct JobSpec {
 }
 
 /// Every job (seed 001 "Operational Cadence").
-pub const REGISTRY: [JobSpec; 5] = [
+pub const REGISTRY: [JobSpec; 7] = [
     JobSpec {
         job: Job::NightlyScore,
         schedule: "0 0 2 * * * *",
@@ -80,6 +84,18 @@ pub const REGISTRY: [JobSpec; 5] = [
         catch_up_hours: 72,
         what: "retrain on the 1st of each month at 03:00 UTC",
     },
+    JobSpec {
+        job: Job::SalesforceSync,
+        schedule: "0 0/5 * * * * *",
+        catch_up_hours: 1,
+        what: "every 5 minutes: Salesforce Opportunities changed since the last pass (tenants with an org)",
+    },
+    JobSpec {
+        job: Job::SalesforceFullSync,
+        schedule: "0 30 1 * * * *",
+        catch_up_hours: 20,
+        what: "every Opportunity from Salesforce nightly at 01:30 UTC, before the nightly rescore",
+    },
 ];
 
 impl Job {
@@ -90,6 +106,8 @@ impl Job {
             Job::DailyDigest => "daily_digest",
             Job::MonthlyRetrain => "monthly_retrain",
             Job::WeeklySummary => "weekly_summary",
+            Job::SalesforceSync => "salesforce_sync",
+            Job::SalesforceFullSync => "salesforce_full_sync",
         }
     }
 
@@ -232,6 +250,8 @@ pub struct ServiceJobs {
     /// The alert channels this deployment has (see `Settings::alert_channels`).
     pub channels: Vec<String>,
     pub threads: usize,
+    /// The tenants' Salesforce orgs (none: the Salesforce jobs skip).
+    pub salesforce: Arc<crate::salesforce::Orgs>,
 }
 
 #[async_trait::async_trait]
@@ -263,6 +283,19 @@ impl JobWork for ServiceJobs {
                     crate::workflow::save_scores_alerting(store, tenant, now, Some(as_of), &updates, &self.channels)
                         .await?;
                 Ok(serde_json::json!({ "scored": saved.scores, "alerts": saved.alerts, "model": version }))
+            }
+            Job::SalesforceSync | Job::SalesforceFullSync => {
+                let Some(connection) = self.salesforce.get(tenant) else {
+                    return Ok(serde_json::json!({ "skipped": "no Salesforce org" }));
+                };
+                let mode = if job == Job::SalesforceFullSync {
+                    crate::salesforce::sync::Mode::Full
+                } else {
+                    crate::salesforce::sync::Mode::Incremental
+                };
+                let report =
+                    crate::salesforce::sync::run(store, &connection, mode, &self.texts, &self.channels, now).await?;
+                Ok(serde_json::to_value(report)?)
             }
             Job::InsightScan => {
                 let dataset = crate::workflow::tenant_dataset(store, tenant).await?;

@@ -13,6 +13,7 @@ pub mod config;
 pub mod jobs;
 pub mod report;
 pub mod resources;
+pub mod salesforce;
 pub mod server;
 pub mod slack;
 pub mod store;

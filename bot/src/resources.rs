@@ -12,10 +12,11 @@ use engine::mapping::Mapping;
 use engine::texts::Texts;
 
 /// Mappings shipped in the binary, by name.
-pub const BUNDLED_MAPPINGS: [(&str, &str); 3] = [
+pub const BUNDLED_MAPPINGS: [(&str, &str); 4] = [
     ("generated", include_str!("../mappings/generated.toml")),
     ("skygeni", include_str!("../mappings/skygeni.toml")),
     ("maven", include_str!("../mappings/maven.toml")),
+    ("salesforce", include_str!("../mappings/salesforce.toml")),
 ];
 
 const FACTORS_TOML: &str = include_str!("../../prompts/factors.toml");

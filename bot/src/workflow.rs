@@ -9,7 +9,7 @@ use engine::model::TrainedModel;
 use engine::score::{RiskScore, Scorer, Work};
 
 use crate::report::Pipeline;
-use crate::store::{ModelInfo, ModelStatus, ScoreUpdate, Store, TenantId};
+use crate::store::{ImportBatch, ModelInfo, ModelStatus, ScoreUpdate, Store, TenantId};
 
 /// A tenant's deals from the store, as a dataset.
 pub async fn tenant_dataset(store: &dyn Store, tenant: &TenantId) -> anyhow::Result<Dataset> {
@@ -67,6 +67,29 @@ pub async fn store_model(
     Ok((if promote { ModelStatus::Champion } else { ModelStatus::Challenger }, reason))
 }
 
+/// An export's valid deals as one import, its invalid rows recorded with their reasons.
+pub fn import_batch(
+    ingested: &engine::ingest::Ingested,
+    source: String,
+    at: chrono::DateTime<chrono::Utc>,
+) -> ImportBatch {
+    ImportBatch {
+        import_id: uuid::Uuid::now_v7().to_string(),
+        source,
+        at,
+        spec: engine::record::SchemaSpec::of(&ingested.dataset.schema),
+        records: ingested.dataset.records().collect(),
+        rejected: ingested
+            .report
+            .problems
+            .iter()
+            .filter(|p| p.severity == engine::ingest::Severity::Error)
+            .cloned()
+            .collect(),
+        rows_read: ingested.report.rows_read,
+    }
+}
+
 /// A risk card as the store keeps it.
 pub fn score_update(card: &RiskScore) -> serde_json::Result<ScoreUpdate> {
     Ok(ScoreUpdate {
@@ -91,6 +114,25 @@ pub fn score_open_deals(
     let scorer = Scorer::new(model, dataset, &view, texts);
     let mut work = scorer.work();
     Ok(view.open.iter().map(|&i| score_update(&scorer.score(i, &mut work))).collect::<Result<_, _>>()?)
+}
+
+/// The deals of `ids` open on `as_of`, scored with their full cards (others are left out).
+pub fn score_deals(
+    model: &TrainedModel,
+    dataset: &Dataset,
+    as_of: chrono::NaiveDate,
+    texts: &engine::texts::Texts,
+    ids: &std::collections::HashSet<String>,
+) -> anyhow::Result<Vec<ScoreUpdate>> {
+    let view = View::new(dataset, Some(as_of));
+    let scorer = Scorer::new(model, dataset, &view, texts);
+    let mut work = scorer.work();
+    Ok(view
+        .open
+        .iter()
+        .filter(|&&i| ids.contains(dataset.deals[i].id.as_str()))
+        .map(|&i| score_update(&scorer.score(i, &mut work)))
+        .collect::<Result<_, _>>()?)
 }
 
 /// Saves new scores with the critical-deal alerts they raise, in one transaction: recipients

@@ -1,6 +1,7 @@
 //! Helpers for Dealwatch's end-to-end tests: the real `dealwatch` binary, generated data, and
 //! the third-party data sets in `../shared/data`.
 
+pub mod fake_salesforce;
 pub mod fake_slack;
 pub mod fake_smtp;
 pub mod fake_socket;

@@ -72,7 +72,7 @@ pub async fn jobs(ctx: &Ctx, command: &JobsCommand) -> anyhow::Result<()> {
         }
         JobsCommand::RunDue => {
             let store = ctx.store().await?;
-            let scheduler = scheduler(ctx, store.clone());
+            let scheduler = scheduler(ctx, store.clone())?;
             let ran = scheduler.run_due(ctx.now).await?;
             match ctx.format {
                 Format::Json => writeln!(out, "{}", serde_json::to_string(&ran)?)?,
@@ -112,12 +112,15 @@ pub async fn jobs(ctx: &Ctx, command: &JobsCommand) -> anyhow::Result<()> {
 }
 
 /// The scheduler with the service's jobs, as configured.
-pub fn scheduler(ctx: &Ctx, store: std::sync::Arc<dyn crate::store::Store>) -> crate::jobs::Scheduler {
+pub fn scheduler(ctx: &Ctx, store: std::sync::Arc<dyn crate::store::Store>) -> anyhow::Result<crate::jobs::Scheduler> {
     let work = crate::jobs::ServiceJobs {
         store: store.clone(),
         texts: ctx.texts.clone(),
         channels: ctx.settings.alert_channels(),
         threads: ctx.threads,
+        salesforce: std::sync::Arc::new(
+            crate::salesforce::Orgs::new(&ctx.settings).context("configuring Salesforce ([salesforce])")?,
+        ),
     };
-    crate::jobs::Scheduler::new(store, std::sync::Arc::new(work))
+    Ok(crate::jobs::Scheduler::new(store, std::sync::Arc::new(work)))
 }

@@ -4,14 +4,12 @@ use std::io::{BufWriter, Write};
 
 use anyhow::{Context, bail};
 use engine::generate::GenerateConfig;
-use engine::ingest::Severity;
-use engine::record::SchemaSpec;
 
 use super::{Ctx, redact_url, stdout};
 use crate::cli::{Format, GenerateArgs, ImportArgs, InputArgs};
 use crate::report;
 use crate::resources::{load_mapping, read_export};
-use crate::store::{ImportBatch, TenantId};
+use crate::store::TenantId;
 
 pub fn generate(ctx: &Ctx, args: &GenerateArgs) -> anyhow::Result<()> {
     let file = std::fs::File::create(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
@@ -107,15 +105,7 @@ pub async fn import(ctx: &Ctx, args: &ImportArgs) -> anyhow::Result<()> {
         );
     }
     let store = ctx.store().await?;
-    let batch = ImportBatch {
-        import_id: uuid::Uuid::now_v7().to_string(),
-        source: args.input.input.display().to_string(),
-        at: chrono::Utc::now(),
-        spec: SchemaSpec::of(&ingested.dataset.schema),
-        records: ingested.dataset.records().collect(),
-        rejected: report.problems.iter().filter(|p| p.severity == Severity::Error).cloned().collect(),
-        rows_read: report.rows_read,
-    };
+    let batch = crate::workflow::import_batch(&ingested, args.input.input.display().to_string(), chrono::Utc::now());
     eprintln!("writing {} deals to the {} store in one transaction…", batch.records.len(), store.backend());
     let outcome = store.import(&tenant, &batch).await.context("writing the import")?;
     let mut out = stdout();

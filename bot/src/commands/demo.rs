@@ -12,16 +12,14 @@ use anyhow::Context;
 use engine::asof::{SplitKind, View};
 use engine::eval::{EvalConfig, evaluate};
 use engine::generate::{GenerateConfig, generate};
-use engine::ingest::Severity;
 use engine::model::{ModelKind, TrainConfig, TrainedModel};
-use engine::record::SchemaSpec;
 use engine::score::Scorer;
 
 use super::{Ctx, stdout};
 use crate::cli::DemoArgs;
 use crate::report;
 use crate::resources::load_mapping;
-use crate::store::{ImportBatch, Role, Store, TenantId, User};
+use crate::store::{Role, Store, TenantId, User};
 use crate::workflow::{rank_open, score_update, store_model, tenant_dataset};
 
 pub const DEMO_TENANT: &str = "demo";
@@ -46,15 +44,7 @@ pub async fn demo(ctx: Ctx, args: &DemoArgs) -> anyhow::Result<()> {
     write!(out, "{}", report::quality(&ingested.report, 2))?;
 
     // Import like `dealwatch import --skip-invalid`: valid rows stored, invalid ones recorded.
-    let batch = ImportBatch {
-        import_id: uuid::Uuid::now_v7().to_string(),
-        source: "dealwatch demo".into(),
-        at: chrono::Utc::now(),
-        spec: SchemaSpec::of(&ingested.dataset.schema),
-        records: ingested.dataset.records().collect(),
-        rejected: ingested.report.problems.iter().filter(|p| p.severity == Severity::Error).cloned().collect(),
-        rows_read: ingested.report.rows_read,
-    };
+    let batch = crate::workflow::import_batch(&ingested, "dealwatch demo".into(), chrono::Utc::now());
     let imported = store.import(&tenant, &batch).await.context("importing the demo data")?;
     store.ensure_tenant(&tenant, "Demo Inc").await?;
     writeln!(

@@ -54,6 +54,8 @@ pub struct Inner {
     /// The tenant whose model `/readyz` requires (the demo's).
     pub ready_tenant: Option<TenantId>,
     pub slack: crate::slack::SlackState,
+    /// The tenants' Salesforce orgs.
+    pub salesforce: Arc<crate::salesforce::Orgs>,
 }
 
 impl std::ops::Deref for AppState {
@@ -100,8 +102,11 @@ impl AppState {
         let per_user = RateLimiter::keyed(quota(settings.limits.per_user_per_minute));
         let per_tenant = RateLimiter::keyed(quota(settings.limits.per_tenant_per_minute));
         let slack = crate::slack::SlackState::new(&settings).context("configuring Slack ([slack])")?;
+        let salesforce =
+            Arc::new(crate::salesforce::Orgs::new(&settings).context("configuring Salesforce ([salesforce])")?);
         Ok(AppState(Arc::new(Inner {
             slack,
+            salesforce,
             settings,
             audit: audit::AuditWriter::start(store.clone()),
             store,
@@ -141,6 +146,7 @@ pub fn app(state: AppState) -> Router {
         .merge(api::public_routes())
         .merge(v1)
         .merge(crate::slack::routes(state.clone()))
+        .merge(crate::salesforce::webhook::routes())
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .layer(axum::extract::DefaultBodyLimit::max(state.settings.server.max_body_bytes))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
@@ -299,18 +305,20 @@ pub async fn serve(
         None
     };
     let poll = Duration::from_secs(settings.alerts.poll_seconds.max(1));
-    let jobs = settings.jobs.run.then(|| {
+    let (run_jobs, channels) = (settings.jobs.run, settings.alert_channels());
+    let jobs_every = Duration::from_secs(settings.jobs.poll_seconds.max(1));
+    let state = AppState::new(settings, store.clone(), texts.clone(), demo.clone())?;
+    let jobs = run_jobs.then(|| {
         let work = crate::jobs::ServiceJobs {
             store: store.clone(),
-            texts: texts.clone(),
-            channels: settings.alert_channels(),
+            texts,
+            channels,
             // Jobs (a retrain fits a model) leave a core to the requests being served.
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()).saturating_sub(1).max(1),
+            salesforce: state.salesforce.clone(),
         };
-        crate::jobs::Scheduler::new(store.clone(), Arc::new(work))
+        crate::jobs::Scheduler::new(store, Arc::new(work))
     });
-    let jobs_every = Duration::from_secs(settings.jobs.poll_seconds.max(1));
-    let state = AppState::new(settings, store, texts, demo.clone())?;
     let delivery = sender.map(|s| tokio::spawn(s.run(poll)));
     let scheduler = jobs.map(|j| tokio::spawn(j.run(jobs_every)));
     let socket = crate::slack::socket::SocketMode::start(&state).await.context("starting Slack Socket Mode")?;

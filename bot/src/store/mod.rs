@@ -603,6 +603,16 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Forgets a key whose request failed, so that a retry runs it again.
     async fn idempotency_abandon(&self, tenant: &TenantId, user_id: &str, key: &str) -> Result<(), StoreError>;
 
+    /// The digest of the fields last written onto each CRM record, by deal id.
+    async fn crm_writes(&self, tenant: &TenantId) -> Result<std::collections::HashMap<String, String>, StoreError>;
+    /// Records what was written onto these records (deal id, digest).
+    async fn record_crm_writes(
+        &self,
+        tenant: &TenantId,
+        written: &[(String, String)],
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
     async fn watermark(&self, tenant: &TenantId, source: &str) -> Result<Option<String>, StoreError>;
     async fn set_watermark(
         &self,

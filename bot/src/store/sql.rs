@@ -18,6 +18,9 @@ pub(crate) const BUMP_DATA_VERSION: &str = "UPDATE tenants SET data_version = da
 pub(crate) const BUMP_SCORES_VERSION: &str =
     "UPDATE tenants SET scores_version = scores_version + 1 WHERE tenant_id = $1";
 
+/// How long a failed job run waits before it may be claimed again.
+pub(crate) const JOB_RETRY_MS: i64 = 60_000;
+
 /// Rows of `deals` as read back.
 #[derive(Debug, sqlx::FromRow)]
 pub(super) struct DealRow {
@@ -970,6 +973,40 @@ macro_rules! implement_store {
                 Ok(())
             }
 
+            async fn crm_writes(&self, tenant: &TenantId) -> Result<std::collections::HashMap<String, String>, StoreError> {
+                let mut tx = self.begin(tenant).await?;
+                let rows: Vec<(String, String)> =
+                    sqlx::query_as("SELECT deal_id, digest FROM crm_writes WHERE tenant_id = $1")
+                        .bind(tenant.as_str())
+                        .fetch_all(&mut *tx)
+                        .await?;
+                tx.commit().await?;
+                Ok(rows.into_iter().collect())
+            }
+
+            async fn record_crm_writes(
+                &self,
+                tenant: &TenantId,
+                written: &[(String, String)],
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> Result<(), StoreError> {
+                let mut tx = self.begin_write(tenant).await?;
+                for (deal, digest) in written {
+                    sqlx::query(
+                        "INSERT INTO crm_writes (tenant_id, deal_id, digest, written_at) VALUES ($1, $2, $3, $4) \
+                         ON CONFLICT (tenant_id, deal_id) DO UPDATE SET digest = excluded.digest, written_at = excluded.written_at",
+                    )
+                    .bind(tenant.as_str())
+                    .bind(deal.as_str())
+                    .bind(digest.as_str())
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
             async fn watermark(&self, tenant: &TenantId, source: &str) -> Result<Option<String>, StoreError> {
                 let mut tx = self.begin(tenant).await?;
                 let row: Option<(String,)> =
@@ -1424,7 +1461,8 @@ macro_rules! implement_store {
                 let mut tx = self.begin_write(tenant).await?;
                 let mut q = sqlx::QueryBuilder::<$db>::new("SELECT job, due_ms FROM job_runs WHERE tenant_id = ");
                 q.push_bind(tenant.as_str());
-                q.push(" AND (state = 'pending' OR (state = 'running' AND lease_until_ms <= ").push_bind(now_ms);
+                q.push(" AND ((state = 'pending' AND (lease_until_ms IS NULL OR lease_until_ms <= ").push_bind(now_ms);
+                q.push(")) OR (state = 'running' AND lease_until_ms <= ").push_bind(now_ms);
                 q.push(")) ORDER BY due_ms, job LIMIT 1");
                 q.push(Self::SKIP_LOCKED);
                 let Some((job, due_ms)): Option<(String, i64)> = q.build_query_as().fetch_optional(&mut *tx).await? else {
@@ -1462,13 +1500,18 @@ macro_rules! implement_store {
                 max_attempts: u32,
             ) -> Result<bool, StoreError> {
                 let mut tx = self.begin_write(tenant).await?;
-                let (state, result, error) = match outcome {
-                    JobOutcome::Done(result) => ("done", Some(Json(result)), None),
-                    JobOutcome::Failed(error) if run.attempts < max_attempts => ("pending", None, Some(error.as_str())),
-                    JobOutcome::Failed(error) => ("failed", None, Some(error.as_str())),
+                // A failed run waits a minute before any scheduler claims it again (its
+                // lease_until_ms says when), so that peers do not retry it at once.
+                let retry_at = at.timestamp_millis() + $crate::store::sql::JOB_RETRY_MS;
+                let (state, result, error, not_before) = match outcome {
+                    JobOutcome::Done(result) => ("done", Some(Json(result)), None, None),
+                    JobOutcome::Failed(error) if run.attempts < max_attempts => {
+                        ("pending", None, Some(error.as_str()), Some(retry_at))
+                    }
+                    JobOutcome::Failed(error) => ("failed", None, Some(error.as_str()), None),
                 };
                 let updated = sqlx::query(
-                    "UPDATE job_runs SET state = $5, result = $6, last_error = $7, finished_at = $8, lease_until_ms = NULL \
+                    "UPDATE job_runs SET state = $5, result = $6, last_error = $7, finished_at = $8, lease_until_ms = $9 \
                      WHERE tenant_id = $1 AND job = $2 AND due_ms = $3 AND state = 'running' AND attempts = $4",
                 )
                 .bind(tenant.as_str())
@@ -1479,6 +1522,7 @@ macro_rules! implement_store {
                 .bind(result)
                 .bind(error)
                 .bind(at)
+                .bind(not_before)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected()

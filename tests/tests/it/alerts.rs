@@ -439,13 +439,18 @@ async fn each_scheduled_run_happens_once_however_many_schedulers_see_it() {
         let two = Scheduler::new(f.store.store.clone(), work.clone());
         // 02:05 on the 2nd: the nightly run (02:00) and the 02:00 digest pass are due; the
         // insight scan's last time (04:00 yesterday) is 22 hours old, past its catch-up; the
-        // retrain (the 1st, 03:00) is 23 hours late and still caught up.
+        // retrain (the 1st, 03:00) is 23 hours late and still caught up; the Salesforce passes
+        // (full at 01:30, incremental at 02:05) are due too.
         let t = utc("2026-06-02T02:05:00Z");
         let (a, c) = tokio::join!(one.run_due(t), two.run_due(t));
         let ran: Vec<_> = a.expect("one").into_iter().chain(c.expect("two")).collect();
         let mut jobs: Vec<&str> = ran.iter().map(|r| r.job.as_str()).collect();
         jobs.sort_unstable();
-        assert_eq!(jobs, ["daily_digest", "monthly_retrain", "nightly_score"], "{b}: each once: {ran:?}");
+        assert_eq!(
+            jobs,
+            ["daily_digest", "monthly_retrain", "nightly_score", "salesforce_full_sync", "salesforce_sync"],
+            "{b}: each once, the failed one not retried by the other scheduler at once: {ran:?}"
+        );
         assert!(!ran.iter().find(|r| r.job == "nightly_score").expect("nightly").ok, "{b}: its first attempt failed");
         // The next pass retries the failed run, and only it.
         let again = one.run_due(t + Duration::minutes(1)).await.expect("again");
@@ -455,7 +460,7 @@ async fn each_scheduled_run_happens_once_however_many_schedulers_see_it() {
         let next = one.run_due(t + Duration::days(1)).await.expect("next night");
         assert!(next.iter().any(|r| r.job == "nightly_score" && r.ok), "{b}");
         let runs = work.runs.lock().expect("lock").len();
-        assert_eq!(runs, 3 + 1 + next.len(), "{b}: no run executed without being recorded");
+        assert_eq!(runs, 5 + 1 + next.len(), "{b}: no run executed without being recorded");
         let listed = f.store.store.job_runs(&f.tenant, 20).await.expect("runs");
         assert!(listed.iter().all(|r| r.state == "done"), "{b}: {listed:?}");
     }
@@ -487,8 +492,7 @@ async fn the_daily_digest_comes_at_eight_local_time_with_the_findings_that_waite
             [("omar", "digest")]
         );
         s.raise_alerts(&f.tenant, &planned).await.expect("raise");
-        let work =
-            bot::jobs::ServiceJobs { store: s.clone(), texts: tests::texts(), channels: channels.to_vec(), threads: 1 };
+        let work = service_jobs(&s, &channels);
         use bot::jobs::JobWork;
         let digest = |at: DateTime<Utc>| work.run(&f.tenant, bot::jobs::Job::DailyDigest, at, at);
         assert_eq!(digest(t).await.expect("07:00")["digests"], 0, "{b}: not yet 08:00 anywhere relevant");
@@ -727,8 +731,7 @@ async fn the_weekly_summary_reaches_leaders_on_monday_at_eight_with_its_chart() 
         let f = fixture(store).await;
         let s = f.store.store.clone();
         let channels = ["slack".to_owned(), "log".to_owned()];
-        let work =
-            bot::jobs::ServiceJobs { store: s.clone(), texts: tests::texts(), channels: channels.to_vec(), threads: 1 };
+        let work = service_jobs(&s, &channels);
         let weekly = |at: DateTime<Utc>| work.run(&f.tenant, bot::jobs::Job::WeeklySummary, at, at);
         // Monday 2026-06-08: 08:05 UTC is the admin's 08:05 and Omar's 10:05 in Berlin.
         assert_eq!(weekly(utc("2026-06-08T05:00:00Z")).await.expect("early")["summaries"], 0, "{b}");
@@ -893,13 +896,23 @@ async fn an_admin_routes_alert_kinds_to_shared_channels_which_get_them_at_once()
         assert_eq!(f.score(95, t2 + Duration::hours(1)).await, 2, "{b}: not #deal-desk");
 
         // The weekly summary reaches #leadership at 08:00 New York time on Monday.
-        let work =
-            bot::jobs::ServiceJobs { store: s.clone(), texts: tests::texts(), channels: channels.to_vec(), threads: 1 };
+        let work = service_jobs(&s, &channels);
         let weekly = |at: DateTime<Utc>| work.run(&f.tenant, bot::jobs::Job::WeeklySummary, at, at);
         assert_eq!(weekly(utc("2026-06-08T11:00:00Z")).await.expect("07:00 NY")["summaries"], 0, "{b}");
         assert_eq!(weekly(utc("2026-06-08T12:05:00Z")).await.expect("08:05 NY")["summaries"], 1, "{b}");
         let query = AlertQuery { kinds: vec![AlertKind::WeeklySummary], ..AlertQuery::default() };
         let summaries = s.alerts(&f.tenant, &query).await.expect("summaries");
         assert_eq!(summaries.iter().map(|a| a.recipient.as_str()).collect::<Vec<_>>(), ["shared:slack:C0LEADERS1"]);
+    }
+}
+
+/// The service's jobs on `store`, delivering on `channels`, without Salesforce orgs.
+fn service_jobs(store: &Arc<dyn Store>, channels: &[String]) -> bot::jobs::ServiceJobs {
+    bot::jobs::ServiceJobs {
+        store: store.clone(),
+        texts: tests::texts(),
+        channels: channels.to_vec(),
+        threads: 1,
+        salesforce: Default::default(),
     }
 }

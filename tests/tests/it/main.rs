@@ -3,6 +3,7 @@
 //! - `alerts`: the outbox, its rules, routing and delivery to a fake Slack, on both stores.
 //! - `cli`: the real `dealwatch` binary, as a user runs it.
 //! - `replay`: as-of replay leaks nothing from the future; same input, same output.
+//! - `salesforce`: sync, write-back, faults and the webhook against the fake org.
 //! - `scores`: exact explanations, honest cold start, exports without dates, after-close columns.
 //! - `quality`: model quality on generated data against boosted trees and hidden outcomes.
 //! - `insights`: planted changes are found; shuffled outcomes raise (almost) no false alarm.
@@ -10,6 +11,7 @@
 //! - `store`: the store conformance suite, on SQLite and PostgreSQL.
 //! - `server`: the HTTP service on both stores, driven over HTTP.
 //! - `service_cli`: import, train, score and serve through the real binary, and a killed import.
+//! - `sfdc_package`: the Salesforce package holds the fields the service writes; its checks pass.
 
 mod alerts;
 mod cli;
@@ -17,8 +19,10 @@ mod data_sets;
 mod insights;
 mod quality;
 mod replay;
+mod salesforce;
 mod scores;
 mod server;
 mod service_cli;
+mod sfdc_package;
 mod slack;
 mod store;

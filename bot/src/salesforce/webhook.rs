@@ -1,0 +1,218 @@
+//! `POST /sfdc/opportunity-changed`: the package's Apex names the Opportunities a user just
+//! changed; they are read, imported, rescored, written back and alerted on before the answer.
+//!
+//! The request is the package's, signed like Slack's: `X-Dealwatch-Timestamp` (Unix seconds,
+//! within 5 minutes) and `X-Dealwatch-Signature: v1=<hex HMAC-SHA256 of "{timestamp}.{body}">`
+//! under one of the tenant's `webhook_secrets`, the tenant in `X-Dealwatch-Tenant`. A forged,
+//! stale or unsigned request is answered 401 before the body is read as JSON.
+//!
+//! Our own write-backs do not start another round: they change only the risk fields, which the
+//! mapping does not read, so the import finds the records unchanged and nothing is rescored (the
+//! package's trigger also skips the integration user's changes). A `refresh` (the Lightning
+//! component's button) rescores even unchanged records.
+
+use std::collections::HashSet;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::Sha256;
+
+use super::Connection;
+use super::client::COLLECTION_LIMIT;
+use crate::server::AppState;
+use crate::store::TenantId;
+
+/// How far a request's timestamp may be from now, either way.
+const WINDOW_SECONDS: i64 = 300;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/sfdc/opportunity-changed", post(opportunity_changed))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Changed {
+    ids: Vec<String>,
+    #[serde(default)]
+    org_id: Option<String>,
+    #[serde(default)]
+    reason: Reason,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Reason {
+    /// The trigger: rescore what changed.
+    #[default]
+    Trigger,
+    /// The component's "Refresh score": rescore even if nothing changed.
+    Refresh,
+}
+
+/// What the webhook did.
+#[derive(Debug, Default, Serialize)]
+pub struct Handled {
+    pub received: usize,
+    pub read: usize,
+    /// Ids Salesforce did not return (deleted, or not visible to the integration user).
+    pub not_found: Vec<String>,
+    pub changed: usize,
+    pub scored: usize,
+    pub alerts: usize,
+    pub written: usize,
+    pub failed: usize,
+}
+
+fn refuse(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({ "error": message.into() }))).into_response()
+}
+
+/// Checks the signature: the tenant's connection if it holds, else why not (for the log only).
+fn verify(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+    now: DateTime<Utc>,
+) -> Result<std::sync::Arc<Connection>, &'static str> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let connection = header("x-dealwatch-tenant")
+        .and_then(|t| TenantId::parse(t).ok())
+        .and_then(|t| state.salesforce.get(&t))
+        .ok_or("unknown tenant")?;
+    let ts: i64 = header("x-dealwatch-timestamp").and_then(|t| t.parse().ok()).ok_or("no timestamp")?;
+    if (now.timestamp() - ts).abs() > WINDOW_SECONDS {
+        return Err("stale timestamp");
+    }
+    let signature = header("x-dealwatch-signature")
+        .and_then(|s| s.strip_prefix("v1="))
+        .and_then(decode_hex)
+        .ok_or("no v1 signature")?;
+    let signed = connection.settings.webhook_secrets.iter().any(|secret| {
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes()) else { return false };
+        mac.update(ts.to_string().as_bytes());
+        mac.update(b".");
+        mac.update(body);
+        mac.verify_slice(&signature).is_ok()
+    });
+    if signed { Ok(connection) } else { Err("bad signature") }
+}
+
+fn decode_hex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+}
+
+/// A Salesforce record id: 15 or 18 letters and digits.
+fn is_record_id(id: &str) -> bool {
+    matches!(id.len(), 15 | 18) && id.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+async fn opportunity_changed(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let started = std::time::Instant::now();
+    let now = Utc::now();
+    let connection = match verify(&state, &headers, &body, now) {
+        Ok(c) => c,
+        Err(why) => {
+            tracing::warn!(why, "a Salesforce webhook request refused");
+            metrics::counter!("salesforce_webhook_refused_total").increment(1);
+            return refuse(StatusCode::UNAUTHORIZED, "the request is not signed by this tenant's Salesforce package");
+        }
+    };
+    let changed: Changed = match serde_json::from_slice(&body) {
+        Ok(c) => c,
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, format!("the body is not {{\"ids\": [...]}}: {e}")),
+    };
+    if changed.ids.is_empty() || changed.ids.len() > COLLECTION_LIMIT {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            format!("ids: {} given; send 1 to {COLLECTION_LIMIT} per request", changed.ids.len()),
+        );
+    }
+    if let Some(bad) = changed.ids.iter().find(|id| !is_record_id(id)) {
+        return refuse(StatusCode::BAD_REQUEST, format!("ids: {bad:?} is not a Salesforce record id"));
+    }
+    tracing::debug!(tenant = %connection.tenant, org = ?changed.org_id, n = changed.ids.len(), "Opportunities changed");
+    match handle(&state, &connection, &changed, now).await {
+        Ok(handled) => {
+            metrics::histogram!("salesforce_webhook_seconds").record(started.elapsed().as_secs_f64());
+            (StatusCode::OK, Json(handled)).into_response()
+        }
+        Err(e) => {
+            let transient =
+                e.downcast_ref::<super::client::SfError>().is_some_and(super::client::SfError::is_transient);
+            tracing::error!(tenant = %connection.tenant, error = ?e, "handling changed Opportunities");
+            // 503 asks the package's Queueable to try again later; the message says why.
+            let status = if transient { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::BAD_GATEWAY };
+            refuse(status, format!("{e:#}"))
+        }
+    }
+}
+
+async fn handle(
+    state: &AppState,
+    connection: &Connection,
+    changed: &Changed,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Handled> {
+    let store = state.store.as_ref();
+    let tenant = &connection.tenant;
+    let mut handled = Handled { received: changed.ids.len(), ..Handled::default() };
+    let query = super::sync::soql(&connection.mapping.mapping, None, Some(&changed.ids));
+    let records = connection.org.query_all(&query).await?;
+    handled.read = records.len();
+    let found: HashSet<&str> = records.iter().filter_map(|r| r["Id"].as_str()).collect();
+    handled.not_found = changed.ids.iter().filter(|id| !found.contains(id.as_str())).cloned().collect();
+    if records.is_empty() {
+        return Ok(handled);
+    }
+    let outcome = super::sync::import(store, connection, &records, "salesforce:webhook", now).await?;
+    handled.changed = outcome.inserted + outcome.updated;
+    if handled.changed == 0 && changed.reason != Reason::Refresh {
+        return Ok(handled);
+    }
+    let Some((_, model)) = store.champion(tenant).await? else { return Ok(handled) };
+    let model: engine::model::TrainedModel = serde_json::from_value(model)?;
+    let dataset = crate::workflow::tenant_dataset(store, tenant).await?;
+    let ids: HashSet<String> = found.iter().map(|s| (*s).to_owned()).collect();
+    let texts = state.texts.clone();
+    let as_of = now.date_naive();
+    let updates =
+        tokio::task::spawn_blocking(move || crate::workflow::score_deals(&model, &dataset, as_of, &texts, &ids))
+            .await??;
+    let channels = state.settings.alert_channels();
+    let saved = crate::workflow::save_scores_alerting(store, tenant, now, Some(as_of), &updates, &channels).await?;
+    (handled.scored, handled.alerts) = (saved.scores, saved.alerts);
+    if connection.settings.write_back {
+        let written = super::sync::write_back(store, connection, &updates, now).await?;
+        (handled.written, handled.failed) = (written.written, written.failed);
+    }
+    Ok(handled)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_ids_and_hex_are_read_strictly() {
+        assert!(is_record_id("006Hs00001AbCdEIAV") && is_record_id("006Hs00001AbCdE"));
+        for bad in ["", "006", "006Hs00001AbCdEIA", "006Hs00001AbCd'); DROP", "006Hs00001AbCdEIAV0"] {
+            assert!(!is_record_id(bad), "{bad}");
+        }
+        assert_eq!(decode_hex("00ff10"), Some(vec![0, 255, 16]));
+        assert_eq!(decode_hex("0f0"), None);
+        assert_eq!(decode_hex("zz"), None);
+    }
+}

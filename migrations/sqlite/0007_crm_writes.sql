@@ -1,0 +1,10 @@
+-- What Dealwatch last wrote onto each CRM record (a digest of the risk fields), so that only
+-- changed scores are written back: a record whose digest matches is skipped, a failed write
+-- leaves the old digest and is retried on the next pass.
+CREATE TABLE crm_writes (
+    tenant_id  TEXT NOT NULL REFERENCES tenants (tenant_id),
+    deal_id    TEXT NOT NULL,
+    digest     TEXT NOT NULL,
+    written_at TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, deal_id)
+);

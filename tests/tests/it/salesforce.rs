@@ -1,0 +1,407 @@
+//! Salesforce end to end against the fake org on 127.0.0.1, on SQLite and PostgreSQL: a sync
+//! signs in with a JWT assertion signed by the test key, reads every page, imports through the
+//! mapping, rescores and writes the risk fields back in Collections calls of at most 200;
+//! failed records are written on the next pass and nothing twice; the webhook rescores what
+//! the package names, refuses what it did not sign, and does not loop on our own writes.
+
+use std::collections::HashMap;
+
+use bot::config::SalesforceOrg;
+use bot::salesforce::sync::{Mode, Report};
+use bot::store::TenantId;
+use chrono::Utc;
+use engine::asof::View;
+use engine::model::{TrainConfig, TrainedModel};
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+use tests::fake_salesforce::{Endpoint, FakeOrg, FakeSalesforce, Fault, TEST_PRIVATE_KEY_PEM, opportunity_id};
+use tests::{TestServer, each_store};
+
+const WEBHOOK_SECRET: &str = "whsec-0123456789abcdef0123456789abcdef";
+const PAGE: usize = 150;
+
+struct Rig {
+    sf: FakeSalesforce,
+    server: TestServer,
+    tenant: TenantId,
+    /// Opportunity id → open on the fake.
+    open: HashMap<String, bool>,
+}
+
+/// Salesforce's stages for the generated ones.
+fn stage(generated: &str) -> &'static str {
+    match generated {
+        "Qualified" => "Qualification",
+        "Demo" => "Needs Analysis",
+        "Proposal" => "Proposal/Price Quote",
+        "Negotiation" => "Negotiation/Review",
+        "Closed Won" => "Closed Won",
+        _ => "Closed Lost",
+    }
+}
+
+/// The fake org holding `deals` generated deals as Opportunities (with their stage history),
+/// and a server whose tenant `acme` syncs with it.
+async fn rig(store: tests::TestStore, deals: usize) -> Rig {
+    let sf = FakeSalesforce::start(FakeOrg::default()).await;
+    sf.set_page_size(PAGE);
+    let today = Utc::now().date_naive();
+    let (csv, _) = tests::generated_csv(deals, 11, today, false, false);
+    let mut reader = csv::Reader::from_reader(&csv[..]);
+    let headers = reader.headers().expect("header").clone();
+    let mut open = HashMap::new();
+    for (n, row) in reader.records().enumerate() {
+        let row = row.expect("row");
+        let get = |name: &str| headers.iter().position(|h| h == name).map_or("", |i| &row[i]);
+        let closed = !get("closed_date").is_empty();
+        let id = opportunity_id(n as u64 + 1);
+        let close =
+            if closed { get("closed_date").to_owned() } else { (today + chrono::Duration::days(45)).to_string() };
+        let record = json!({
+            "Id": id, "Name": format!("{} {}", get("account"), get("product")),
+            "StageName": stage(get("stage")), "Amount": get("amount").parse::<f64>().ok(),
+            "CloseDate": close, "CreatedDate": format!("{}T09:00:00.000+0000", get("created_date")),
+            "LeadSource": get("lead_source"), "Type": get("product"),
+            "Account": { "Name": get("account"), "Industry": get("industry"), "BillingCountry": get("region") },
+            "Owner": { "Email": format!("{}@acme.test", get("owner")), "Name": get("owner") },
+        });
+        let id = sf.put_opportunity(record);
+        for (column, name) in [
+            ("entered_qualified", "Qualification"),
+            ("entered_demo", "Needs Analysis"),
+            ("entered_proposal", "Proposal/Price Quote"),
+            ("entered_negotiation", "Negotiation/Review"),
+        ] {
+            if !get(column).is_empty() {
+                sf.add_history(&id, name, &format!("{}T09:00:00Z", get(column)));
+            }
+        }
+        open.insert(id, !closed);
+    }
+    let tenant = TenantId::parse("acme").expect("tenant");
+    store.store.ensure_tenant(&tenant, "Acme").await.expect("tenant");
+    let org = FakeOrg::default();
+    let base = sf.base.clone();
+    let server = TestServer::start(store, move |s| {
+        let cfg = SalesforceOrg {
+            login_url: base,
+            client_id: org.consumer_key,
+            username: Some(org.username),
+            private_key: Some(TEST_PRIVATE_KEY_PEM.to_owned().into()),
+            integration_user_id: Some(org.integration_user_id),
+            webhook_secrets: vec![WEBHOOK_SECRET.to_owned().into()],
+            ..SalesforceOrg::default()
+        };
+        s.salesforce.tenants.insert("acme".into(), cfg);
+    })
+    .await;
+    Rig { sf, server, tenant, open }
+}
+
+impl Rig {
+    async fn sync(&self, mode: Mode) -> anyhow::Result<Report> {
+        let connection = self.server.state.salesforce.get(&self.tenant).expect("configured");
+        let store = self.server.store.store.as_ref();
+        bot::salesforce::sync::run(store, &connection, mode, &tests::texts(), &["log".to_owned()], Utc::now()).await
+    }
+
+    /// Trains and promotes a model on what the sync stored.
+    async fn train(&self) {
+        let store = self.server.store.store.as_ref();
+        let dataset = bot::workflow::tenant_dataset(store, &self.tenant).await.expect("dataset");
+        let view = View::new(&dataset, Some(Utc::now().date_naive()));
+        let model = TrainedModel::train(&dataset, &view.closed, view.as_of, &TrainConfig::default()).expect("train");
+        bot::workflow::store_model(store, &self.tenant, &model).await.expect("store model");
+    }
+
+    fn open_ids(&self) -> Vec<&String> {
+        let mut ids: Vec<&String> = self.open.iter().filter(|(_, o)| **o).map(|(id, _)| id).collect();
+        ids.sort();
+        ids
+    }
+
+    /// The records of every Collections call, per call.
+    fn collection_calls(&self) -> Vec<Vec<Value>> {
+        self.sf
+            .calls()
+            .into_iter()
+            .filter(|c| c.method == "PATCH" && c.path.ends_with("/composite/sobjects") && c.status == 200)
+            .map(|c| {
+                let body: Value = serde_json::from_str(&c.body).expect("JSON body");
+                body["records"].as_array().cloned().unwrap_or_default()
+            })
+            .collect()
+    }
+
+    /// POSTs a webhook body signed as the package signs it, `age` seconds ago, with `secret`.
+    async fn webhook(&self, body: &Value, secret: &str, age: i64) -> (u16, Value) {
+        let body = body.to_string();
+        let ts = (Utc::now().timestamp() - age).to_string();
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("key");
+        mac.update(format!("{ts}.{body}").as_bytes());
+        let signature: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        let response = self
+            .server
+            .http
+            .post(self.server.url("/sfdc/opportunity-changed"))
+            .header("content-type", "application/json")
+            .header("x-dealwatch-tenant", "acme")
+            .header("x-dealwatch-timestamp", ts)
+            .header("x-dealwatch-signature", format!("v1={signature}"))
+            .body(body)
+            .send()
+            .await
+            .expect("POST");
+        tests::json_of(response).await
+    }
+}
+
+#[tokio::test]
+async fn a_sync_reads_every_page_scores_and_writes_back_only_what_changed() {
+    const DEALS: usize = 700;
+    for store in each_store().await {
+        let b = store.store.backend();
+        let rig = rig(store, DEALS).await;
+        let s = rig.server.store.store.clone();
+
+        // First pass: everything read over the pages, imported; no model yet, nothing scored.
+        let first = rig.sync(Mode::Full).await.expect("first sync");
+        assert_eq!(first.read, DEALS, "{b}: {first:?}");
+        assert_eq!(first.inserted + first.rejected, DEALS, "{b}: {first:?}");
+        assert!(first.inserted > DEALS * 9 / 10, "{b}: most records are valid: {first:?}");
+        assert_eq!((first.scored, first.write_back.calls), (0, 0), "{b}");
+        let queries = rig.sf.calls().into_iter().filter(|c| c.path.contains("/query")).count();
+        assert_eq!(queries, DEALS.div_ceil(PAGE), "{b}: one call per page");
+        assert!(rig.sf.soql()[0].contains("FROM OpportunityHistories"), "{b}");
+        assert_eq!(s.count_deals(&rig.tenant).await.expect("count") as usize, first.inserted, "{b}");
+        // The JWT assertion was accepted: one sign-in for the whole pass.
+        assert_eq!(rig.sf.tokens_issued().len(), 1, "{b}");
+
+        // With a model: every open deal scored and written back, at most 200 a call; one record
+        // is locked this time.
+        rig.train().await;
+        let open = rig.open_ids();
+        let locked = open[3].clone();
+        rig.sf.fail_records(&[&locked], "UNABLE_TO_LOCK_ROW");
+        let second = rig.sync(Mode::Full).await.expect("second sync");
+        let scored_open = second.scored;
+        assert!(scored_open > 0 && scored_open <= open.len(), "{b}: {second:?}");
+        assert_eq!(second.write_back.written, scored_open - 1, "{b}: {second:?}");
+        assert_eq!(second.write_back.failed, 1, "{b}: {second:?}");
+        assert!(second.write_back.failures[0].1.contains("UNABLE_TO_LOCK_ROW"), "{b}: {second:?}");
+        let calls = rig.collection_calls();
+        assert_eq!(calls.len(), scored_open.div_ceil(200), "{b}");
+        assert!(calls.iter().all(|c| c.len() <= 200), "{b}");
+        // What was written is what the store says.
+        let written = open.iter().find(|id| **id != &locked).expect("another open deal");
+        let stored = s.deal(&rig.tenant, written).await.expect("read").expect("stored");
+        let score = stored.score.expect("scored");
+        let on_record = rig.sf.opportunity(written).expect("record");
+        assert_eq!(on_record["Risk_Score__c"].as_f64(), Some(f64::from(score.risk_score)), "{b}: {on_record}");
+        assert_eq!(
+            on_record["Risk_Category__c"].as_str(),
+            Some(bot::salesforce::sync::category_label(score.risk_category)),
+            "{b}"
+        );
+        let factors = on_record["Risk_Factors__c"].as_str().expect("factors");
+        assert!(factors.starts_with("Risk factors:\n- ") && factors.contains("Recommended actions:"), "{b}: {factors}");
+        assert!(on_record["Risk_Updated__c"].is_string() && on_record["Win_Probability__c"].is_number(), "{b}");
+
+        // Third pass: only the record that failed is written; nothing else twice.
+        let third = rig.sync(Mode::Full).await.expect("third sync");
+        assert_eq!((third.write_back.written, third.write_back.unchanged), (1, scored_open - 1), "{b}: {third:?}");
+        let mut times: HashMap<String, usize> = HashMap::new();
+        for u in rig.sf.updates() {
+            *times.entry(u.id).or_default() += 1;
+        }
+        assert_eq!(times.len(), scored_open, "{b}: every scored deal written");
+        assert!(times.values().all(|n| *n == 1), "{b}: none twice");
+
+        // Incremental: a change made in Salesforce is read (with the few records stamped in the
+        // watermark's second) and its deal stored; a pass with nothing new changes nothing.
+        let watermark = third.watermark.clone().expect("watermark");
+        assert_eq!(
+            s.watermark(&rig.tenant, "salesforce:opportunity").await.expect("read"),
+            Some(watermark.clone()),
+            "{b}"
+        );
+        rig.sf.advance_clock(5);
+        let changed = open[10].clone();
+        rig.sf.touch(&changed, json!({ "Amount": 987_654.0 }));
+        // What the pass must read: the records stamped at or after the watermark (the change,
+        // and our own write-backs since the last read, which the import finds unchanged).
+        let since = chrono::DateTime::parse_from_rfc3339(&watermark).expect("RFC 3339").with_timezone(&Utc);
+        let stamped = |r: &Value| {
+            let at = r["SystemModstamp"].as_str().expect("stamp");
+            chrono::DateTime::parse_from_str(at, "%Y-%m-%dT%H:%M:%S%.f%z").expect("Salesforce date-time") >= since
+        };
+        let recent = rig.sf.opportunities().iter().filter(|r| stamped(r)).count();
+        let inc = rig.sync(Mode::Incremental).await.expect("incremental");
+        assert_eq!(inc.read, recent, "{b}: only recent records: {inc:?}");
+        assert!(recent < DEALS / 2, "{b}: {inc:?}");
+        assert_eq!(inc.updated, 1, "{b}: {inc:?}");
+        let stored = s.deal(&rig.tenant, &changed).await.expect("read").expect("stored");
+        assert_eq!(stored.record.amount, Some(987_654.0), "{b}");
+        let idle = rig.sync(Mode::Incremental).await.expect("idle");
+        assert_eq!((idle.inserted, idle.updated, idle.scored, idle.write_back.written), (0, 0, 0, 0), "{b}: {idle:?}");
+        assert!(rig.sf.soql().last().expect("soql").contains("SystemModstamp >= "), "{b}");
+    }
+}
+
+#[tokio::test]
+async fn salesforce_faults_are_retried_or_explained_and_nothing_is_lost_or_doubled() {
+    for store in each_store().await {
+        let b = store.store.backend();
+        let rig = rig(store, 400).await;
+        rig.sync(Mode::Full).await.expect("first sync");
+        rig.train().await;
+
+        // A session that expired mid-pass: one new sign-in, one retry, the pass goes on; then
+        // 503 on the first write: the pass fails for a retry and records nothing it did not write.
+        rig.sf.script(Endpoint::Query, &[Fault::Unauthorized]);
+        rig.sf.script(Endpoint::Collections, &[Fault::Unavailable]);
+        let before = rig.sf.tokens_issued().len();
+        let e = rig.sync(Mode::Full).await.expect_err("503 on the write");
+        assert_eq!(rig.sf.tokens_issued().len(), before + 1, "{b}: signed in again after the 401");
+        let said = format!("{e:#}");
+        assert!(said.contains("unavailable") && said.contains("tries again"), "{b}: {said}");
+        assert!(rig.sf.updates().is_empty(), "{b}: nothing written");
+        // The retry writes every score once; the pass after it has nothing left to write.
+        let retry = rig.sync(Mode::Full).await.expect("the retry");
+        assert!(retry.scored > 0 && retry.write_back.written == retry.scored, "{b}: {retry:?}");
+        assert_eq!(rig.sf.updates().len(), retry.scored, "{b}");
+        let again = rig.sync(Mode::Full).await.expect("full after the retry");
+        assert_eq!((again.write_back.written, again.write_back.unchanged), (0, retry.scored), "{b}: {again:?}");
+
+        // 403 REQUEST_LIMIT_EXCEEDED: transient, said as such.
+        rig.sf.script(Endpoint::Query, &[Fault::RequestLimit]);
+        let e = rig.sync(Mode::Incremental).await.expect_err("limit");
+        let sf = e.downcast_ref::<bot::salesforce::client::SfError>().expect("a Salesforce error");
+        assert!(sf.is_transient() && format!("{e:#}").contains("limit"), "{b}: {e:#}");
+
+        // A field the org lacks: every record refused, naming the field; not recorded as written.
+        rig.sf.remove_field("Risk_Score__c");
+        let id = rig.open_ids()[0].clone();
+        rig.sf.advance_clock(2);
+        rig.sf.touch(&id, json!({ "Amount": 123_456.0 }));
+        match rig.sync(Mode::Incremental).await {
+            Ok(r) => {
+                assert!(r.write_back.written == 0 && r.write_back.failed >= 1, "{b}: {r:?}");
+                assert!(r.write_back.failures.iter().all(|(_, why)| why.contains("Risk_Score__c")), "{b}: {r:?}");
+            }
+            Err(e) => assert!(format!("{e:#}").contains("Risk_Score__c"), "{b}: {e:#}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_sign_in_the_org_refuses_is_said_with_salesforces_reason() {
+    let store = tests::sqlite_store().await;
+    let rig = rig(store, 50).await;
+    rig.sf.script(Endpoint::Token, &[Fault::Unauthorized]);
+    let e = rig.sync(Mode::Full).await.expect_err("refused");
+    let sf = e.downcast_ref::<bot::salesforce::client::SfError>().expect("a Salesforce error");
+    assert!(sf.is_schema() && !sf.is_transient(), "{e:#}");
+    assert!(format!("{e:#}").contains("invalid_grant"), "{e:#}");
+    // A key the connected app does not know is refused the same way.
+    let other = SalesforceOrg {
+        login_url: rig.sf.base.clone(),
+        client_id: FakeOrg::default().consumer_key,
+        username: Some("someone.else@dealwatch.test".into()),
+        private_key: Some(TEST_PRIVATE_KEY_PEM.to_owned().into()),
+        ..Default::default()
+    };
+    let org = bot::salesforce::client::Org::new("acme", &other).expect("config");
+    let e = org.query_all("SELECT Id FROM Opportunity").await.expect_err("unknown user");
+    assert!(matches!(e, bot::salesforce::client::SfError::SignIn { .. }), "{e}");
+}
+
+#[tokio::test]
+async fn the_webhook_rescores_what_the_package_names_and_refuses_what_it_did_not_sign() {
+    for store in each_store().await {
+        let b = store.store.backend();
+        let rig = rig(store, 400).await;
+        rig.sync(Mode::Full).await.expect("sync");
+        rig.train().await;
+        rig.sync(Mode::Full).await.expect("scored and written");
+        let id = rig.open_ids()[0].clone();
+        let written_before = rig.sf.updates().len();
+
+        // A user moves the deal on: the webhook reads it, rescores it and writes it back.
+        let scored_before = rig.server.store.store.deal(&rig.tenant, &id).await.expect("read").and_then(|d| d.score);
+        rig.sf.advance_clock(2);
+        rig.sf.touch(&id, json!({ "StageName": "Negotiation/Review", "Amount": 250_000.0 }));
+        let body = json!({ "ids": [id], "org_id": FakeOrg::default().org_id, "reason": "trigger" });
+        let (status, answer) = rig.webhook(&body, WEBHOOK_SECRET, 0).await;
+        assert_eq!(status, 200, "{b}: {answer}");
+        assert_eq!(
+            (answer["read"].as_u64(), answer["changed"].as_u64(), answer["scored"].as_u64()),
+            (Some(1), Some(1), Some(1)),
+            "{b}: {answer}"
+        );
+        let stored = rig.server.store.store.deal(&rig.tenant, &id).await.expect("read").expect("stored");
+        assert_eq!(stored.record.amount, Some(250_000.0), "{b}");
+        let written = answer["written"].as_u64().expect("written") as usize;
+        assert_eq!(rig.sf.updates().len(), written_before + written, "{b}");
+        let moved = |s: &bot::store::CurrentScore| (s.risk_score, (s.win_probability * 1000.0).round() as i64);
+        if scored_before.as_ref().map(moved) != stored.score.as_ref().map(moved) {
+            assert_eq!(written, 1, "{b}: a changed score is written: {answer}");
+        }
+        if written == 1 {
+            let on_record = rig.sf.opportunity(&id).expect("record");
+            let score = stored.score.expect("scored");
+            assert_eq!(on_record["Risk_Score__c"].as_f64(), Some(f64::from(score.risk_score)), "{b}");
+        }
+
+        // Our own write-back changed the record in Salesforce; the nudge it causes (had the
+        // trigger not skipped the integration user) changes nothing and writes nothing.
+        let (status, answer) = rig.webhook(&body, WEBHOOK_SECRET, 0).await;
+        assert_eq!(
+            (status, answer["changed"].as_u64(), answer["scored"].as_u64()),
+            (200, Some(0), Some(0)),
+            "{b}: {answer}"
+        );
+        // Refresh: rescored even unchanged; the same score is not written again.
+        let refresh = json!({ "ids": [id], "reason": "refresh" });
+        let (status, answer) = rig.webhook(&refresh, WEBHOOK_SECRET, 0).await;
+        assert_eq!(
+            (status, answer["scored"].as_u64(), answer["written"].as_u64()),
+            (200, Some(1), Some(0)),
+            "{b}: {answer}"
+        );
+
+        // An id Salesforce does not return is said.
+        let gone = rig.open_ids()[1].clone();
+        rig.sf.delete_opportunity(&gone);
+        let (status, answer) = rig.webhook(&json!({ "ids": [gone] }), WEBHOOK_SECRET, 0).await;
+        assert_eq!((status, answer["not_found"].clone()), (200, json!([gone])), "{b}: {answer}");
+
+        // Forged, stale, unsigned, malformed: refused, nothing read.
+        let soql_before = rig.sf.soql().len();
+        assert_eq!(rig.webhook(&body, "not-the-secret", 0).await.0, 401, "{b}: forged");
+        assert_eq!(rig.webhook(&body, WEBHOOK_SECRET, 400).await.0, 401, "{b}: stale");
+        assert_eq!(rig.webhook(&body, WEBHOOK_SECRET, -400).await.0, 401, "{b}: from the future");
+        let unsigned = rig
+            .server
+            .http
+            .post(rig.server.url("/sfdc/opportunity-changed"))
+            .header("x-dealwatch-tenant", "acme")
+            .json(&body)
+            .send()
+            .await
+            .expect("POST");
+        assert_eq!(unsigned.status().as_u16(), 401, "{b}: unsigned");
+        let many: Vec<String> = (1..=201).map(opportunity_id).collect();
+        let (status, answer) = rig.webhook(&json!({ "ids": many }), WEBHOOK_SECRET, 0).await;
+        assert_eq!(status, 400, "{b}: {answer}");
+        let (status, answer) = rig.webhook(&json!({ "ids": ["006'; DELETE"] }), WEBHOOK_SECRET, 0).await;
+        assert!(status == 400 && answer["error"].as_str().is_some_and(|e| e.contains("006'; DELETE")), "{b}: {answer}");
+        assert_eq!(rig.sf.soql().len(), soql_before, "{b}: nothing read for refused requests");
+
+        // Salesforce down while handling: 503, so the package's Queueable tries again.
+        rig.sf.script(Endpoint::Query, &[Fault::Unavailable]);
+        let (status, answer) = rig.webhook(&body, WEBHOOK_SECRET, 0).await;
+        assert_eq!(status, 503, "{b}: {answer}");
+    }
+}
