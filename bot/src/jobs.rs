@@ -295,7 +295,12 @@ impl JobWork for ServiceJobs {
                 };
                 let report =
                     crate::salesforce::sync::run(store, &connection, mode, &self.texts, &self.channels, now).await?;
-                Ok(serde_json::to_value(report)?)
+                let tasks = if connection.settings.write_back {
+                    crate::salesforce::tasks::write_queued(store, &connection).await?
+                } else {
+                    Default::default()
+                };
+                Ok(serde_json::json!({ "sync": report, "tasks": tasks }))
             }
             Job::InsightScan => {
                 let dataset = crate::workflow::tenant_dataset(store, tenant).await?;

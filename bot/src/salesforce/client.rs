@@ -386,6 +386,20 @@ impl Org {
     }
 }
 
+impl Org {
+    /// Creates or updates the Task whose `Dealwatch_Key__c` is `key`: its id and whether it is new.
+    /// The same key sent twice updates the first Task, so a retry never makes a second one.
+    pub async fn upsert_task(&self, key: &str, fields: &Value) -> Result<(Option<String>, bool), SfError> {
+        let key: String = url::form_urlencoded::byte_serialize(key.as_bytes()).collect();
+        let path = self.data_path(&format!("/sobjects/Task/Dealwatch_Key__c/{key}"));
+        let (status, body) = self.call(Method::PATCH, &path, Some(Body::Json(fields))).await?;
+        // API 46.0 and later answer 200/201 with a result; earlier ones 204 on an update.
+        let answer: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        let created = status == StatusCode::CREATED || answer["created"].as_bool() == Some(true);
+        Ok((answer["id"].as_str().map(str::to_owned), created))
+    }
+}
+
 /// A request body.
 #[derive(Debug, Clone, Copy)]
 pub enum Body<'a> {

@@ -9,6 +9,7 @@
 
 pub mod client;
 pub mod sync;
+pub mod tasks;
 pub mod webhook;
 
 use std::collections::BTreeMap;

@@ -499,6 +499,7 @@ async fn task(
     let tz: chrono_tz::Tz = user.time_zone.parse().unwrap_or(chrono_tz::Tz::UTC);
     let due = next_working_day(now.with_timezone(&tz).date_naive());
     let message = origin.raw["container"]["message_ts"].as_str().or(origin.raw["actions"][0]["action_ts"].as_str());
+    let crm = state.salesforce.get(&ws.tenant).filter(|c| c.settings.write_back);
     let task = FollowUpTask {
         task_id: uuid::Uuid::now_v7().to_string(),
         task_key: format!("slack:{}:{}:{deal}:{}", ws.team_id, origin.slack_user, message.unwrap_or_default()),
@@ -508,11 +509,20 @@ async fn task(
         owner: card.owner.clone(),
         created_by: user.user_id.clone(),
         created_at: now,
-        state: "recorded".into(),
+        state: if crm.is_some() { "queued" } else { "recorded" }.into(),
         crm_id: None,
         error: None,
     };
     let (stored, new) = state.store.record_task(&ws.tenant, &task).await?;
+    if let Some(connection) = crm.filter(|_| new) {
+        // Written now rather than at the next sync; a failure leaves it queued for the job.
+        let store = state.store.clone();
+        tokio::spawn(async move {
+            if let Err(e) = crate::salesforce::tasks::write_queued(store.as_ref(), &connection).await {
+                tracing::warn!(error = %format!("{e:#}"), "writing a follow-up task to Salesforce; the sync job retries");
+            }
+        });
+    }
     if new {
         let details =
             json!({ "task_id": stored.task_id, "subject": stored.subject, "due": stored.due_date, "via": "slack" });
@@ -530,10 +540,12 @@ async fn task(
     let due = stored.due_date.map_or_else(String::new, |d| format!(", due {}", d.format("%a %d %b")));
     let owner = stored.owner.as_deref().map_or_else(String::new, |o| format!(" for {o}"));
     let text = if new {
-        format!(
-            "📝 Task created on {deal}{owner}: {}{due}. It is recorded in Dealwatch (no CRM is connected).",
-            stored.subject
-        )
+        let whereto = if stored.state == "queued" {
+            "It goes onto the Opportunity in Salesforce as a Task."
+        } else {
+            "It is recorded in Dealwatch (no CRM is connected)."
+        };
+        format!("📝 Task created on {deal}{owner}: {}{due}. {whereto}", stored.subject)
     } else {
         format!("📝 You already created this task on {deal}: {}{due}.", stored.subject)
     };

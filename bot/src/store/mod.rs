@@ -514,6 +514,17 @@ pub trait Store: Send + Sync + fmt::Debug {
     async fn record_task(&self, tenant: &TenantId, task: &FollowUpTask) -> Result<(FollowUpTask, bool), StoreError>;
     /// The tenant's tasks, newest first, for one deal or all.
     async fn tasks(&self, tenant: &TenantId, deal_id: Option<&str>) -> Result<Vec<FollowUpTask>, StoreError>;
+    /// The tenant's tasks in `state` (`queued`: waiting for the CRM), oldest first.
+    async fn tasks_in_state(&self, tenant: &TenantId, state: &str) -> Result<Vec<FollowUpTask>, StoreError>;
+    /// Records what became of a task in the CRM (`written` with its id, or `failed` with why).
+    async fn finish_task(
+        &self,
+        tenant: &TenantId,
+        task_id: &str,
+        state: &str,
+        crm_id: Option<&str>,
+        error: Option<&str>,
+    ) -> Result<(), StoreError>;
 
     /// Stores (or replaces) a workspace's installation.
     async fn save_slack_installation(&self, installation: &SlackInstallation) -> Result<(), StoreError>;

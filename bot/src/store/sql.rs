@@ -1128,6 +1128,35 @@ macro_rules! implement_store {
                 Ok(rows)
             }
 
+            async fn tasks_in_state(&self, tenant: &TenantId, state: &str) -> Result<Vec<FollowUpTask>, StoreError> {
+                let mut tx = self.begin(tenant).await?;
+                let mut rows = Self::select_tasks(&mut tx, tenant, "state", state).await?;
+                tx.commit().await?;
+                rows.reverse();
+                Ok(rows)
+            }
+
+            async fn finish_task(
+                &self,
+                tenant: &TenantId,
+                task_id: &str,
+                state: &str,
+                crm_id: Option<&str>,
+                error: Option<&str>,
+            ) -> Result<(), StoreError> {
+                let mut tx = self.begin_write(tenant).await?;
+                sqlx::query("UPDATE follow_up_tasks SET state = $3, crm_id = $4, error = $5 WHERE tenant_id = $1 AND task_id = $2")
+                    .bind(tenant.as_str())
+                    .bind(task_id)
+                    .bind(state)
+                    .bind(crm_id)
+                    .bind(error)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
             async fn save_slack_installation(&self, i: &SlackInstallation) -> Result<(), StoreError> {
                 let mut tx = self.begin_write(&i.tenant).await?;
                 sqlx::query(
@@ -1571,6 +1600,8 @@ macro_rules! implement_store {
                      FROM follow_up_tasks WHERE tenant_id = $1 AND task_key = $2 ORDER BY created_at DESC, task_id",
                     "deal_id" => "SELECT task_id, task_key, deal_id, subject, due_date, owner, created_by, created_at, state, crm_id, error \
                      FROM follow_up_tasks WHERE tenant_id = $1 AND deal_id = $2 ORDER BY created_at DESC, task_id",
+                    "state" => "SELECT task_id, task_key, deal_id, subject, due_date, owner, created_by, created_at, state, crm_id, error \
+                     FROM follow_up_tasks WHERE tenant_id = $1 AND state = $2 ORDER BY created_at DESC, task_id",
                     _ => "SELECT task_id, task_key, deal_id, subject, due_date, owner, created_by, created_at, state, crm_id, error \
                      FROM follow_up_tasks WHERE tenant_id = $1 AND tenant_id = $2 ORDER BY created_at DESC, task_id",
                 };

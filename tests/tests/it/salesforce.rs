@@ -405,3 +405,74 @@ async fn the_webhook_rescores_what_the_package_names_and_refuses_what_it_did_not
         assert_eq!(status, 503, "{b}: {answer}");
     }
 }
+
+#[tokio::test]
+async fn queued_follow_up_tasks_become_tasks_on_their_opportunities_once() {
+    use bot::salesforce::tasks::write_queued;
+    use bot::store::FollowUpTask;
+    for store in each_store().await {
+        let b = store.store.backend();
+        let rig = rig(store, 120).await;
+        rig.sync(Mode::Full).await.expect("sync");
+        let s = rig.server.store.store.clone();
+        let connection = rig.server.state.salesforce.get(&rig.tenant).expect("configured");
+        let open = rig.open_ids();
+        let task = |n: usize, deal: &str| FollowUpTask {
+            task_id: format!("0190a000-0000-7000-8000-{n:012}"),
+            task_key: format!("slack:T0ACME:U0REP1:{deal}:{n}"),
+            deal_id: deal.to_owned(),
+            subject: "Book a call with the economic buyer".into(),
+            due_date: Some(Utc::now().date_naive() + chrono::Duration::days(1)),
+            owner: None,
+            created_by: "rep_1".into(),
+            created_at: Utc::now(),
+            state: "queued".into(),
+            crm_id: None,
+            error: None,
+        };
+        let first = task(1, open[0]);
+        s.record_task(&rig.tenant, &first).await.expect("record");
+        let report = write_queued(s.as_ref(), &connection).await.expect("write");
+        assert_eq!((report.written, report.failed, report.waiting), (1, 0, 0), "{b}");
+        let tasks = rig.sf.tasks();
+        assert_eq!(tasks.len(), 1, "{b}: {tasks:?}");
+        let on_org = &tasks[0];
+        let opportunity = rig.sf.opportunity(open[0]).expect("opportunity");
+        assert_eq!(on_org["Dealwatch_Key__c"], first.task_id.as_str(), "{b}: {on_org}");
+        assert_eq!(on_org["WhatId"], open[0].as_str(), "{b}");
+        assert_eq!(on_org["OwnerId"], opportunity["OwnerId"], "{b}: the deal owner's, not the integration user's");
+        assert_eq!(
+            (on_org["Subject"].as_str(), on_org["Status"].as_str()),
+            (Some(first.subject.as_str()), Some("Not Started"))
+        );
+        let stored = s.tasks(&rig.tenant, Some(open[0])).await.expect("tasks");
+        assert_eq!((stored[0].state.as_str(), stored[0].crm_id.as_deref()), ("written", on_org["Id"].as_str()), "{b}");
+
+        // Salesforce busy: the task waits, queued; the next pass writes it, once.
+        s.record_task(&rig.tenant, &task(2, open[1])).await.expect("record");
+        rig.sf.script(Endpoint::Task, &[Fault::Unavailable]);
+        let report = write_queued(s.as_ref(), &connection).await.expect("write");
+        assert_eq!((report.written, report.waiting), (0, 1), "{b}");
+        assert_eq!(s.tasks_in_state(&rig.tenant, "queued").await.expect("queued").len(), 1, "{b}");
+        let report = write_queued(s.as_ref(), &connection).await.expect("write");
+        assert_eq!(report.written, 1, "{b}");
+        assert_eq!(rig.sf.tasks().len(), 2, "{b}");
+        // Nothing queued: nothing sent again.
+        assert_eq!(write_queued(s.as_ref(), &connection).await.expect("idle"), Default::default(), "{b}");
+        assert_eq!(rig.sf.tasks().len(), 2, "{b}");
+        // The same key upserted again (a retry after a lost answer) updates the one Task.
+        let again =
+            connection.org.upsert_task(&first.task_id, &bot::salesforce::tasks::task_fields(&first, None)).await;
+        assert_eq!(again.expect("upsert"), (on_org["Id"].as_str().map(str::to_owned), false), "{b}");
+        assert_eq!(rig.sf.tasks().len(), 2, "{b}: no duplicate");
+
+        // An Opportunity deleted in Salesforce: the task fails, saying why.
+        rig.sf.delete_opportunity(open[2]);
+        s.record_task(&rig.tenant, &task(3, open[2])).await.expect("record");
+        let report = write_queued(s.as_ref(), &connection).await.expect("write");
+        assert_eq!(report.failed, 1, "{b}");
+        let failed = s.tasks(&rig.tenant, Some(open[2])).await.expect("tasks");
+        assert_eq!(failed[0].state, "failed", "{b}");
+        assert!(failed[0].error.as_deref().is_some_and(|e| e.contains(open[2].as_str())), "{b}: {failed:?}");
+    }
+}
