@@ -260,7 +260,7 @@ impl JobWork for ServiceJobs {
         &self,
         tenant: &TenantId,
         job: Job,
-        _due: DateTime<Utc>,
+        due: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> anyhow::Result<serde_json::Value> {
         use crate::alerts::routing::Routing;
@@ -293,6 +293,10 @@ impl JobWork for ServiceJobs {
                 } else {
                     crate::salesforce::sync::Mode::Incremental
                 };
+                if let Some(why) = crate::salesforce::sync::pace(connection.org.usage(), mode, due) {
+                    tracing::warn!(tenant = %tenant, why, "a Salesforce sync waits");
+                    return Ok(serde_json::json!({ "skipped": why }));
+                }
                 let report =
                     crate::salesforce::sync::run(store, &connection, mode, &self.texts, &self.channels, now).await?;
                 let tasks = if connection.settings.write_back {

@@ -400,6 +400,91 @@ impl Org {
     }
 }
 
+/// How a Bulk API 2.0 job ended.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct BulkOutcome {
+    pub job_id: String,
+    pub processed: u64,
+    /// Records that failed: (record id, Salesforce's error).
+    pub failed: Vec<(String, String)>,
+}
+
+#[derive(Deserialize)]
+struct JobInfo {
+    id: String,
+    state: String,
+    #[serde(rename = "numberRecordsProcessed", default)]
+    processed: u64,
+    #[serde(rename = "errorMessage", default)]
+    error: Option<String>,
+}
+
+impl Org {
+    /// Updates records of `object` through a Bulk API 2.0 ingest job: create it, upload `csv`
+    /// (a header row of field names with `Id`, LF line endings), close it, poll until it ends,
+    /// then read its failed records. Waits at most `patience`.
+    pub async fn bulk_update(&self, object: &str, csv: &str, patience: Duration) -> Result<BulkOutcome, SfError> {
+        let jobs = self.data_path("/jobs/ingest");
+        let spec = json!({ "object": object, "operation": "update", "contentType": "CSV", "lineEnding": "LF", "columnDelimiter": "COMMA" });
+        let (_, body) = self.call(Method::POST, &jobs, Some(Body::Json(&spec))).await?;
+        let job: JobInfo = serde_json::from_slice(&body)
+            .map_err(|e| SfError::Unavailable(format!("a Bulk job answer that is not a job: {e}")))?;
+        let path = format!("{jobs}/{}", job.id);
+        let uploaded = self.call(Method::PUT, &format!("{path}/batches"), Some(Body::Csv(csv))).await;
+        let closed = match uploaded {
+            Ok(_) => self.call(Method::PATCH, &path, Some(Body::Json(&json!({ "state": "UploadComplete" })))).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = closed {
+            // An open job holds nothing; abort it so it does not linger in the org's job list.
+            let _ = self.call(Method::PATCH, &path, Some(Body::Json(&json!({ "state": "Aborted" })))).await;
+            return Err(e);
+        }
+        let started = std::time::Instant::now();
+        let mut wait = Duration::from_millis(200);
+        let info = loop {
+            tokio::time::sleep(wait).await;
+            let (_, body) = self.call(Method::GET, &path, None).await?;
+            let info: JobInfo = serde_json::from_slice(&body)
+                .map_err(|e| SfError::Unavailable(format!("a Bulk job answer that is not a job: {e}")))?;
+            match info.state.as_str() {
+                "JobComplete" => break info,
+                "Failed" | "Aborted" => {
+                    return Err(SfError::Refused {
+                        status: 200,
+                        code: format!("BULK_JOB_{}", info.state.to_uppercase()),
+                        message: info.error.unwrap_or_else(|| format!("Bulk job {} ended {}", info.id, info.state)),
+                        fields: Vec::new(),
+                    });
+                }
+                _ if started.elapsed() > patience => {
+                    return Err(SfError::Unavailable(format!(
+                        "Bulk job {} still {} after {patience:?}",
+                        info.id, info.state
+                    )));
+                }
+                _ => wait = (wait * 2).min(Duration::from_secs(5)),
+            }
+        };
+        let (_, failed) = self.call(Method::GET, &format!("{path}/failedResults/"), None).await?;
+        let mut reader = csv::Reader::from_reader(&failed[..]);
+        let header = reader.headers().map_err(|e| SfError::Unavailable(format!("failedResults: {e}")))?.clone();
+        let column = |name: &str| header.iter().position(|h| h == name);
+        let (Some(id_at), Some(error_at)) = (column("sf__Id"), column("sf__Error")) else {
+            return Err(SfError::Unavailable("failedResults without sf__Id and sf__Error".into()));
+        };
+        let uploaded_id = column("Id");
+        let mut outcome = BulkOutcome { job_id: info.id, processed: info.processed, failed: Vec::new() };
+        for row in reader.records() {
+            let row = row.map_err(|e| SfError::Unavailable(format!("failedResults: {e}")))?;
+            // sf__Id is blank when Salesforce could not match the row; the uploaded Id says which.
+            let id = row.get(id_at).filter(|id| !id.is_empty()).or_else(|| uploaded_id.and_then(|i| row.get(i)));
+            outcome.failed.push((id.unwrap_or_default().to_owned(), row.get(error_at).unwrap_or_default().to_owned()));
+        }
+        Ok(outcome)
+    }
+}
+
 /// A request body.
 #[derive(Debug, Clone, Copy)]
 pub enum Body<'a> {

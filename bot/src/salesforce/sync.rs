@@ -201,6 +201,28 @@ fn mapped_columns(mapping: &Mapping) -> Vec<String> {
     columns
 }
 
+/// Whether a scheduled pass should wait, given the daily API allowance the org last reported:
+/// why, or `None` to run. Below 20 % left, incremental passes run every 15 minutes instead of 5;
+/// below 5 % they stop; below 2 % the nightly full pass waits too. The allowance is the org's,
+/// shared with its other integrations: a sync that used the last of it would break them.
+pub fn pace(usage: Option<super::client::ApiUsage>, mode: Mode, due: DateTime<Utc>) -> Option<String> {
+    use chrono::Timelike as _;
+    let usage = usage?;
+    let left = usage.left();
+    let said = format!("{} of the org's {} daily API calls used", usage.used, usage.limit);
+    match mode {
+        Mode::Full if left < 0.02 => Some(format!("{said}; the full sync waits for the allowance to recover")),
+        Mode::Full => None,
+        Mode::Incremental if left < 0.05 => {
+            Some(format!("{said}; incremental syncs pause until the allowance recovers"))
+        }
+        Mode::Incremental if left < 0.20 && due.minute() % 15 != 0 => {
+            Some(format!("{said}; incremental syncs slow to every 15 minutes"))
+        }
+        Mode::Incremental => None,
+    }
+}
+
 /// One pass for `connection`'s tenant.
 pub async fn run(
     store: &dyn Store,
@@ -397,6 +419,11 @@ pub async fn write_back(
         }
     }
     let stamp = now.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+    if pending.len() > connection.settings.bulk_threshold {
+        bulk_write(store, connection, &pending, &stamp, now, &mut report).await?;
+        metrics::counter!("salesforce_records_written_total").increment(report.written as u64);
+        return Ok(report);
+    }
     for chunk in pending.chunks(COLLECTION_LIMIT) {
         let records: Vec<Value> = chunk
             .iter()
@@ -430,12 +457,78 @@ pub async fn write_back(
     Ok(report)
 }
 
+/// The risk fields as one Bulk API 2.0 update job (a nightly rescore of a large pipeline):
+/// every record but those the job's failed results list is recorded as written.
+async fn bulk_write(
+    store: &dyn Store,
+    connection: &Connection,
+    pending: &[(String, String, Value)],
+    stamp: &str,
+    now: DateTime<Utc>,
+    report: &mut WriteReport,
+) -> anyhow::Result<()> {
+    const COLUMNS: [&str; 4] = ["Risk_Score__c", "Risk_Category__c", "Risk_Factors__c", "Win_Probability__c"];
+    let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::Any(b'\n')).from_writer(Vec::new());
+    w.write_record(["Id"].iter().chain(COLUMNS.iter()).chain(["Risk_Updated__c"].iter()))?;
+    for (id, _, fields) in pending {
+        let cell = |name: &str| match &fields[name] {
+            Value::String(s) => s.clone(),
+            Value::Null => "#N/A".to_owned(),
+            other => other.to_string(),
+        };
+        let mut row = vec![id.clone()];
+        row.extend(COLUMNS.iter().map(|c| cell(c)));
+        row.push(stamp.to_owned());
+        w.write_record(&row)?;
+    }
+    let csv = String::from_utf8(w.into_inner().map_err(|e| anyhow::anyhow!("writing the Bulk upload: {e}"))?)?;
+    let outcome = connection
+        .org
+        .bulk_update("Opportunity", &csv, std::time::Duration::from_secs(30 * 60))
+        .await
+        .map_err(|e| explain(e, "writing risk fields through Bulk API 2.0"))?;
+    report.calls += 1;
+    let failed: HashMap<&str, &str> = outcome.failed.iter().map(|(id, why)| (id.as_str(), why.as_str())).collect();
+    let mut done = Vec::with_capacity(pending.len());
+    for (id, d, _) in pending {
+        match failed.get(id.as_str()) {
+            Some(why) => {
+                report.failed += 1;
+                if report.failures.len() < 20 {
+                    report.failures.push((id.clone(), (*why).to_owned()));
+                }
+            }
+            None => done.push((id.clone(), d.clone())),
+        }
+    }
+    report.written = done.len();
+    for chunk in done.chunks(5_000) {
+        store.record_crm_writes(&connection.tenant, chunk, now).await?;
+    }
+    tracing::info!(tenant = %connection.tenant, job = %outcome.job_id, written = report.written, failed = report.failed, "Bulk API 2.0 write-back");
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn mapping() -> Mapping {
         crate::resources::load_mapping(Some("salesforce")).expect("bundled").mapping
+    }
+
+    #[test]
+    fn syncs_slow_down_and_stop_as_the_api_allowance_runs_out() {
+        use super::super::client::ApiUsage;
+        let at = |m: u32| chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 12, 2, 10, m, 0).unwrap();
+        let used = |n: u64| Some(ApiUsage { used: n, limit: 10_000 });
+        assert_eq!(pace(None, Mode::Incremental, at(5)), None, "nothing known yet");
+        assert_eq!(pace(used(7_000), Mode::Incremental, at(5)), None);
+        assert!(pace(used(8_500), Mode::Incremental, at(5)).is_some_and(|w| w.contains("every 15 minutes")));
+        assert_eq!(pace(used(8_500), Mode::Incremental, at(15)), None, "a quarter hour still runs");
+        assert!(pace(used(9_600), Mode::Incremental, at(15)).is_some_and(|w| w.contains("pause")));
+        assert_eq!(pace(used(9_600), Mode::Full, at(30)), None, "the nightly pass still runs");
+        assert!(pace(used(9_900), Mode::Full, at(30)).is_some_and(|w| w.contains("9900 of the org's 10000")));
     }
 
     #[test]

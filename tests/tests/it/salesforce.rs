@@ -44,8 +44,15 @@ fn stage(generated: &str) -> &'static str {
 /// The fake org holding `deals` generated deals as Opportunities (with their stage history),
 /// and a server whose tenant `acme` syncs with it.
 async fn rig(store: tests::TestStore, deals: usize) -> Rig {
+    rig_with(store, deals, |_| {}).await
+}
+
+/// [`rig`], with the org's settings changed by `change`.
+async fn rig_with(store: tests::TestStore, deals: usize, change: impl FnOnce(&mut SalesforceOrg)) -> Rig {
     let sf = FakeSalesforce::start(FakeOrg::default()).await;
     sf.set_page_size(PAGE);
+    // The org's clock stands still between steps (stamps are whole seconds); passes move it on.
+    sf.set_clock(Some(Utc::now() - chrono::Duration::hours(2)));
     let today = Utc::now().date_naive();
     let (csv, _) = tests::generated_csv(deals, 11, today, false, false);
     let mut reader = csv::Reader::from_reader(&csv[..]);
@@ -84,7 +91,7 @@ async fn rig(store: tests::TestStore, deals: usize) -> Rig {
     let org = FakeOrg::default();
     let base = sf.base.clone();
     let server = TestServer::start(store, move |s| {
-        let cfg = SalesforceOrg {
+        let mut cfg = SalesforceOrg {
             login_url: base,
             client_id: org.consumer_key,
             username: Some(org.username),
@@ -93,6 +100,7 @@ async fn rig(store: tests::TestStore, deals: usize) -> Rig {
             webhook_secrets: vec![WEBHOOK_SECRET.to_owned().into()],
             ..SalesforceOrg::default()
         };
+        change(&mut cfg);
         s.salesforce.tenants.insert("acme".into(), cfg);
     })
     .await;
@@ -100,7 +108,9 @@ async fn rig(store: tests::TestStore, deals: usize) -> Rig {
 }
 
 impl Rig {
+    /// A pass, a minute after whatever happened in the org before.
     async fn sync(&self, mode: Mode) -> anyhow::Result<Report> {
+        self.sf.advance_clock(60);
         let connection = self.server.state.salesforce.get(&self.tenant).expect("configured");
         let store = self.server.store.store.as_ref();
         bot::salesforce::sync::run(store, &connection, mode, &tests::texts(), &["log".to_owned()], Utc::now()).await
@@ -119,6 +129,15 @@ impl Rig {
         let mut ids: Vec<&String> = self.open.iter().filter(|(_, o)| **o).map(|(id, _)| id).collect();
         ids.sort();
         ids
+    }
+
+    /// How many times the org's records were written, by id.
+    fn writes_per_record(&self) -> HashMap<String, usize> {
+        let mut times: HashMap<String, usize> = HashMap::new();
+        for u in self.sf.updates() {
+            *times.entry(u.id).or_default() += 1;
+        }
+        times
     }
 
     /// The records of every Collections call, per call.
@@ -211,10 +230,7 @@ async fn a_sync_reads_every_page_scores_and_writes_back_only_what_changed() {
         // Third pass: only the record that failed is written; nothing else twice.
         let third = rig.sync(Mode::Full).await.expect("third sync");
         assert_eq!((third.write_back.written, third.write_back.unchanged), (1, scored_open - 1), "{b}: {third:?}");
-        let mut times: HashMap<String, usize> = HashMap::new();
-        for u in rig.sf.updates() {
-            *times.entry(u.id).or_default() += 1;
-        }
+        let times = rig.writes_per_record();
         assert_eq!(times.len(), scored_open, "{b}: every scored deal written");
         assert!(times.values().all(|n| *n == 1), "{b}: none twice");
 
@@ -474,5 +490,49 @@ async fn queued_follow_up_tasks_become_tasks_on_their_opportunities_once() {
         let failed = s.tasks(&rig.tenant, Some(open[2])).await.expect("tasks");
         assert_eq!(failed[0].state, "failed", "{b}");
         assert!(failed[0].error.as_deref().is_some_and(|e| e.contains(open[2].as_str())), "{b}: {failed:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_large_write_back_goes_through_bulk_api_2_and_its_failed_rows_are_written_next_pass() {
+    for store in each_store().await {
+        let b = store.store.backend();
+        let rig = rig_with(store, 400, |c| c.bulk_threshold = 20).await;
+        rig.sync(Mode::Full).await.expect("sync");
+        rig.train().await;
+        let open = rig.open_ids();
+        let locked = open[0].clone();
+        rig.sf.fail_records(&[&locked], "UNABLE_TO_LOCK_ROW");
+        let report = rig.sync(Mode::Full).await.expect("scored and written in bulk");
+        let scored = report.scored;
+        assert!(scored > 20, "{b}: more than the threshold: {report:?}");
+        assert_eq!(
+            (report.write_back.calls, report.write_back.written, report.write_back.failed),
+            (1, scored - 1, 1),
+            "{b}: {report:?}"
+        );
+        assert!(report.write_back.failures[0].1.contains("UNABLE_TO_LOCK_ROW"), "{b}: {report:?}");
+        let jobs = rig.sf.bulk_jobs();
+        assert_eq!(jobs.len(), 1, "{b}");
+        assert_eq!(
+            (jobs[0].state.as_str(), jobs[0].operation.as_str(), jobs[0].object.as_str()),
+            ("JobComplete", "update", "Opportunity")
+        );
+        assert!(rig.collection_calls().is_empty(), "{b}: no Collections call");
+        // The multi-line factors field survives the CSV.
+        let written = rig.sf.opportunity(open[1]).expect("record");
+        let stored = rig.server.store.store.deal(&rig.tenant, open[1]).await.expect("read").expect("stored");
+        assert_eq!(written["Risk_Score__c"].as_f64(), stored.score.map(|s| f64::from(s.risk_score)), "{b}");
+        let factors = written["Risk_Factors__c"].as_str().expect("factors");
+        assert!(
+            factors.starts_with("Risk factors:\n- ") && factors.contains("\nRecommended actions:\n"),
+            "{b}: {factors:?}"
+        );
+        // The failed row alone is written next, through Collections (under the threshold); none twice.
+        let next = rig.sync(Mode::Full).await.expect("next");
+        assert_eq!((next.write_back.written, next.write_back.calls), (1, 1), "{b}: {next:?}");
+        let times = rig.writes_per_record();
+        assert_eq!(times.len(), scored, "{b}");
+        assert!(times.values().all(|n| *n == 1), "{b}: none twice");
     }
 }
