@@ -95,6 +95,9 @@ pub enum Command {
     Insights(InsightsArgs),
     /// Import an export into a tenant's store: upsert by CRM id, in one transaction.
     Import(ImportArgs),
+    /// Sync a tenant with its Salesforce org ([salesforce.tenants.<id>]) once: read the
+    /// Opportunities changed since the last sync (all with --full), import, rescore, write back.
+    Sync(SyncArgs),
     /// Apply the database migrations and exit.
     Migrate,
     /// Run the HTTP service (REST API, health, metrics).
@@ -206,6 +209,16 @@ pub struct SourceArgs {
     /// A tenant in the store (see `dealwatch import`).
     #[arg(long)]
     pub tenant: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// The tenant whose org to sync.
+    #[arg(long)]
+    pub tenant: String,
+    /// Read every Opportunity, not only those changed since the last sync.
+    #[arg(long)]
+    pub full: bool,
 }
 
 #[derive(Debug, Args)]

@@ -136,6 +136,59 @@ pub async fn import(ctx: &Ctx, args: &ImportArgs) -> anyhow::Result<()> {
     Ok(out.flush()?)
 }
 
+/// One Salesforce sync pass for a tenant, then its queued follow-up tasks.
+pub async fn sync(ctx: &Ctx, args: &crate::cli::SyncArgs) -> anyhow::Result<()> {
+    use crate::salesforce::sync::Mode;
+    let tenant = TenantId::parse(&args.tenant)?;
+    let orgs = crate::salesforce::Orgs::new(&ctx.settings)?;
+    let Some(connection) = orgs.get(&tenant) else {
+        bail!(
+            "tenant {tenant} has no Salesforce org: configure [salesforce.tenants.{tenant}] (see README.md, Salesforce)"
+        );
+    };
+    let store = ctx.store().await?;
+    store.ensure_tenant(&tenant, tenant.as_str()).await?;
+    let mode = if args.full { Mode::Full } else { Mode::Incremental };
+    let channels = ctx.settings.alert_channels();
+    let report =
+        crate::salesforce::sync::run(store.as_ref(), &connection, mode, &ctx.texts, &channels, ctx.now).await?;
+    let tasks = if connection.settings.write_back {
+        crate::salesforce::tasks::write_queued(store.as_ref(), &connection).await?
+    } else {
+        Default::default()
+    };
+    let mut out = stdout();
+    match ctx.format {
+        Format::Json => {
+            serde_json::to_writer_pretty(
+                &mut out,
+                &serde_json::json!({ "tenant": tenant, "sync": report, "tasks": tasks }),
+            )?;
+            writeln!(out)?;
+        }
+        _ => writeln!(
+            out,
+            "Synced {tenant} with Salesforce: {} read ({} new, {} updated, {} unchanged, {} invalid); {} scored, {} alerts; \
+             {} risk-field records written, {} unchanged, {} refused; {} tasks written",
+            report.read,
+            report.inserted,
+            report.updated,
+            report.unchanged,
+            report.rejected,
+            report.scored,
+            report.alerts,
+            report.write_back.written,
+            report.write_back.unchanged,
+            report.write_back.failed,
+            tasks.written
+        )?,
+    }
+    for (id, why) in &report.write_back.failures {
+        eprintln!("refused: {id}: {why}");
+    }
+    Ok(out.flush()?)
+}
+
 /// Applies the migrations (opening the store does) and says where.
 pub async fn migrate(ctx: &Ctx) -> anyhow::Result<()> {
     let store = ctx.store().await?;

@@ -85,6 +85,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Validate(args) => data::validate(&ctx, &args),
         Command::Insights(args) => insights::insights(&ctx, &args).await,
         Command::Import(args) => data::import(&ctx, &args).await,
+        Command::Sync(args) => data::sync(&ctx, &args).await,
         Command::Migrate => data::migrate(&ctx).await,
         Command::Eval(args) => models::eval(&ctx, &args).await,
         Command::Train(args) => models::train(&ctx, &args).await,

@@ -536,3 +536,34 @@ async fn a_large_write_back_goes_through_bulk_api_2_and_its_failed_rows_are_writ
         assert!(times.values().all(|n| *n == 1), "{b}: none twice");
     }
 }
+
+#[tokio::test]
+async fn dealwatch_sync_runs_a_pass_from_the_command_line() {
+    let store = tests::sqlite_store().await;
+    let url = store.url.clone();
+    let rig = rig(store, 120).await;
+    let org = FakeOrg::default();
+    let mut sync = tests::dealwatch();
+    sync.args(["--format", "json", "sync", "--tenant", "acme", "--full"])
+        .env("DEALWATCH_DATABASE__URL", &url)
+        .env("DEALWATCH_SALESFORCE__TENANTS__ACME__LOGIN_URL", &rig.sf.base)
+        .env("DEALWATCH_SALESFORCE__TENANTS__ACME__CLIENT_ID", &org.consumer_key)
+        .env("DEALWATCH_SALESFORCE__TENANTS__ACME__USERNAME", &org.username)
+        .env("DEALWATCH_SALESFORCE__TENANTS__ACME__PRIVATE_KEY", TEST_PRIVATE_KEY_PEM);
+    // The fake answers on this runtime: the binary runs on a blocking thread meanwhile.
+    let out = tokio::task::spawn_blocking(move || sync.output().expect("run dealwatch")).await.expect("joined");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(report["sync"]["read"], 120, "{report}");
+    let stored = rig.server.store.store.count_deals(&rig.tenant).await.expect("count");
+    assert_eq!(stored, report["sync"]["inserted"].as_u64().expect("inserted"), "{report}");
+    // A tenant without an org is told how to configure one.
+    let out = tests::dealwatch()
+        .args(["sync", "--tenant", "globex"])
+        .env("DEALWATCH_DATABASE__URL", &url)
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("[salesforce.tenants.globex]"));
+}
