@@ -268,17 +268,11 @@ impl JobWork for ServiceJobs {
         let as_of = now.date_naive();
         match job {
             Job::NightlyScore => {
-                let Some((_, model)) = store.champion(tenant).await? else {
+                let Some((version, updates)) =
+                    crate::workflow::rescore(store, tenant, &self.texts, as_of, None).await?
+                else {
                     return Ok(serde_json::json!({ "skipped": "no trained model" }));
                 };
-                let model: engine::model::TrainedModel = serde_json::from_value(model)?;
-                let dataset = crate::workflow::tenant_dataset(store, tenant).await?;
-                let texts = self.texts.clone();
-                let version = model.version.clone();
-                let updates = tokio::task::spawn_blocking(move || {
-                    crate::workflow::score_open_deals(&model, &dataset, as_of, &texts)
-                })
-                .await??;
                 let saved =
                     crate::workflow::save_scores_alerting(store, tenant, now, Some(as_of), &updates, &self.channels)
                         .await?;
@@ -297,14 +291,8 @@ impl JobWork for ServiceJobs {
                     tracing::warn!(tenant = %tenant, why, "a Salesforce sync waits");
                     return Ok(serde_json::json!({ "skipped": why }));
                 }
-                let report =
-                    crate::salesforce::sync::run(store, &connection, mode, &self.texts, &self.channels, now).await?;
-                let tasks = if connection.settings.write_back {
-                    crate::salesforce::tasks::write_queued(store, &connection).await?
-                } else {
-                    Default::default()
-                };
-                Ok(serde_json::json!({ "sync": report, "tasks": tasks }))
+                let pass = crate::salesforce::pass(store, &connection, mode, &self.texts, &self.channels, now).await?;
+                Ok(serde_json::to_value(pass)?)
             }
             Job::InsightScan => {
                 let dataset = crate::workflow::tenant_dataset(store, tenant).await?;

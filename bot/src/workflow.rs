@@ -103,26 +103,14 @@ pub fn score_update(card: &RiskScore) -> serde_json::Result<ScoreUpdate> {
     })
 }
 
-/// Every deal open on `as_of`, scored with its full card, as stored scores.
+/// The deals open on `as_of` (those of `only`, if given), scored with their full cards, as
+/// stored scores.
 pub fn score_open_deals(
     model: &TrainedModel,
     dataset: &Dataset,
     as_of: chrono::NaiveDate,
     texts: &engine::texts::Texts,
-) -> anyhow::Result<Vec<ScoreUpdate>> {
-    let view = View::new(dataset, Some(as_of));
-    let scorer = Scorer::new(model, dataset, &view, texts);
-    let mut work = scorer.work();
-    Ok(view.open.iter().map(|&i| score_update(&scorer.score(i, &mut work))).collect::<Result<_, _>>()?)
-}
-
-/// The deals of `ids` open on `as_of`, scored with their full cards (others are left out).
-pub fn score_deals(
-    model: &TrainedModel,
-    dataset: &Dataset,
-    as_of: chrono::NaiveDate,
-    texts: &engine::texts::Texts,
-    ids: &std::collections::HashSet<String>,
+    only: Option<&std::collections::HashSet<String>>,
 ) -> anyhow::Result<Vec<ScoreUpdate>> {
     let view = View::new(dataset, Some(as_of));
     let scorer = Scorer::new(model, dataset, &view, texts);
@@ -130,9 +118,28 @@ pub fn score_deals(
     Ok(view
         .open
         .iter()
-        .filter(|&&i| ids.contains(dataset.deals[i].id.as_str()))
+        .filter(|&&i| only.is_none_or(|ids| ids.contains(dataset.deals[i].id.as_str())))
         .map(|&i| score_update(&scorer.score(i, &mut work)))
         .collect::<Result<_, _>>()?)
+}
+
+/// The tenant's open deals (those of `only`, if given) scored with its champion, off the async
+/// threads: the champion's version and the scores, or `None` without a champion.
+pub async fn rescore(
+    store: &dyn Store,
+    tenant: &TenantId,
+    texts: &engine::texts::Texts,
+    as_of: chrono::NaiveDate,
+    only: Option<std::collections::HashSet<String>>,
+) -> anyhow::Result<Option<(String, Vec<ScoreUpdate>)>> {
+    let Some((_, model)) = store.champion(tenant).await? else { return Ok(None) };
+    let model: TrainedModel = serde_json::from_value(model)?;
+    let dataset = tenant_dataset(store, tenant).await?;
+    let texts = texts.clone();
+    let version = model.version.clone();
+    let updates =
+        tokio::task::spawn_blocking(move || score_open_deals(&model, &dataset, as_of, &texts, only.as_ref())).await??;
+    Ok(Some((version, updates)))
 }
 
 /// Saves new scores with the critical-deal alerts they raise, in one transaction: recipients

@@ -150,13 +150,8 @@ pub async fn sync(ctx: &Ctx, args: &crate::cli::SyncArgs) -> anyhow::Result<()> 
     store.ensure_tenant(&tenant, tenant.as_str()).await?;
     let mode = if args.full { Mode::Full } else { Mode::Incremental };
     let channels = ctx.settings.alert_channels();
-    let report =
-        crate::salesforce::sync::run(store.as_ref(), &connection, mode, &ctx.texts, &channels, ctx.now).await?;
-    let tasks = if connection.settings.write_back {
-        crate::salesforce::tasks::write_queued(store.as_ref(), &connection).await?
-    } else {
-        Default::default()
-    };
+    let pass = crate::salesforce::pass(store.as_ref(), &connection, mode, &ctx.texts, &channels, ctx.now).await?;
+    let (report, tasks) = (&pass.sync, &pass.tasks);
     let mut out = stdout();
     match ctx.format {
         Format::Json => {

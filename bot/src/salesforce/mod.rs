@@ -28,6 +28,28 @@ pub const WRITTEN_FIELDS: [(&str, &str); 5] = [
     ("Win_Probability__c", "Percent"),
 ];
 
+/// What a scheduled (or command-line) pass did: the sync, then the queued follow-up tasks.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Pass {
+    pub sync: sync::Report,
+    pub tasks: tasks::TaskReport,
+}
+
+/// A sync pass for `connection`'s tenant, then its queued tasks (when it writes back).
+pub async fn pass(
+    store: &dyn crate::store::Store,
+    connection: &Connection,
+    mode: sync::Mode,
+    texts: &engine::texts::Texts,
+    channels: &[String],
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<Pass> {
+    let sync = sync::run(store, connection, mode, texts, channels, now).await?;
+    let tasks =
+        if connection.settings.write_back { tasks::write_queued(store, connection).await? } else { Default::default() };
+    Ok(Pass { sync, tasks })
+}
+
 /// One tenant's org, its settings and mapping.
 #[derive(Debug)]
 pub struct Connection {

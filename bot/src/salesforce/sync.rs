@@ -12,14 +12,14 @@
 use std::collections::{BTreeMap, HashMap};
 
 use anyhow::Context as _;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::Digest as _;
 
 use super::Connection;
 use super::client::{COLLECTION_LIMIT, SfError};
-use crate::store::{ScoreUpdate, Store, TenantId};
+use crate::store::{ScoreUpdate, Store};
 use engine::mapping::Mapping;
 
 /// The watermark's name in the store.
@@ -68,27 +68,30 @@ pub struct WriteReport {
     pub calls: usize,
 }
 
+impl WriteReport {
+    /// Counts a record Salesforce refused, keeping the first reasons.
+    fn refused(&mut self, id: &str, why: String) {
+        self.failed += 1;
+        if self.failures.len() < 20 {
+            self.failures.push((id.to_owned(), why));
+        }
+    }
+}
+
 /// The SOQL for the mapping's columns: every field it names (relationship fields as
 /// `Account.Industry`), what the outcome needs, the stage history when it maps
 /// `Entered.<stage>`, changed since `since` (a SOQL date-time), in SystemModstamp order.
 pub fn soql(mapping: &Mapping, since: Option<&str>, ids: Option<&[String]>) -> String {
+    let columns = mapped_columns(mapping);
     let mut fields: Vec<&str> = ALWAYS.to_vec();
-    let f = &mapping.fields;
-    let named = [Some(&f.id), Some(&f.outcome), f.name.as_ref(), f.owner.as_ref(), f.created.as_ref()]
-        .into_iter()
-        .chain([f.closed.as_ref(), f.stage.as_ref(), f.amount.as_ref()])
-        .flatten()
-        .map(String::as_str)
-        .chain(mapping.segments.iter().map(|(_, c)| c.as_str()))
-        .chain(mapping.categorical.iter().map(String::as_str))
-        .chain(mapping.numeric.iter().map(String::as_str));
-    for column in named {
-        if column != OUTCOME && column != CLOSED_ON && !column.starts_with(ENTERED) && !fields.contains(&column) {
+    for column in &columns {
+        let made_here = column == OUTCOME || column == CLOSED_ON || column.starts_with(ENTERED);
+        if !made_here && !fields.contains(&column.as_str()) {
             fields.push(column);
         }
     }
     let mut select = fields.join(", ");
-    if mapping.stages.entered.values().any(|c| c.starts_with(ENTERED)) {
+    if columns.iter().any(|c| c.starts_with(ENTERED)) {
         select.push_str(", ");
         select.push_str(HISTORY);
     }
@@ -250,7 +253,11 @@ pub async fn run(
     }
     // A full pass rescored nightly anyway rescores; an incremental one when something changed.
     if mode == Mode::Full || report.inserted + report.updated > 0 {
-        if let Some(updates) = rescore(store, tenant, texts, now.date_naive()).await? {
+        let scored = crate::workflow::rescore(store, tenant, texts, now.date_naive(), None).await?;
+        if scored.is_none() {
+            tracing::info!(tenant = %tenant, "no trained model yet: synced deals are not scored");
+        }
+        if let Some((_, updates)) = scored {
             let saved =
                 crate::workflow::save_scores_alerting(store, tenant, now, Some(now.date_naive()), &updates, channels)
                     .await?;
@@ -323,26 +330,6 @@ fn explain(e: SfError, doing: &str) -> anyhow::Error {
     anyhow::Error::new(e).context(format!("{doing} from Salesforce{hint}"))
 }
 
-/// The open deals scored with the champion, or `None` without one.
-async fn rescore(
-    store: &dyn Store,
-    tenant: &TenantId,
-    texts: &engine::texts::Texts,
-    as_of: NaiveDate,
-) -> anyhow::Result<Option<Vec<ScoreUpdate>>> {
-    let Some((_, model)) = store.champion(tenant).await? else {
-        tracing::info!(tenant = %tenant, "no trained model yet: synced deals are not scored");
-        return Ok(None);
-    };
-    let model: engine::model::TrainedModel = serde_json::from_value(model)?;
-    let dataset = crate::workflow::tenant_dataset(store, tenant).await?;
-    let texts = texts.clone();
-    let updates =
-        tokio::task::spawn_blocking(move || crate::workflow::score_open_deals(&model, &dataset, as_of, &texts))
-            .await??;
-    Ok(Some(updates))
-}
-
 /// The risk fields for a score, as written onto the Opportunity (without `Risk_Updated__c`,
 /// which changes every time and is added when writing).
 pub fn risk_fields(update: &ScoreUpdate) -> Value {
@@ -393,8 +380,7 @@ fn one_line(s: &str) -> String {
 }
 
 fn digest(fields: &Value) -> String {
-    let hash = sha2::Sha256::digest(fields.to_string().as_bytes());
-    hash.iter().take(16).map(|b| format!("{b:02x}")).collect()
+    hex::encode(&sha2::Sha256::digest(fields.to_string().as_bytes())[..16])
 }
 
 /// Writes the risk fields of `updates` whose values changed since they were last written, in
@@ -443,10 +429,7 @@ pub async fn write_back(
             if result.success {
                 done.push((id.clone(), d.clone()));
             } else {
-                report.failed += 1;
-                if report.failures.len() < 20 {
-                    report.failures.push((id.clone(), result.reason()));
-                }
+                report.refused(id, result.reason());
                 tracing::warn!(tenant = %tenant, deal = %id, reason = %result.reason(), transient = result.is_transient(), "Salesforce refused a risk-field update");
             }
         }
@@ -492,12 +475,7 @@ async fn bulk_write(
     let mut done = Vec::with_capacity(pending.len());
     for (id, d, _) in pending {
         match failed.get(id.as_str()) {
-            Some(why) => {
-                report.failed += 1;
-                if report.failures.len() < 20 {
-                    report.failures.push((id.clone(), (*why).to_owned()));
-                }
-            }
+            Some(why) => report.refused(id, (*why).to_owned()),
             None => done.push((id.clone(), d.clone())),
         }
     }

@@ -93,10 +93,7 @@ fn verify(
     if (now.timestamp() - ts).abs() > WINDOW_SECONDS {
         return Err("stale timestamp");
     }
-    let signature = header("x-dealwatch-signature")
-        .and_then(|s| s.strip_prefix("v1="))
-        .and_then(decode_hex)
-        .ok_or("no v1 signature")?;
+    let signature = header("x-dealwatch-signature").and_then(signature_bytes).ok_or("no v1 signature")?;
     let signed = connection.settings.webhook_secrets.iter().any(|secret| {
         let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes()) else { return false };
         mac.update(ts.to_string().as_bytes());
@@ -107,11 +104,9 @@ fn verify(
     if signed { Ok(connection) } else { Err("bad signature") }
 }
 
-fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
-        return None;
-    }
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+/// The MAC of a `v1=<hex>` signature header.
+fn signature_bytes(header: &str) -> Option<Vec<u8>> {
+    hex::decode(header.strip_prefix("v1=")?).ok()
 }
 
 /// A Salesforce record id: 15 or 18 letters and digits.
@@ -182,15 +177,11 @@ async fn handle(
     if handled.changed == 0 && changed.reason != Reason::Refresh {
         return Ok(handled);
     }
-    let Some((_, model)) = store.champion(tenant).await? else { return Ok(handled) };
-    let model: engine::model::TrainedModel = serde_json::from_value(model)?;
-    let dataset = crate::workflow::tenant_dataset(store, tenant).await?;
     let ids: HashSet<String> = found.iter().map(|s| (*s).to_owned()).collect();
-    let texts = state.texts.clone();
     let as_of = now.date_naive();
-    let updates =
-        tokio::task::spawn_blocking(move || crate::workflow::score_deals(&model, &dataset, as_of, &texts, &ids))
-            .await??;
+    let Some((_, updates)) = crate::workflow::rescore(store, tenant, &state.texts, as_of, Some(ids)).await? else {
+        return Ok(handled);
+    };
     let channels = state.settings.alert_channels();
     let saved = crate::workflow::save_scores_alerting(store, tenant, now, Some(as_of), &updates, &channels).await?;
     (handled.scored, handled.alerts) = (saved.scores, saved.alerts);
@@ -206,13 +197,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn record_ids_and_hex_are_read_strictly() {
+    fn record_ids_and_signatures_are_read_strictly() {
         assert!(is_record_id("006Hs00001AbCdEIAV") && is_record_id("006Hs00001AbCdE"));
         for bad in ["", "006", "006Hs00001AbCdEIA", "006Hs00001AbCd'); DROP", "006Hs00001AbCdEIAV0"] {
             assert!(!is_record_id(bad), "{bad}");
         }
-        assert_eq!(decode_hex("00ff10"), Some(vec![0, 255, 16]));
-        assert_eq!(decode_hex("0f0"), None);
-        assert_eq!(decode_hex("zz"), None);
+        assert_eq!(signature_bytes("v1=00ff10"), Some(vec![0, 255, 16]));
+        assert_eq!(signature_bytes("v1=0f0"), None);
+        assert_eq!(signature_bytes("v1=zz"), None);
+        assert_eq!(signature_bytes("v0=00ff10"), None);
     }
 }

@@ -234,11 +234,13 @@ async fn idempotency(State(state): State<AppState>, request: Request, next: Next
     let bytes: Bytes = axum::body::to_bytes(body, state.settings.server.max_body_bytes)
         .await
         .map_err(|_| ApiError::BadRequest("request body too large or unreadable".into()))?;
-    let hash = hex(&Sha256::new()
-        .chain_update(parts.method.as_str())
-        .chain_update(parts.uri.path())
-        .chain_update(&bytes)
-        .finalize());
+    let hash = hex::encode(
+        Sha256::new()
+            .chain_update(parts.method.as_str())
+            .chain_update(parts.uri.path())
+            .chain_update(&bytes)
+            .finalize(),
+    );
     let store = &state.store;
     let user = caller.claims.sub.as_str();
     match store.idempotency_begin(&caller.tenant, user, &key, &hash, chrono::Utc::now()).await? {
@@ -270,10 +272,6 @@ async fn idempotency(State(state): State<AppState>, request: Request, next: Next
             Ok(Response::from_parts(parts, Body::from(bytes)))
         }
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Binds, prints where it listens (and, for the demo, a token to try it with), and serves until
