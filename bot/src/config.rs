@@ -294,6 +294,19 @@ pub struct SalesforceOrg {
     pub bulk_threshold: usize,
     /// Seconds a request to the org may take.
     pub timeout_seconds: u64,
+    /// Deals scored at this category or above get their top recommended action as a Task
+    /// (once a month per deal and action): `critical` (the default), `high`, or `off`.
+    pub auto_tasks: AutoTasks,
+}
+
+/// Which deals' recommended actions become Salesforce Tasks by themselves.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AutoTasks {
+    Off,
+    High,
+    #[default]
+    Critical,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -321,6 +334,7 @@ impl Default for SalesforceOrg {
             write_back: true,
             bulk_threshold: 2_000,
             timeout_seconds: 30,
+            auto_tasks: AutoTasks::Critical,
         }
     }
 }

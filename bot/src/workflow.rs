@@ -234,3 +234,13 @@ pub fn weekly_facts(
         "tested": found.tested.segment_changes,
     }))
 }
+
+/// The day a follow-up task falls due: the next weekday after `today`.
+pub fn next_working_day(today: chrono::NaiveDate) -> chrono::NaiveDate {
+    use chrono::Datelike as _;
+    let mut day = today + chrono::Duration::days(1);
+    while matches!(day.weekday(), chrono::Weekday::Sat | chrono::Weekday::Sun) {
+        day += chrono::Duration::days(1);
+    }
+    day
+}

@@ -171,6 +171,8 @@ pub struct Call {
     pub version: Option<String>,
     /// The HTTP status answered.
     pub status: u16,
+    /// When the request arrived (for the latency benchmarks).
+    pub at: std::time::Instant,
 }
 
 /// A record update the fake applied.
@@ -311,7 +313,8 @@ struct Inner {
     removed: HashSet<String>,
     opportunities: BTreeMap<String, Value>,
     deleted: HashSet<String>,
-    history: Vec<Value>,
+    /// OpportunityHistory rows, by Opportunity id.
+    history: HashMap<String, Vec<Value>>,
     page_size: usize,
     cursors: HashMap<u64, Cursor>,
     clock: Option<DateTime<Utc>>,
@@ -384,7 +387,7 @@ impl FakeSalesforce {
             removed: HashSet::new(),
             opportunities: BTreeMap::new(),
             deleted: HashSet::new(),
-            history: Vec::new(),
+            history: HashMap::new(),
             page_size: 2000,
             cursors: HashMap::new(),
             clock: None,
@@ -400,6 +403,8 @@ impl FakeSalesforce {
         let app = Router::new()
             .route("/services/oauth2/token", post(token))
             .route("/services/data/{*rest}", any(data))
+            // A Bulk API 2.0 upload may be up to 150 MB base64-encoded (about 100 MB of CSV).
+            .layer(axum::extract::DefaultBodyLimit::max(150 * 1024 * 1024))
             .fallback(not_found)
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the fake Salesforce");
@@ -550,7 +555,7 @@ impl FakeSalesforce {
             "StageName": stage,
             "CreatedDate": sf_datetime(at),
         });
-        inner.history.push(row);
+        inner.history.entry(complete_id(id)).or_default().push(row);
     }
 
     /// Takes a field out of the org (as if it was never created, or the integration user cannot
@@ -558,6 +563,11 @@ impl FakeSalesforce {
     /// it. `Account.Industry` removes a related object's field.
     pub fn remove_field(&self, name: &str) {
         self.lock().removed.insert(name.to_owned());
+    }
+
+    /// Puts a removed field back (an admin fixed the permission set).
+    pub fn restore_field(&self, name: &str) {
+        self.lock().removed.remove(name);
     }
 
     /// Makes a field read-only for the integration user: the describe says `updateable: false`
@@ -590,6 +600,98 @@ impl FakeSalesforce {
     /// Every Task, as stored: `Id`, `Dealwatch_Key__c`, the fields written, the stamps.
     pub fn tasks(&self) -> Vec<Value> {
         self.lock().tasks.clone()
+    }
+}
+
+impl FakeSalesforce {
+    /// A tenant's `[salesforce.tenants.T]` for this org's default connected app: JWT bearer
+    /// with the test key, the integration user, the package's webhook secret.
+    pub fn org_settings(&self, webhook_secret: &str) -> bot::config::SalesforceOrg {
+        let org = FakeOrg::default();
+        bot::config::SalesforceOrg {
+            login_url: self.base.clone(),
+            client_id: org.consumer_key,
+            username: Some(org.username),
+            private_key: Some(TEST_PRIVATE_KEY_PEM.to_owned().into()),
+            integration_user_id: Some(org.integration_user_id),
+            webhook_secrets: vec![webhook_secret.to_owned().into()],
+            ..bot::config::SalesforceOrg::default()
+        }
+    }
+}
+
+/// `POST {base}/sfdc/opportunity-changed` as the package sends it: `body` signed with `secret`
+/// at Unix time `ts` (`v1=` HMAC-SHA256 of `"{ts}.{body}"`) for `tenant`.
+pub fn package_webhook(
+    http: &reqwest::Client,
+    base: &str,
+    tenant: &str,
+    body: String,
+    secret: &str,
+    ts: i64,
+) -> reqwest::RequestBuilder {
+    use hmac::Mac as _;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("key");
+    mac.update(format!("{ts}.{body}").as_bytes());
+    let signature: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    http.post(format!("{base}/sfdc/opportunity-changed"))
+        .header("content-type", "application/json")
+        .header("x-dealwatch-tenant", tenant)
+        .header("x-dealwatch-timestamp", ts.to_string())
+        .header("x-dealwatch-signature", format!("v1={signature}"))
+        .body(body)
+}
+
+/// Salesforce's stages for the generated ones.
+fn stage(generated: &str) -> &'static str {
+    match generated {
+        "Qualified" => "Qualification",
+        "Demo" => "Needs Analysis",
+        "Proposal" => "Proposal/Price Quote",
+        "Negotiation" => "Negotiation/Review",
+        "Closed Won" => "Closed Won",
+        _ => "Closed Lost",
+    }
+}
+
+impl FakeSalesforce {
+    /// `deals` generated deals (seed `seed`, as of `today`) as Opportunities with their stage
+    /// history; returns each Opportunity's id and whether it is open. Open ones close 45 days
+    /// after `today`.
+    pub fn put_generated(&self, deals: usize, seed: u64, today: NaiveDate) -> HashMap<String, bool> {
+        let (csv, _) = crate::generated_csv(deals, seed, today, false, false);
+        let mut reader = csv::Reader::from_reader(&csv[..]);
+        let headers = reader.headers().expect("header").clone();
+        let mut open = HashMap::new();
+        for (n, row) in reader.records().enumerate() {
+            let row = row.expect("row");
+            let get = |name: &str| headers.iter().position(|h| h == name).map_or("", |i| &row[i]);
+            let closed = !get("closed_date").is_empty();
+            let id = opportunity_id(n as u64 + 1);
+            let close =
+                if closed { get("closed_date").to_owned() } else { (today + chrono::Duration::days(45)).to_string() };
+            let record = json!({
+                "Id": id, "Name": format!("{} {}", get("account"), get("product")),
+                "StageName": stage(get("stage")), "Amount": get("amount").parse::<f64>().ok(),
+                "CloseDate": close, "CreatedDate": format!("{}T09:00:00.000+0000", get("created_date")),
+                "LeadSource": get("lead_source"), "Type": get("product"),
+                "Account": { "Name": get("account"), "Industry": get("industry"), "BillingCountry": get("region") },
+                "Owner": { "Email": format!("{}@acme.test", get("owner")), "Name": get("owner") },
+            });
+            let id = self.put_opportunity(record);
+            for (column, name) in [
+                ("entered_qualified", "Qualification"),
+                ("entered_demo", "Needs Analysis"),
+                ("entered_proposal", "Proposal/Price Quote"),
+                ("entered_negotiation", "Negotiation/Review"),
+            ] {
+                if !get(column).is_empty() {
+                    self.add_history(&id, name, &format!("{}T09:00:00Z", get(column)));
+                }
+            }
+            open.insert(id, !closed);
+        }
+        open
     }
 }
 
@@ -725,6 +827,7 @@ fn record(
         body: String::from_utf8_lossy(body).into_owned(),
         version,
         status: 0,
+        at: std::time::Instant::now(),
     });
     inner.calls.len() - 1
 }
@@ -1583,8 +1686,8 @@ fn project(inner: &Inner, version: &str, record: &Value, select: &[Selected]) ->
                 entry[field] = nested.get(field).cloned().unwrap_or(Value::Null);
             }
             Selected::Histories(fields, order) => {
-                let mut rows: Vec<&Value> =
-                    inner.history.iter().filter(|h| h["OpportunityId"] == record["Id"]).collect();
+                let of = record["Id"].as_str().and_then(|id| inner.history.get(id));
+                let mut rows: Vec<&Value> = of.into_iter().flatten().collect();
                 for key in order.iter().rev() {
                     let name = HISTORY_FIELDS.iter().find(|f| f.eq_ignore_ascii_case(&key.field)).expect("checked");
                     let kind = if *name == "CreatedDate" { "datetime" } else { "string" };
@@ -1981,6 +2084,9 @@ fn job_mut<'a>(inner: &'a mut Inner, id: &str) -> Option<&'a mut BulkJob> {
     inner.jobs.iter_mut().find(|j| j.id == id)
 }
 
+/// The CSV one Bulk API 2.0 job takes (150 MB once base64-encoded).
+const BULK_UPLOAD_LIMIT: usize = 100 * 1024 * 1024;
+
 fn job_upload(inner: &mut Inner, id: &str, headers: &HeaderMap, body: &str) -> Response {
     let csv = headers.get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("text/csv"));
     let Some(job) = job_mut(inner, id) else { return resource_missing() };
@@ -1990,6 +2096,10 @@ fn job_upload(inner: &mut Inner, id: &str, headers: &HeaderMap, body: &str) -> R
     if job.state != "Open" {
         let message = format!("Job {id} is {}: data can only be uploaded to an Open job", job.state);
         return bulk_error(StatusCode::BAD_REQUEST, "INVALIDJOBSTATE", &message);
+    }
+    if body.len() > BULK_UPLOAD_LIMIT {
+        let message = format!("{} bytes of CSV: a job takes at most {BULK_UPLOAD_LIMIT}", body.len());
+        return bulk_error(StatusCode::BAD_REQUEST, "EXCEEDED_QUOTA", &message);
     }
     job.uploads.push(body.to_owned());
     StatusCode::CREATED.into_response()

@@ -66,6 +66,8 @@ pub struct Posted {
     pub text: Option<String>,
     pub blocks: Option<Value>,
     pub metadata: Option<Value>,
+    /// When the fake accepted it (for the latency benchmarks).
+    pub at: std::time::Instant,
 }
 
 impl Posted {
@@ -446,6 +448,7 @@ async fn post_message(State(inner): State<Shared>, headers: HeaderMap, body: Str
             text: request["text"].as_str().map(str::to_owned),
             blocks: request.get("blocks").cloned(),
             metadata: request.get("metadata").cloned(),
+            at: std::time::Instant::now(),
         };
         inner.posted.push(posted.clone());
         posted

@@ -432,3 +432,12 @@ pub fn assert_block_kit(blocks: &serde_json::Value) {
         panic!("{e}: {blocks}");
     }
 }
+
+/// Trains a model on the tenant's stored deals (as of today) and stores it, promoted when it is
+/// the first or at least as good.
+pub async fn train_champion(store: &dyn bot::store::Store, tenant: &bot::store::TenantId) {
+    let dataset = bot::workflow::tenant_dataset(store, tenant).await.expect("dataset");
+    let view = View::new(&dataset, Some(chrono::Utc::now().date_naive()));
+    let model = TrainedModel::train(&dataset, &view.closed, view.as_of, &TrainConfig::default()).expect("train");
+    bot::workflow::store_model(store, tenant, &model).await.expect("store model");
+}

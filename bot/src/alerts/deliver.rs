@@ -220,11 +220,16 @@ impl Sender {
     }
 
     /// Runs passes every `every` until the process stops (inside `dealwatch serve`).
-    pub async fn run(self, every: Duration) {
+    pub async fn run(self, every: Duration, wake: Arc<tokio::sync::Notify>) {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tick.tick().await;
+            // Every `every`, or at once when a request raised an alert (the Salesforce webhook's
+            // critical crossings reach Slack in milliseconds, not at the next poll).
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = wake.notified() => {}
+            }
             match self.deliver_due(Utc::now()).await {
                 Ok(r) if r != Report::default() => tracing::info!(?r, "alerts delivered"),
                 Ok(_) => {}

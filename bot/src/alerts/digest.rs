@@ -89,7 +89,19 @@ pub fn plan_weekly(
 
 /// The alerts an insight run raises for its recipients.
 pub fn plan_insights(found: &[InsightAlert], routing: &Routing, now: DateTime<Utc>) -> Vec<NewAlert> {
+    plan_findings(found, routing, now, false)
+}
+
+/// Findings that cannot wait for the digest (a tenant's halted Salesforce sync): sent to their
+/// recipients' channels at once (after quiet hours), one per finding, recipient and channel a
+/// day.
+pub fn plan_urgent(found: &[InsightAlert], routing: &Routing, now: DateTime<Utc>) -> Vec<NewAlert> {
+    plan_findings(found, routing, now, true)
+}
+
+fn plan_findings(found: &[InsightAlert], routing: &Routing, now: DateTime<Utc>, urgent: bool) -> Vec<NewAlert> {
     let week = now.iso_week();
+    let period = if urgent { now.date_naive().to_string() } else { format!("{}-W{:02}", week.year(), week.week()) };
     let mut out = Vec::new();
     for finding in found {
         if finding.kind.priority() == Priority::P3 {
@@ -101,16 +113,12 @@ pub fn plan_insights(found: &[InsightAlert], routing: &Routing, now: DateTime<Ut
             if routing.feedback.snoozed(&recipient, finding.kind, &finding.subject, None, now) {
                 continue;
             }
-            let (channels, due_ms) = routing.delivery(to, finding.kind, now);
+            let (channels, due_ms) = match to {
+                Recipient::Person(user) if urgent => routing.immediate(user, finding.kind, now),
+                _ => routing.delivery(to, finding.kind, now),
+            };
             for channel in channels {
-                // One alert per finding, recipient and channel a week.
-                let dedup_key = format!(
-                    "{}:{}:{recipient}:{channel}:{}-W{:02}",
-                    finding.kind.as_str(),
-                    finding.subject,
-                    week.year(),
-                    week.week()
-                );
+                let dedup_key = format!("{}:{}:{recipient}:{channel}:{period}", finding.kind.as_str(), finding.subject);
                 let payload = serde_json::json!({ "finding": finding.facts, "recipient_name": to.name() });
                 let alert = NewAlert::now(
                     finding.kind,

@@ -380,6 +380,15 @@ mod tests {
         let volume = templates.render(&volume).expect("volume");
         assert_eq!(volume.subject, "Data quality: 12 new deals last week, usually 41");
         assert!(volume.text.contains("broken sync"), "{}", volume.text);
+        // A halted Salesforce sync: what failed and how to resume, on every channel.
+        let mut halted = sample(AlertKind::DataQuality);
+        halted.payload["finding"] = serde_json::json!({ "sync": "Salesforce", "halted_at": "2026-12-03 07:30 UTC",
+            "error": "No such column 'Risk_Score__c' on entity 'Opportunity'", "resume": "dealwatch sync --tenant acme" });
+        let halted = templates.render(&halted).expect("halted sync");
+        assert_eq!(halted.subject, "Data quality: the Salesforce sync is halted");
+        for text in [&halted.text, &halted.html, &halted.blocks.to_string()] {
+            assert!(text.contains("Risk_Score__c") && text.contains("dealwatch sync --tenant acme"), "{text}");
+        }
     }
 
     #[test]

@@ -95,6 +95,23 @@ impl RecordResult {
         !self.success && self.errors.iter().all(|e| TRANSIENT_RECORD_CODES.contains(&e.code.as_str()))
     }
 
+    /// The record failed because the org lacks a field or a permission (every record of the
+    /// call will, too).
+    pub fn is_schema(&self) -> bool {
+        !self.success && !self.errors.is_empty() && self.errors.iter().all(|e| SCHEMA_CODES.contains(&e.code.as_str()))
+    }
+
+    /// The record's refusal as an error of the call.
+    pub fn refusal(&self) -> SfError {
+        let first = self.errors.first();
+        SfError::Refused {
+            status: 200,
+            code: first.map_or_else(String::new, |e| e.code.clone()),
+            message: self.reason(),
+            fields: first.map_or_else(Vec::new, |e| e.fields.clone()),
+        }
+    }
+
     pub fn reason(&self) -> String {
         let said: Vec<String> = self.errors.iter().map(|e| format!("{}: {}", e.code, e.message)).collect();
         said.join("; ")

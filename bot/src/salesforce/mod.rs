@@ -36,6 +36,12 @@ pub struct Pass {
 }
 
 /// A sync pass for `connection`'s tenant, then its queued tasks (when it writes back).
+///
+/// A schema problem (a field the mapping or the write-back names is missing, the integration
+/// user lacks a permission, the sign-in is refused) halts the tenant's sync: the halt is kept
+/// in the store and the tenant's admins are alerted at once. Scheduled incremental passes then
+/// skip; the nightly full pass and `dealwatch sync` try again, and the first pass that
+/// succeeds lifts the halt.
 pub async fn pass(
     store: &dyn crate::store::Store,
     connection: &Connection,
@@ -44,10 +50,86 @@ pub async fn pass(
     channels: &[String],
     now: chrono::DateTime<chrono::Utc>,
 ) -> anyhow::Result<Pass> {
-    let sync = sync::run(store, connection, mode, texts, channels, now).await?;
-    let tasks =
-        if connection.settings.write_back { tasks::write_queued(store, connection).await? } else { Default::default() };
-    Ok(Pass { sync, tasks })
+    let tenant = &connection.tenant;
+    let done = async {
+        let sync = sync::run(store, connection, mode, texts, channels, now).await?;
+        let tasks = if connection.settings.write_back {
+            tasks::write_queued(store, connection).await?
+        } else {
+            Default::default()
+        };
+        anyhow::Ok(Pass { sync, tasks })
+    }
+    .await;
+    match done {
+        Ok(pass) => {
+            if let Some(halt) = halted(store, tenant).await? {
+                store.set_watermark(tenant, HALTED, "", now).await?;
+                tracing::info!(tenant = %tenant, since = %halt.at, "the Salesforce sync resumed");
+            }
+            Ok(pass)
+        }
+        Err(e) if is_schema(&e) => {
+            halt(store, tenant, &e, channels, now).await?;
+            Err(e)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Where the store keeps a tenant's halted sync (a `sync_watermarks` source): the [`Halt`] as
+/// JSON, or empty while the sync runs.
+pub const HALTED: &str = "salesforce:halted";
+
+/// Why and since when a tenant's sync is halted.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Halt {
+    pub reason: String,
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The tenant's halt, if its sync is halted.
+pub async fn halted(store: &dyn crate::store::Store, tenant: &TenantId) -> anyhow::Result<Option<Halt>> {
+    match store.watermark(tenant, HALTED).await?.filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(json) => Ok(Some(serde_json::from_str(&json)?)),
+    }
+}
+
+/// A failure an admin must fix in the org (see [`client::SfError::is_schema`]).
+pub fn is_schema(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.downcast_ref::<client::SfError>().is_some_and(client::SfError::is_schema))
+}
+
+/// Halts the tenant's sync for `e` and alerts its admins (and the routes for data-quality
+/// alerts) at once, once a day while it stays halted.
+pub(crate) async fn halt(
+    store: &dyn crate::store::Store,
+    tenant: &TenantId,
+    e: &anyhow::Error,
+    channels: &[String],
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<()> {
+    let since = halted(store, tenant).await?.map_or(now, |h| h.at);
+    let halt = Halt { reason: format!("{e:#}"), at: since };
+    store.set_watermark(tenant, HALTED, &serde_json::to_string(&halt)?, now).await?;
+    tracing::error!(tenant = %tenant, reason = %halt.reason, "the Salesforce sync is halted until an admin fixes the org");
+    metrics::counter!("salesforce_sync_halted_total").increment(1);
+    let finding = engine::alerts::InsightAlert {
+        kind: engine::alerts::AlertKind::DataQuality,
+        subject: "salesforce_sync".to_owned(),
+        rep: None,
+        facts: serde_json::json!({
+            "sync": "Salesforce",
+            "error": halt.reason,
+            "halted_at": since.format("%Y-%m-%d %H:%M UTC").to_string(),
+            "resume": format!("dealwatch sync --tenant {tenant}"),
+        }),
+    };
+    let routing = crate::alerts::routing::Routing::load(store, tenant, channels).await?;
+    let alerts = crate::alerts::digest::plan_urgent(&[finding], &routing, now);
+    store.raise_alerts(tenant, &alerts).await?;
+    Ok(())
 }
 
 /// One tenant's org, its settings and mapping.

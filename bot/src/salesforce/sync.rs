@@ -53,7 +53,18 @@ pub struct Report {
     pub scored: usize,
     pub alerts: usize,
     pub write_back: WriteReport,
+    /// Recommended actions of risky deals newly queued as Tasks.
+    pub tasks_queued: usize,
     pub watermark: Option<String>,
+    /// Seconds each step took: `read`, `import`, `score`, `save`, `write`.
+    pub seconds: BTreeMap<&'static str, f64>,
+}
+
+impl Report {
+    fn took(&mut self, step: &'static str, since: &mut std::time::Instant) {
+        self.seconds.insert(step, since.elapsed().as_secs_f64());
+        *since = std::time::Instant::now();
+    }
 }
 
 /// What a write-back did.
@@ -242,18 +253,26 @@ pub async fn run(
         Mode::Incremental => store.watermark(tenant, SOURCE).await?,
     };
     let query = soql(mapping, since.as_deref(), None);
+    let mut step = std::time::Instant::now();
     let records = connection.org.query_all(&query).await.map_err(|e| explain(e, "reading Opportunities"))?;
     let mut report = Report { read: records.len(), watermark: since.clone(), ..Report::default() };
+    report.took("read", &mut step);
     let newest = records.iter().filter_map(|r| r["SystemModstamp"].as_str().and_then(datetime)).max();
+    let mut changed = None;
     if !records.is_empty() {
         let source = format!("salesforce:{}", mode_name(mode));
         let outcome = import(store, connection, &records, &source, now).await?;
         (report.inserted, report.updated, report.unchanged) = (outcome.inserted, outcome.updated, outcome.unchanged);
         report.rejected = outcome.rejected;
+        changed = Some(outcome.records.into_iter().map(|r| r.id).collect::<std::collections::HashSet<_>>());
+        report.took("import", &mut step);
     }
-    // A full pass rescored nightly anyway rescores; an incremental one when something changed.
+    // A full pass rescores the whole pipeline (deals age overnight); an incremental one, when
+    // something changed, the deals it read.
     if mode == Mode::Full || report.inserted + report.updated > 0 {
-        let scored = crate::workflow::rescore(store, tenant, texts, now.date_naive(), None).await?;
+        let only = if mode == Mode::Full { None } else { changed };
+        let scored = crate::workflow::rescore(store, tenant, texts, now.date_naive(), only).await?;
+        report.took("score", &mut step);
         if scored.is_none() {
             tracing::info!(tenant = %tenant, "no trained model yet: synced deals are not scored");
         }
@@ -262,8 +281,11 @@ pub async fn run(
                 crate::workflow::save_scores_alerting(store, tenant, now, Some(now.date_naive()), &updates, channels)
                     .await?;
             (report.scored, report.alerts) = (saved.scores, saved.alerts);
+            report.took("save", &mut step);
             if connection.settings.write_back {
                 report.write_back = write_back(store, connection, &updates, now).await?;
+                report.tasks_queued = super::tasks::queue_recommended(store, connection, &updates, &saved, now).await?;
+                report.took("write", &mut step);
             }
         }
     }
@@ -278,12 +300,14 @@ pub async fn run(
 }
 
 /// What an import of Opportunities did.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Imported {
     pub inserted: usize,
     pub updated: usize,
     pub unchanged: usize,
     pub rejected: usize,
+    /// The records as stored (those the validation accepted).
+    pub records: Vec<engine::record::DealRecord>,
 }
 
 /// Imports Opportunity records through the connection's mapping, in one transaction; records
@@ -308,6 +332,7 @@ pub async fn import(
         updated: outcome.updated,
         unchanged: outcome.unchanged,
         rejected: batch.rejected.len(),
+        records: batch.records,
     })
 }
 
@@ -392,7 +417,8 @@ pub async fn write_back(
     now: DateTime<Utc>,
 ) -> anyhow::Result<WriteReport> {
     let tenant = &connection.tenant;
-    let written: HashMap<String, String> = store.crm_writes(tenant).await?;
+    let ids: Vec<String> = updates.iter().map(|u| u.deal_id.clone()).collect();
+    let written: HashMap<String, String> = store.crm_writes(tenant, &ids).await?;
     let mut report = WriteReport::default();
     let mut pending: Vec<(String, String, Value)> = Vec::new();
     for update in updates {
@@ -424,6 +450,12 @@ pub async fn write_back(
         let results =
             connection.org.update_collection(&records).await.map_err(|e| explain(e, "writing risk fields"))?;
         report.calls += 1;
+        // Every record refused for a missing field or permission: the org's schema, not the
+        // records, is wrong; the pass stops (and the tenant's sync halts) instead of retrying
+        // each record forever.
+        if let Some(first) = results.first().filter(|_| results.iter().all(|r| r.is_schema())) {
+            return Err(explain(first.refusal(), "writing risk fields"));
+        }
         let mut done = Vec::new();
         for ((id, d, _), result) in chunk.iter().zip(&results) {
             if result.success {
@@ -440,8 +472,12 @@ pub async fn write_back(
     Ok(report)
 }
 
-/// The risk fields as one Bulk API 2.0 update job (a nightly rescore of a large pipeline):
-/// every record but those the job's failed results list is recorded as written.
+/// The CSV one Bulk API 2.0 job is given at most: Salesforce takes 150 MB base64-encoded (about
+/// 100 MB of CSV) per job; larger write-backs are split over several jobs.
+const BULK_JOB_BYTES: usize = 90 * 1024 * 1024;
+
+/// The risk fields through Bulk API 2.0 update jobs (a nightly rescore of a large pipeline):
+/// every record but those a job's failed results list is recorded as written.
 async fn bulk_write(
     store: &dyn Store,
     connection: &Connection,
@@ -451,39 +487,53 @@ async fn bulk_write(
     report: &mut WriteReport,
 ) -> anyhow::Result<()> {
     const COLUMNS: [&str; 4] = ["Risk_Score__c", "Risk_Category__c", "Risk_Factors__c", "Win_Probability__c"];
-    let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::Any(b'\n')).from_writer(Vec::new());
-    w.write_record(["Id"].iter().chain(COLUMNS.iter()).chain(["Risk_Updated__c"].iter()))?;
-    for (id, _, fields) in pending {
-        let cell = |name: &str| match &fields[name] {
-            Value::String(s) => s.clone(),
-            Value::Null => "#N/A".to_owned(),
-            other => other.to_string(),
-        };
-        let mut row = vec![id.clone()];
-        row.extend(COLUMNS.iter().map(|c| cell(c)));
-        row.push(stamp.to_owned());
-        w.write_record(&row)?;
-    }
-    let csv = String::from_utf8(w.into_inner().map_err(|e| anyhow::anyhow!("writing the Bulk upload: {e}"))?)?;
-    let outcome = connection
-        .org
-        .bulk_update("Opportunity", &csv, std::time::Duration::from_secs(30 * 60))
-        .await
-        .map_err(|e| explain(e, "writing risk fields through Bulk API 2.0"))?;
-    report.calls += 1;
-    let failed: HashMap<&str, &str> = outcome.failed.iter().map(|(id, why)| (id.as_str(), why.as_str())).collect();
-    let mut done = Vec::with_capacity(pending.len());
-    for (id, d, _) in pending {
-        match failed.get(id.as_str()) {
-            Some(why) => report.refused(id, (*why).to_owned()),
-            None => done.push((id.clone(), d.clone())),
+    let header = || -> anyhow::Result<csv::Writer<Vec<u8>>> {
+        let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::Any(b'\n')).from_writer(Vec::new());
+        w.write_record(["Id"].iter().chain(COLUMNS.iter()).chain(["Risk_Updated__c"].iter()))?;
+        Ok(w)
+    };
+    let mut start = 0;
+    while start < pending.len() {
+        let mut w = header()?;
+        let mut end = start;
+        while end < pending.len() {
+            let (id, _, fields) = &pending[end];
+            let cell = |name: &str| match &fields[name] {
+                Value::String(s) => s.clone(),
+                Value::Null => "#N/A".to_owned(),
+                other => other.to_string(),
+            };
+            let mut row = vec![id.clone()];
+            row.extend(COLUMNS.iter().map(|c| cell(c)));
+            row.push(stamp.to_owned());
+            w.write_record(&row)?;
+            end += 1;
+            if w.get_ref().len() >= BULK_JOB_BYTES {
+                break;
+            }
         }
+        let bytes = w.into_inner().map_err(|e| anyhow::anyhow!("writing the Bulk upload: {e}"))?;
+        let csv = String::from_utf8(bytes)?;
+        let chunk = &pending[start..end];
+        start = end;
+        let outcome = connection
+            .org
+            .bulk_update("Opportunity", &csv, std::time::Duration::from_secs(30 * 60))
+            .await
+            .map_err(|e| explain(e, "writing risk fields through Bulk API 2.0"))?;
+        report.calls += 1;
+        let failed: HashMap<&str, &str> = outcome.failed.iter().map(|(id, why)| (id.as_str(), why.as_str())).collect();
+        let mut done = Vec::with_capacity(chunk.len());
+        for (id, d, _) in chunk {
+            match failed.get(id.as_str()) {
+                Some(why) => report.refused(id, (*why).to_owned()),
+                None => done.push((id.clone(), d.clone())),
+            }
+        }
+        report.written += done.len();
+        store.record_crm_writes(&connection.tenant, &done, now).await?;
+        tracing::info!(tenant = %connection.tenant, job = %outcome.job_id, written = done.len(), failed = chunk.len() - done.len(), "Bulk API 2.0 write-back");
     }
-    report.written = done.len();
-    for chunk in done.chunks(5_000) {
-        store.record_crm_writes(&connection.tenant, chunk, now).await?;
-    }
-    tracing::info!(tenant = %connection.tenant, job = %outcome.job_id, written = report.written, failed = report.failed, "Bulk API 2.0 write-back");
     Ok(())
 }
 

@@ -1,4 +1,5 @@
-//! Follow-up tasks to Salesforce: a task queued in Dealwatch (from the Slack button) becomes a
+//! Follow-up tasks to Salesforce: a task queued in Dealwatch (from the Slack button, or a risky
+//! deal's recommended action, see [`queue_recommended`]) becomes a
 //! Task on its Opportunity, upserted on `Dealwatch_Key__c` = the task's id, so a retry after a
 //! timeout updates the Task it created instead of making a second one. A task Salesforce refuses
 //! for good (the Opportunity is gone, a field is missing) is marked `failed` with the reason; one
@@ -9,9 +10,13 @@ use std::collections::HashMap;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use chrono::{DateTime, Utc};
+use engine::domain::RiskCategory;
+
 use super::Connection;
 use super::client::COLLECTION_LIMIT;
-use crate::store::{FollowUpTask, Store};
+use crate::config::AutoTasks;
+use crate::store::{FollowUpTask, ScoreUpdate, Store};
 
 /// What a pass over the queued tasks did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -29,7 +34,11 @@ pub fn task_fields(task: &FollowUpTask, owner_id: Option<&str>) -> Value {
         "Subject": task.subject.chars().take(255).collect::<String>(),
         "Priority": "High",
         "Status": "Not Started",
-        "Description": format!("Created by {} in Dealwatch from the deal's risk card.", task.created_by),
+        "Description": if task.task_key.starts_with(RECOMMENDED) {
+            "Recommended by Dealwatch: the deal's risk score is high; the risk factors are on the Opportunity.".to_owned()
+        } else {
+            format!("Created by {} in Dealwatch from the deal's risk card.", task.created_by)
+        },
     });
     if let Some(due) = task.due_date {
         fields["ActivityDate"] = json!(due.to_string());
@@ -38,6 +47,66 @@ pub fn task_fields(task: &FollowUpTask, owner_id: Option<&str>) -> Value {
         fields["OwnerId"] = json!(owner);
     }
     fields
+}
+
+/// The key prefix of tasks Dealwatch queued from a recommendation.
+const RECOMMENDED: &str = "recommended:";
+
+/// Tasks for the top recommended action of each deal in `updates` scored at `auto` or above,
+/// keyed by deal, rule and month: a deal that stays risky gets one Task per action a month, not
+/// one a pass.
+pub fn recommended(updates: &[ScoreUpdate], auto: AutoTasks, now: DateTime<Utc>) -> Vec<FollowUpTask> {
+    let floor = match auto {
+        AutoTasks::Off => return Vec::new(),
+        AutoTasks::High => RiskCategory::High,
+        AutoTasks::Critical => RiskCategory::Critical,
+    };
+    let due = crate::workflow::next_working_day(now.date_naive());
+    updates
+        .iter()
+        .filter(|u| u.risk_category >= floor)
+        .filter_map(|u| {
+            let top = u.card["recommendations"].get(0)?;
+            let action = top["action"].as_str()?;
+            let rule = top["rule"].as_str().unwrap_or("action");
+            Some(FollowUpTask {
+                task_id: uuid::Uuid::now_v7().to_string(),
+                task_key: format!("{RECOMMENDED}{}:{rule}:{}", u.deal_id, now.format("%Y-%m")),
+                deal_id: u.deal_id.clone(),
+                subject: action.to_owned(),
+                due_date: Some(due),
+                owner: u.card["owner"].as_str().map(str::to_owned),
+                created_by: "dealwatch".to_owned(),
+                created_at: now,
+                state: "queued".to_owned(),
+                crm_id: None,
+                error: None,
+            })
+        })
+        .collect()
+}
+
+/// Queues the recommended tasks (see [`recommended`]) of the deals whose risk rose with these
+/// scores (`saved.rose`: a category up, or a new deal), that are not queued yet; returns how
+/// many are new. They are written with the other queued tasks. A pipeline scored for the first
+/// time is a baseline: its risky deals get no Task until their risk rises.
+pub async fn queue_recommended(
+    store: &dyn Store,
+    connection: &Connection,
+    updates: &[ScoreUpdate],
+    saved: &crate::store::ScoresSaved,
+    now: DateTime<Utc>,
+) -> anyhow::Result<usize> {
+    if saved.rose.is_empty() {
+        return Ok(0);
+    }
+    let rose: std::collections::HashSet<&str> = saved.rose.iter().map(String::as_str).collect();
+    let news: Vec<ScoreUpdate> = updates.iter().filter(|u| rose.contains(u.deal_id.as_str())).cloned().collect();
+    let mut new = 0;
+    for task in recommended(&news, connection.settings.auto_tasks, now) {
+        new += usize::from(store.record_task(&connection.tenant, &task).await?.1);
+    }
+    Ok(new)
 }
 
 /// Writes the tenant's queued tasks.

@@ -24,7 +24,6 @@ use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use sha2::Sha256;
 
 use super::Connection;
@@ -39,19 +38,22 @@ pub fn routes() -> Router<AppState> {
     Router::new().route("/sfdc/opportunity-changed", post(opportunity_changed))
 }
 
-#[derive(Debug, Deserialize)]
+/// The package's notice: the Opportunities that changed.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct Changed {
+pub struct Changed {
+    /// 1 to 200 Opportunity ids (15 or 18 characters).
     ids: Vec<String>,
+    /// The org's id, for the log.
     #[serde(default)]
     org_id: Option<String>,
     #[serde(default)]
     reason: Reason,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
-enum Reason {
+pub enum Reason {
     /// The trigger: rescore what changed.
     #[default]
     Trigger,
@@ -60,7 +62,7 @@ enum Reason {
 }
 
 /// What the webhook did.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
 pub struct Handled {
     pub received: usize,
     pub read: usize,
@@ -71,10 +73,19 @@ pub struct Handled {
     pub alerts: usize,
     pub written: usize,
     pub failed: usize,
+    /// Recommended actions newly queued as Tasks, and the queued Tasks written.
+    pub tasks: usize,
+    pub tasks_written: usize,
+}
+
+/// A refusal, as the package's client reads it: `error` is a sentence for the admin's log.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct WebhookError {
+    pub error: String,
 }
 
 fn refuse(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, Json(json!({ "error": message.into() }))).into_response()
+    (status, Json(WebhookError { error: message.into() })).into_response()
 }
 
 /// Checks the signature: the tenant's connection if it holds, else why not (for the log only).
@@ -114,7 +125,22 @@ fn is_record_id(id: &str) -> bool {
     matches!(id.len(), 15 | 18) && id.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
-async fn opportunity_changed(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+/// The package's Apex trigger (through its Queueable) names changed Opportunities: they are read
+/// from the org, imported, rescored, written back and alerted on before the answer.
+#[utoipa::path(post, path = "/sfdc/opportunity-changed", tag = "salesforce", request_body = Changed,
+    params(
+        ("X-Dealwatch-Tenant" = String, Header, description = "The tenant whose org sent it"),
+        ("X-Dealwatch-Timestamp" = i64, Header, description = "Unix seconds; within 5 minutes of now"),
+        ("X-Dealwatch-Signature" = String, Header,
+            description = "v1=<hex HMAC-SHA256 of \"{timestamp}.{body}\"> under one of the tenant's webhook secrets")),
+    responses(
+        (status = 200, description = "What was read, rescored, written and alerted on", body = Handled),
+        (status = 400, description = "Not a list of 1 to 200 record ids", body = WebhookError),
+        (status = 401, description = "Unsigned, forged, stale or for an unknown tenant", body = WebhookError),
+        (status = 409, description = "The tenant's sync is halted until an admin fixes the org", body = WebhookError),
+        (status = 502, description = "Salesforce refused a call", body = WebhookError),
+        (status = 503, description = "Salesforce is busy or limited; retry later", body = WebhookError)))]
+pub async fn opportunity_changed(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let started = std::time::Instant::now();
     let now = Utc::now();
     let connection = match verify(&state, &headers, &body, now) {
@@ -139,6 +165,16 @@ async fn opportunity_changed(State(state): State<AppState>, headers: HeaderMap, 
         return refuse(StatusCode::BAD_REQUEST, format!("ids: {bad:?} is not a Salesforce record id"));
     }
     tracing::debug!(tenant = %connection.tenant, org = ?changed.org_id, n = changed.ids.len(), "Opportunities changed");
+    match super::halted(state.store.as_ref(), &connection.tenant).await {
+        Ok(None) => {}
+        Ok(Some(halt)) => {
+            // 409: the package's Queueable gives up on these ids; the nightly full sync (or the
+            // admin's `dealwatch sync`) reads them once the org is fixed.
+            let said = format!("the tenant's Salesforce sync is halted since {}: {}", halt.at, halt.reason);
+            return refuse(StatusCode::CONFLICT, said);
+        }
+        Err(e) => return refuse(StatusCode::SERVICE_UNAVAILABLE, format!("reading the sync's state: {e:#}")),
+    }
     match handle(&state, &connection, &changed, now).await {
         Ok(handled) => {
             metrics::histogram!("salesforce_webhook_seconds").record(started.elapsed().as_secs_f64());
@@ -148,6 +184,12 @@ async fn opportunity_changed(State(state): State<AppState>, headers: HeaderMap, 
             let transient =
                 e.downcast_ref::<super::client::SfError>().is_some_and(super::client::SfError::is_transient);
             tracing::error!(tenant = %connection.tenant, error = ?e, "handling changed Opportunities");
+            if super::is_schema(&e) {
+                let channels = state.settings.alert_channels();
+                if let Err(e) = super::halt(state.store.as_ref(), &connection.tenant, &e, &channels, now).await {
+                    tracing::error!(tenant = %connection.tenant, error = ?e, "halting the Salesforce sync");
+                }
+            }
             // 503 asks the package's Queueable to try again later; the message says why.
             let status = if transient { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::BAD_GATEWAY };
             refuse(status, format!("{e:#}"))
@@ -177,17 +219,33 @@ async fn handle(
     if handled.changed == 0 && changed.reason != Reason::Refresh {
         return Ok(handled);
     }
-    let ids: HashSet<String> = found.iter().map(|s| (*s).to_owned()).collect();
+    // The tenant's cached engine scores the changed records with its similar-deal index: the
+    // tenant is not reloaded for the few deals a user changed.
     let as_of = now.date_naive();
-    let Some((_, updates)) = crate::workflow::rescore(store, tenant, &state.texts, as_of, Some(ids)).await? else {
+    let Some(engine) = state.cache.get(&state.store, tenant, as_of).await.map_err(|e| anyhow::anyhow!("{e:?}"))? else {
+        return Ok(handled);
+    };
+    let texts = state.texts.clone();
+    let records = outcome.records;
+    let scored = tokio::task::spawn_blocking(move || engine.score_records(&records, &texts)).await??;
+    let Some(updates) = scored else {
+        tracing::info!(tenant = %tenant, "no trained model yet: changed deals are not scored");
         return Ok(handled);
     };
     let channels = state.settings.alert_channels();
     let saved = crate::workflow::save_scores_alerting(store, tenant, now, Some(as_of), &updates, &channels).await?;
     (handled.scored, handled.alerts) = (saved.scores, saved.alerts);
+    if saved.alerts > 0 {
+        state.alerts_raised.notify_one();
+    }
     if connection.settings.write_back {
         let written = super::sync::write_back(store, connection, &updates, now).await?;
         (handled.written, handled.failed) = (written.written, written.failed);
+        handled.tasks = super::tasks::queue_recommended(store, connection, &updates, &saved, now).await?;
+        if handled.tasks > 0 {
+            let written = super::tasks::write_queued(store, connection).await?;
+            handled.tasks_written = written.written;
+        }
     }
     Ok(handled)
 }

@@ -1318,7 +1318,8 @@ pub fn openapi_document() -> String {
 #[openapi(
     info(title = "Dealwatch API", description = "Deal-risk scores, explained; pipeline metrics; alert settings; models."),
     paths(score_deal, get_deal, high_risk, pipeline_metrics, configure_alerts, list_alerts, alert_feedback, get_tuning, set_tuning,
-        get_routes, set_routes, alert_effectiveness, model_performance, train_model, slack_install_link, healthz, readyz, metrics),
+        get_routes, set_routes, alert_effectiveness, model_performance, train_model, slack_install_link,
+        crate::salesforce::webhook::opportunity_changed, healthz, readyz, metrics),
     components(schemas(ErrorBody)),
     modifiers(&BearerAuth)
 )]

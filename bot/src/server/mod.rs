@@ -56,6 +56,8 @@ pub struct Inner {
     pub slack: crate::slack::SlackState,
     /// The tenants' Salesforce orgs.
     pub salesforce: Arc<crate::salesforce::Orgs>,
+    /// Wakes the alert sender when a request raised alerts.
+    pub alerts_raised: Arc<tokio::sync::Notify>,
 }
 
 impl std::ops::Deref for AppState {
@@ -117,6 +119,7 @@ impl AppState {
             per_tenant,
             metrics: prometheus(),
             ready_tenant,
+            alerts_raised: Arc::new(tokio::sync::Notify::new()),
         })))
     }
 }
@@ -317,7 +320,7 @@ pub async fn serve(
         };
         crate::jobs::Scheduler::new(store, Arc::new(work))
     });
-    let delivery = sender.map(|s| tokio::spawn(s.run(poll)));
+    let delivery = sender.map(|s| tokio::spawn(s.run(poll, state.alerts_raised.clone())));
     let scheduler = jobs.map(|j| tokio::spawn(j.run(jobs_every)));
     let socket = crate::slack::socket::SocketMode::start(&state).await.context("starting Slack Socket Mode")?;
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;

@@ -40,6 +40,27 @@ pub struct TenantEngine {
 }
 
 impl TenantEngine {
+    /// `records` (as just stored; those open on the engine's date) scored with the engine's
+    /// model and similar-deal index, without reloading the tenant: how the Salesforce webhook
+    /// rescores the few deals a user changed. `None` without a model.
+    pub fn score_records(
+        &self,
+        records: &[engine::record::DealRecord],
+        texts: &engine::texts::Texts,
+    ) -> anyhow::Result<Option<Vec<crate::store::ScoreUpdate>>> {
+        let Some(model) = self.model.as_ref() else { return Ok(None) };
+        let mut changed = Dataset { schema: self.dataset.schema.clone(), deals: Vec::with_capacity(records.len()) };
+        for record in records {
+            changed.push_record(record)?;
+        }
+        let scorer =
+            engine::score::Scorer::with_similar(model, &changed, Some(self.as_of), texts, &self.similar, &self.dataset);
+        let mut work = scorer.work();
+        let open = (0..changed.deals.len()).filter(|&i| status(&changed.deals[i], Some(self.as_of)) == Status::Open);
+        let updates = open.map(|i| crate::workflow::score_update(&scorer.score(i, &mut work)));
+        Ok(Some(updates.collect::<Result<_, _>>()?))
+    }
+
     /// P(loss) of every deal open on `date`, by position (NaN for the others); `None` without a
     /// model. The first call for a date scores the pipeline; later ones share the result.
     pub fn open_risk(&self, date: NaiveDate, texts: &engine::texts::Texts) -> Option<Arc<Vec<f64>>> {

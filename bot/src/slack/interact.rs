@@ -14,7 +14,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use chrono::{Datelike, Utc};
+use chrono::Utc;
 use serde_json::{Value, json};
 
 use super::workspace::{self, Workspace};
@@ -497,7 +497,7 @@ async fn task(
     };
     let now = Utc::now();
     let tz: chrono_tz::Tz = user.time_zone.parse().unwrap_or(chrono_tz::Tz::UTC);
-    let due = next_working_day(now.with_timezone(&tz).date_naive());
+    let due = crate::workflow::next_working_day(now.with_timezone(&tz).date_naive());
     let message = origin.raw["container"]["message_ts"].as_str().or(origin.raw["actions"][0]["action_ts"].as_str());
     let crm = state.salesforce.get(&ws.tenant).filter(|c| c.settings.write_back);
     let task = FollowUpTask {
@@ -553,15 +553,6 @@ async fn task(
     Ok(())
 }
 
-/// The next day that is not a Saturday or Sunday.
-fn next_working_day(today: chrono::NaiveDate) -> chrono::NaiveDate {
-    let mut day = today + chrono::Duration::days(1);
-    while matches!(day.weekday(), chrono::Weekday::Sat | chrono::Weekday::Sun) {
-        day += chrono::Duration::days(1);
-    }
-    day
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -587,8 +578,8 @@ mod tests {
     #[test]
     fn tasks_fall_due_on_the_next_working_day() {
         let d = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date");
-        assert_eq!(next_working_day(d("2026-12-02")), d("2026-12-03"), "Wed → Thu");
-        assert_eq!(next_working_day(d("2026-12-04")), d("2026-12-07"), "Fri → Mon");
-        assert_eq!(next_working_day(d("2026-12-05")), d("2026-12-07"), "Sat → Mon");
+        assert_eq!(crate::workflow::next_working_day(d("2026-12-02")), d("2026-12-03"), "Wed → Thu");
+        assert_eq!(crate::workflow::next_working_day(d("2026-12-04")), d("2026-12-07"), "Fri → Mon");
+        assert_eq!(crate::workflow::next_working_day(d("2026-12-05")), d("2026-12-07"), "Sat → Mon");
     }
 }

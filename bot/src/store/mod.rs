@@ -419,11 +419,15 @@ impl AlertPlanner for NoAlerts {
 }
 
 /// What [`Store::save_scores_raising`] wrote.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ScoresSaved {
     pub scores: usize,
     /// Alerts raised (duplicates of existing ones are not counted).
     pub alerts: usize,
+    /// Deals whose risk category rose with this score, and new deals (at most
+    /// [`NEW_DEAL_DAYS`](crate::alerts::routing::NEW_DEAL_DAYS) old) scored for the first time:
+    /// the news a follow-up task is made for. A pipeline's first scoring is a baseline.
+    pub rose: Vec<String>,
 }
 
 /// The database, for one or many tenants.
@@ -614,8 +618,13 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Forgets a key whose request failed, so that a retry runs it again.
     async fn idempotency_abandon(&self, tenant: &TenantId, user_id: &str, key: &str) -> Result<(), StoreError>;
 
-    /// The digest of the fields last written onto each CRM record, by deal id.
-    async fn crm_writes(&self, tenant: &TenantId) -> Result<std::collections::HashMap<String, String>, StoreError>;
+    /// The digest of the fields last written onto each of these CRM records, by deal id (those
+    /// never written are absent).
+    async fn crm_writes(
+        &self,
+        tenant: &TenantId,
+        ids: &[String],
+    ) -> Result<std::collections::HashMap<String, String>, StoreError>;
     /// Records what was written onto these records (deal id, digest).
     async fn record_crm_writes(
         &self,

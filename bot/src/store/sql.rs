@@ -177,6 +177,10 @@ pub(super) fn changes(old: &DealRecord, new: &DealRecord) -> Vec<(&'static str, 
 /// Rows per multi-row INSERT: well under SQLite's 32,766 bound variables.
 pub(super) const CHUNK: usize = 500;
 
+/// Up to this many ids, a lookup names them (`IN (...)` in chunks); beyond, it reads the
+/// tenant's rows once.
+pub(super) const FEW: usize = 2_000;
+
 macro_rules! implement_store {
     ($store:ty, $db:ty) => {
         #[async_trait::async_trait]
@@ -229,11 +233,26 @@ macro_rules! implement_store {
                 .execute(&mut *tx)
                 .await?;
 
-                let existing: Vec<sql::DealRow> =
-                    sqlx::query_as(sql::select_deals!("FROM deals WHERE tenant_id = $1"))
+                // A small batch (a webhook's few records) reads only its own rows back; a large
+                // one (an export, a full sync) reads the tenant's once.
+                let mut existing: Vec<sql::DealRow> = Vec::new();
+                if batch.records.len() <= sql::FEW {
+                    for chunk in batch.records.chunks(sql::CHUNK) {
+                        let mut q = sqlx::QueryBuilder::<$db>::new(sql::select_deals!("FROM deals WHERE tenant_id = "));
+                        q.push_bind(tenant.as_str()).push(" AND deal_id IN (");
+                        let mut ids = q.separated(", ");
+                        for r in chunk {
+                            ids.push_bind(r.id.as_str());
+                        }
+                        q.push(")");
+                        existing.extend(q.build_query_as::<sql::DealRow>().fetch_all(&mut *tx).await?);
+                    }
+                } else {
+                    existing = sqlx::query_as(sql::select_deals!("FROM deals WHERE tenant_id = $1"))
                         .bind(tenant.as_str())
                         .fetch_all(&mut *tx)
                         .await?;
+                }
                 let existing: HashMap<String, DealRecord> =
                     existing.iter().map(|r| Ok((r.deal_id.clone(), r.record()?))).collect::<Result<_, StoreError>>()?;
 
@@ -524,7 +543,17 @@ macro_rules! implement_store {
                 }
                 let raised = Self::insert_alerts(&mut tx, tenant, &alerts).await?;
                 tx.commit().await?;
-                Ok(ScoresSaved { scores: scores.len(), alerts: raised })
+                let rose = changes
+                    .iter()
+                    .filter(|c| match c.previous {
+                        Some(p) => engine::domain::RiskCategory::from_score(p) < c.update.risk_category,
+                        None => c.update.card.get("age_days").and_then(serde_json::Value::as_i64).is_some_and(|d| {
+                            d <= $crate::alerts::routing::NEW_DEAL_DAYS
+                        }),
+                    })
+                    .map(|c| c.update.deal_id.clone())
+                    .collect();
+                Ok(ScoresSaved { scores: scores.len(), alerts: raised, rose })
             }
 
             async fn high_risk(&self, tenant: &TenantId, query: &HighRiskQuery) -> Result<RiskPage, StoreError> {
@@ -973,13 +1002,34 @@ macro_rules! implement_store {
                 Ok(())
             }
 
-            async fn crm_writes(&self, tenant: &TenantId) -> Result<std::collections::HashMap<String, String>, StoreError> {
+            async fn crm_writes(
+                &self,
+                tenant: &TenantId,
+                ids: &[String],
+            ) -> Result<std::collections::HashMap<String, String>, StoreError> {
                 let mut tx = self.begin(tenant).await?;
-                let rows: Vec<(String, String)> =
-                    sqlx::query_as("SELECT deal_id, digest FROM crm_writes WHERE tenant_id = $1")
-                        .bind(tenant.as_str())
-                        .fetch_all(&mut *tx)
-                        .await?;
+                let mut rows: Vec<(String, String)> = Vec::new();
+                if ids.len() <= sql::FEW {
+                    for chunk in ids.chunks(sql::CHUNK) {
+                        let mut q =
+                            sqlx::QueryBuilder::<$db>::new("SELECT deal_id, digest FROM crm_writes WHERE tenant_id = ");
+                        q.push_bind(tenant.as_str()).push(" AND deal_id IN (");
+                        let mut list = q.separated(", ");
+                        for id in chunk {
+                            list.push_bind(id.as_str());
+                        }
+                        q.push(")");
+                        rows.extend(q.build_query_as::<(String, String)>().fetch_all(&mut *tx).await?);
+                    }
+                } else {
+                    let wanted: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
+                    let all: Vec<(String, String)> =
+                        sqlx::query_as("SELECT deal_id, digest FROM crm_writes WHERE tenant_id = $1")
+                            .bind(tenant.as_str())
+                            .fetch_all(&mut *tx)
+                            .await?;
+                    rows.extend(all.into_iter().filter(|(id, _)| wanted.contains(id.as_str())));
+                }
                 tx.commit().await?;
                 Ok(rows.into_iter().collect())
             }
@@ -991,17 +1041,17 @@ macro_rules! implement_store {
                 at: chrono::DateTime<chrono::Utc>,
             ) -> Result<(), StoreError> {
                 let mut tx = self.begin_write(tenant).await?;
-                for (deal, digest) in written {
-                    sqlx::query(
-                        "INSERT INTO crm_writes (tenant_id, deal_id, digest, written_at) VALUES ($1, $2, $3, $4) \
-                         ON CONFLICT (tenant_id, deal_id) DO UPDATE SET digest = excluded.digest, written_at = excluded.written_at",
-                    )
-                    .bind(tenant.as_str())
-                    .bind(deal.as_str())
-                    .bind(digest.as_str())
-                    .bind(at)
-                    .execute(&mut *tx)
-                    .await?;
+                for chunk in written.chunks(sql::CHUNK) {
+                    let mut q =
+                        sqlx::QueryBuilder::<$db>::new("INSERT INTO crm_writes (tenant_id, deal_id, digest, written_at) ");
+                    q.push_values(chunk, |mut b, (deal, digest)| {
+                        b.push_bind(tenant.as_str()).push_bind(deal.as_str()).push_bind(digest.as_str()).push_bind(at);
+                    });
+                    q.push(
+                        " ON CONFLICT (tenant_id, deal_id) DO UPDATE SET digest = excluded.digest, \
+                         written_at = excluded.written_at",
+                    );
+                    q.build().execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
                 Ok(())

@@ -10,12 +10,10 @@ use bot::config::SalesforceOrg;
 use bot::salesforce::sync::{Mode, Report};
 use bot::store::TenantId;
 use chrono::Utc;
-use engine::asof::View;
-use engine::model::{TrainConfig, TrainedModel};
-use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
-use sha2::Sha256;
-use tests::fake_salesforce::{Endpoint, FakeOrg, FakeSalesforce, Fault, TEST_PRIVATE_KEY_PEM, opportunity_id};
+use tests::fake_salesforce::{
+    Endpoint, FakeOrg, FakeSalesforce, Fault, TEST_PRIVATE_KEY_PEM, opportunity_id, package_webhook,
+};
 use tests::{TestServer, each_store};
 
 const WEBHOOK_SECRET: &str = "whsec-0123456789abcdef0123456789abcdef";
@@ -27,18 +25,6 @@ struct Rig {
     tenant: TenantId,
     /// Opportunity id → open on the fake.
     open: HashMap<String, bool>,
-}
-
-/// Salesforce's stages for the generated ones.
-fn stage(generated: &str) -> &'static str {
-    match generated {
-        "Qualified" => "Qualification",
-        "Demo" => "Needs Analysis",
-        "Proposal" => "Proposal/Price Quote",
-        "Negotiation" => "Negotiation/Review",
-        "Closed Won" => "Closed Won",
-        _ => "Closed Lost",
-    }
 }
 
 /// The fake org holding `deals` generated deals as Opportunities (with their stage history),
@@ -53,54 +39,12 @@ async fn rig_with(store: tests::TestStore, deals: usize, change: impl FnOnce(&mu
     sf.set_page_size(PAGE);
     // The org's clock stands still between steps (stamps are whole seconds); passes move it on.
     sf.set_clock(Some(Utc::now() - chrono::Duration::hours(2)));
-    let today = Utc::now().date_naive();
-    let (csv, _) = tests::generated_csv(deals, 11, today, false, false);
-    let mut reader = csv::Reader::from_reader(&csv[..]);
-    let headers = reader.headers().expect("header").clone();
-    let mut open = HashMap::new();
-    for (n, row) in reader.records().enumerate() {
-        let row = row.expect("row");
-        let get = |name: &str| headers.iter().position(|h| h == name).map_or("", |i| &row[i]);
-        let closed = !get("closed_date").is_empty();
-        let id = opportunity_id(n as u64 + 1);
-        let close =
-            if closed { get("closed_date").to_owned() } else { (today + chrono::Duration::days(45)).to_string() };
-        let record = json!({
-            "Id": id, "Name": format!("{} {}", get("account"), get("product")),
-            "StageName": stage(get("stage")), "Amount": get("amount").parse::<f64>().ok(),
-            "CloseDate": close, "CreatedDate": format!("{}T09:00:00.000+0000", get("created_date")),
-            "LeadSource": get("lead_source"), "Type": get("product"),
-            "Account": { "Name": get("account"), "Industry": get("industry"), "BillingCountry": get("region") },
-            "Owner": { "Email": format!("{}@acme.test", get("owner")), "Name": get("owner") },
-        });
-        let id = sf.put_opportunity(record);
-        for (column, name) in [
-            ("entered_qualified", "Qualification"),
-            ("entered_demo", "Needs Analysis"),
-            ("entered_proposal", "Proposal/Price Quote"),
-            ("entered_negotiation", "Negotiation/Review"),
-        ] {
-            if !get(column).is_empty() {
-                sf.add_history(&id, name, &format!("{}T09:00:00Z", get(column)));
-            }
-        }
-        open.insert(id, !closed);
-    }
+    let open = sf.put_generated(deals, 11, Utc::now().date_naive());
     let tenant = TenantId::parse("acme").expect("tenant");
     store.store.ensure_tenant(&tenant, "Acme").await.expect("tenant");
-    let org = FakeOrg::default();
-    let base = sf.base.clone();
+    let mut cfg = sf.org_settings(WEBHOOK_SECRET);
+    change(&mut cfg);
     let server = TestServer::start(store, move |s| {
-        let mut cfg = SalesforceOrg {
-            login_url: base,
-            client_id: org.consumer_key,
-            username: Some(org.username),
-            private_key: Some(TEST_PRIVATE_KEY_PEM.to_owned().into()),
-            integration_user_id: Some(org.integration_user_id),
-            webhook_secrets: vec![WEBHOOK_SECRET.to_owned().into()],
-            ..SalesforceOrg::default()
-        };
-        change(&mut cfg);
         s.salesforce.tenants.insert("acme".into(), cfg);
     })
     .await;
@@ -118,11 +62,7 @@ impl Rig {
 
     /// Trains and promotes a model on what the sync stored.
     async fn train(&self) {
-        let store = self.server.store.store.as_ref();
-        let dataset = bot::workflow::tenant_dataset(store, &self.tenant).await.expect("dataset");
-        let view = View::new(&dataset, Some(Utc::now().date_naive()));
-        let model = TrainedModel::train(&dataset, &view.closed, view.as_of, &TrainConfig::default()).expect("train");
-        bot::workflow::store_model(store, &self.tenant, &model).await.expect("store model");
+        tests::train_champion(self.server.store.store.as_ref(), &self.tenant).await;
     }
 
     fn open_ids(&self) -> Vec<&String> {
@@ -155,23 +95,9 @@ impl Rig {
 
     /// POSTs a webhook body signed as the package signs it, `age` seconds ago, with `secret`.
     async fn webhook(&self, body: &Value, secret: &str, age: i64) -> (u16, Value) {
-        let body = body.to_string();
-        let ts = (Utc::now().timestamp() - age).to_string();
-        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("key");
-        mac.update(format!("{ts}.{body}").as_bytes());
-        let signature: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
-        let response = self
-            .server
-            .http
-            .post(self.server.url("/sfdc/opportunity-changed"))
-            .header("content-type", "application/json")
-            .header("x-dealwatch-tenant", "acme")
-            .header("x-dealwatch-timestamp", ts)
-            .header("x-dealwatch-signature", format!("v1={signature}"))
-            .body(body)
-            .send()
-            .await
-            .expect("POST");
+        let ts = Utc::now().timestamp() - age;
+        let request = package_webhook(&self.server.http, &self.server.base, "acme", body.to_string(), secret, ts);
+        let response = request.send().await.expect("POST");
         tests::json_of(response).await
     }
 }
@@ -566,4 +492,159 @@ async fn dealwatch_sync_runs_a_pass_from_the_command_line() {
         .expect("run");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("[salesforce.tenants.globex]"));
+}
+
+#[tokio::test]
+async fn a_schema_problem_halts_the_tenants_sync_and_alerts_its_admin_until_a_pass_succeeds() {
+    use bot::jobs::{Job, JobWork, ServiceJobs};
+    use bot::store::{AlertQuery, Role, User};
+    use engine::alerts::AlertKind;
+    for store in each_store().await {
+        let b = store.store.backend();
+        let rig = rig(store, 200).await;
+        let s = rig.server.store.store.clone();
+        let admin = User {
+            user_id: "ada".into(),
+            email: Some("ada@acme.test".into()),
+            name: "Ada".into(),
+            crm_owner: None,
+            role: Role::Admin,
+            manager_id: None,
+            time_zone: "UTC".into(),
+            slack_user_id: None,
+            teams_user_id: None,
+            discord_user_id: None,
+        };
+        s.upsert_user(&rig.tenant, &admin).await.expect("admin");
+        let connection = rig.server.state.salesforce.get(&rig.tenant).expect("configured");
+        let channels = ["log".to_owned()];
+        let texts = tests::texts();
+        let pass = |mode| {
+            rig.sf.advance_clock(60);
+            bot::salesforce::pass(s.as_ref(), &connection, mode, &texts, &channels, Utc::now())
+        };
+        pass(Mode::Full).await.expect("first pass");
+        rig.train().await;
+
+        // The integration user lost access to a field the write-back needs: every record of the
+        // first call is refused for it, so the pass stops and the sync halts.
+        rig.sf.remove_field("Risk_Score__c");
+        let e = pass(Mode::Full).await.expect_err("halted");
+        assert!(bot::salesforce::is_schema(&e) && format!("{e:#}").contains("Risk_Score__c"), "{b}: {e:#}");
+        assert_eq!(rig.collection_calls().len(), 0, "{b}: no record written");
+        let halt = bot::salesforce::halted(s.as_ref(), &rig.tenant).await.expect("read").expect("halted");
+        assert!(halt.reason.contains("Risk_Score__c") && halt.reason.contains("permission set"), "{b}: {halt:?}");
+        let query = AlertQuery { kinds: vec![AlertKind::DataQuality], ..AlertQuery::default() };
+        let alerts = s.alerts(&rig.tenant, &query).await.expect("alerts");
+        assert_eq!(alerts.len(), 1, "{b}: one alert, to the admin: {alerts:?}");
+        assert_eq!((alerts[0].recipient.as_str(), alerts[0].channel.as_str()), ("ada", "log"), "{b}");
+        // At once (or when the admin's quiet hours end), not with the next digest.
+        let within_a_day = (Utc::now() + chrono::Duration::days(1)).timestamp_millis();
+        assert!(alerts[0].due_ms <= within_a_day, "{b}: {:?}", alerts[0]);
+        assert_eq!(alerts[0].payload["finding"]["resume"], "dealwatch sync --tenant acme", "{b}");
+        // Failing again the same day neither moves the halt's start nor alerts twice.
+        pass(Mode::Full).await.expect_err("still halted");
+        let again = bot::salesforce::halted(s.as_ref(), &rig.tenant).await.expect("read").expect("halted");
+        assert_eq!(again.at, halt.at, "{b}");
+        assert_eq!(s.alerts(&rig.tenant, &query).await.expect("alerts").len(), 1, "{b}");
+
+        // While halted, scheduled incremental passes skip without calling the org, and the
+        // webhook refuses with the reason.
+        let jobs = ServiceJobs {
+            store: s.clone(),
+            texts: tests::texts(),
+            channels: channels.to_vec(),
+            threads: 1,
+            salesforce: rig.server.state.salesforce.clone(),
+        };
+        let calls = rig.sf.calls().len();
+        let skipped = jobs.run(&rig.tenant, Job::SalesforceSync, Utc::now(), Utc::now()).await.expect("job");
+        assert!(skipped["skipped"].as_str().is_some_and(|w| w.contains("halted")), "{b}: {skipped}");
+        assert_eq!(rig.sf.calls().len(), calls, "{b}: the org was not called");
+        let id = rig.open_ids()[0].clone();
+        let (status, body) = rig.webhook(&json!({ "ids": [id] }), WEBHOOK_SECRET, 0).await;
+        assert_eq!(status, 409, "{b}: {body}");
+        assert!(body["error"].as_str().is_some_and(|e| e.contains("Risk_Score__c")), "{b}: {body}");
+
+        // The admin fixes the permission set; the next full pass (nightly, or `dealwatch sync`)
+        // succeeds, writes what waited and lifts the halt.
+        rig.sf.restore_field("Risk_Score__c");
+        let resumed = pass(Mode::Full).await.expect("resumed");
+        assert!(resumed.sync.write_back.written > 0, "{b}: {resumed:?}");
+        assert_eq!(bot::salesforce::halted(s.as_ref(), &rig.tenant).await.expect("read"), None, "{b}");
+        let ran = jobs.run(&rig.tenant, Job::SalesforceSync, Utc::now(), Utc::now()).await.expect("job");
+        assert!(ran.get("skipped").is_none(), "{b}: {ran}");
+    }
+}
+
+#[tokio::test]
+async fn deals_whose_risk_rises_get_their_top_action_as_a_task_once() {
+    use bot::config::AutoTasks;
+    use engine::domain::RiskCategory;
+    for store in each_store().await {
+        let b = store.store.backend();
+        let rig = rig_with(store, 300, |c| c.auto_tasks = AutoTasks::High).await;
+        let s = rig.server.store.store.clone();
+        let connection = rig.server.state.salesforce.get(&rig.tenant).expect("configured");
+        let (texts, channels) = (tests::texts(), ["log".to_owned()]);
+        let pass = || {
+            rig.sf.advance_clock(60);
+            bot::salesforce::pass(s.as_ref(), &connection, Mode::Full, &texts, &channels, Utc::now())
+        };
+        pass().await.expect("first pass");
+        rig.train().await;
+        // The pipeline's first scoring is a baseline: no Tasks for the deals already risky,
+        // only for those created in the last 14 days (news, as for critical-deal alerts).
+        let baseline = pass().await.expect("scored");
+        assert!(baseline.sync.scored > baseline.sync.tasks_queued, "{b}: {baseline:?}");
+        let fortnight = (Utc::now() - chrono::Duration::days(15)).format("%Y-%m-%d").to_string();
+        for task in rig.sf.tasks() {
+            let deal = rig.sf.opportunity(task["WhatId"].as_str().expect("WhatId")).expect("deal");
+            assert!(deal["CreatedDate"].as_str().is_some_and(|c| c > fortnight.as_str()), "{b}: {deal}");
+        }
+        let before = rig.sf.tasks().len();
+        assert_eq!(before, baseline.sync.tasks_queued, "{b}");
+
+        // New Opportunities, a few days old: those scored High or Critical get a Task each.
+        let today = Utc::now().date_naive();
+        let owner = rig.sf.opportunities()[0]["Owner"].clone();
+        let mut new = Vec::new();
+        for n in 0..24 {
+            let industries = ["EdTech", "FinTech", "HealthTech", "Retail"];
+            new.push(rig.sf.put_opportunity(json!({
+                "Name": format!("New Deal {n}"), "StageName": if n % 2 == 0 { "Qualification" } else { "Prospecting" },
+                "Amount": 5_000.0 + 40_000.0 * f64::from(n), "CloseDate": (today + chrono::Duration::days(20)).to_string(),
+                "CreatedDate": format!("{}T09:00:00.000+0000", today - chrono::Duration::days(3)),
+                "LeadSource": if n % 3 == 0 { "Outbound" } else { "Web" }, "Type": "Enterprise",
+                "Account": { "Name": format!("New Account {n}"), "Industry": industries[n as usize % 4], "BillingCountry": "Europe" },
+                "Owner": owner,
+            })));
+        }
+        let scored = pass().await.expect("new deals scored");
+        let mut risky = Vec::new();
+        for id in &new {
+            let stored = s.deal(&rig.tenant, id).await.expect("read").expect("stored");
+            if stored.score.expect("scored").risk_category >= RiskCategory::High {
+                risky.push(id.clone());
+            }
+        }
+        assert!(!risky.is_empty(), "{b}: some new deals are risky");
+        assert_eq!(scored.sync.tasks_queued, risky.len(), "{b}: one task per risky new deal: {scored:?}");
+        assert_eq!(scored.tasks.written, risky.len(), "{b}: {scored:?}");
+        let tasks = rig.sf.tasks();
+        assert_eq!(tasks.len(), before + risky.len(), "{b}");
+        for id in &risky {
+            let task = tasks.iter().find(|t| t["WhatId"] == id.as_str()).expect("a task on the deal");
+            // The top recommended action, as the risk fields on the record list it.
+            let record = rig.sf.opportunity(id).expect("record");
+            let factors = record["Risk_Factors__c"].as_str().expect("factors");
+            let top = factors.split("Recommended actions:\n- ").nth(1).and_then(|r| r.lines().next());
+            assert_eq!(task["Subject"].as_str(), top, "{b}: {factors}");
+            assert!(task["Description"].as_str().is_some_and(|d| d.contains("Recommended by Dealwatch")), "{b}");
+        }
+        // Still risky at the next pass: no second task.
+        let next = pass().await.expect("next");
+        assert_eq!((next.sync.tasks_queued, next.tasks.written), (0, 0), "{b}: {next:?}");
+        assert_eq!(rig.sf.tasks().len(), before + risky.len(), "{b}: none twice");
+    }
 }
