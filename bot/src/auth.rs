@@ -319,10 +319,10 @@ impl Authenticator {
         if now >= exp.saturating_add(inner.leeway) {
             return Err(AuthError::Expired);
         }
-        if let Some(nbf) = number(payload, "nbf")? {
-            if now.saturating_add(inner.leeway) < nbf {
-                return Err(bad_claims("the token is not valid yet (nbf)"));
-            }
+        if let Some(nbf) = number(payload, "nbf")?
+            && now.saturating_add(inner.leeway) < nbf
+        {
+            return Err(bad_claims("the token is not valid yet (nbf)"));
         }
         let iat = number(payload, "iat")?;
 
@@ -331,10 +331,10 @@ impl Authenticator {
             Some(Value::String(iss)) => Some(iss.clone()),
             Some(_) => return Err(bad_claims("iss must be a string")),
         };
-        if let Some(expected) = &inner.issuer {
-            if iss.as_ref() != Some(expected) {
-                return Err(AuthError::WrongIssuer);
-            }
+        if let Some(expected) = &inner.issuer
+            && iss.as_ref() != Some(expected)
+        {
+            return Err(AuthError::WrongIssuer);
         }
 
         // `aud` is a string or an array of strings (RFC 7519 §4.1.3).
@@ -514,10 +514,10 @@ impl JwksCache {
         // The common case: fresh keys, known kid, a shared read lock and nothing else.
         {
             let set = self.keys.read().await;
-            if set.is_fresh(now, self.ttl) {
-                if let Some(key) = set.find(kid) {
-                    return Ok(key);
-                }
+            if set.is_fresh(now, self.ttl)
+                && let Some(key) = set.find(kid)
+            {
+                return Ok(key);
             }
             if !set.may_fetch(now) {
                 return set.answer(kid);
@@ -528,10 +528,10 @@ impl JwksCache {
         // Another request may have fetched while this one waited for the lock.
         {
             let set = self.keys.read().await;
-            if set.is_fresh(now, self.ttl) {
-                if let Some(key) = set.find(kid) {
-                    return Ok(key);
-                }
+            if set.is_fresh(now, self.ttl)
+                && let Some(key) = set.find(kid)
+            {
+                return Ok(key);
             }
             if !set.may_fetch(now) {
                 return set.answer(kid);

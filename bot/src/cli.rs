@@ -30,7 +30,8 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "DATE", value_parser = parse_as_of)]
     pub as_of: Option<AsOf>,
 
-    /// Directory with factors.toml and recommendations.toml, instead of the bundled texts.
+    /// Directory with factors.toml, recommendations.toml and questions/, alerts/ and slack/
+    /// templates, instead of the bundled ones (each file it lacks stays bundled).
     #[arg(long, global = true, value_name = "DIR")]
     pub prompts: Option<PathBuf>,
 
@@ -98,6 +99,9 @@ pub enum Command {
     /// Sync a tenant with its Salesforce org ([salesforce.tenants.<id>]) once: read the
     /// Opportunities changed since the last sync (all with --full), import, rescore, write back.
     Sync(SyncArgs),
+    /// Answer a plain-English question about a tenant's pipeline, as the chat bot would:
+    /// `dealwatch ask --tenant demo "what's our win rate in EdTech this quarter?"`.
+    Ask(AskArgs),
     /// Apply the database migrations and exit.
     Migrate,
     /// Run the HTTP service (REST API, health, metrics).
@@ -219,6 +223,19 @@ pub struct SyncArgs {
     /// Read every Opportunity, not only those changed since the last sync.
     #[arg(long)]
     pub full: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AskArgs {
+    /// The tenant whose pipeline to ask about.
+    #[arg(long)]
+    pub tenant: String,
+    /// Ask as this user (their role decides which deals they may see); default: an admin.
+    #[arg(long, value_name = "USER_ID")]
+    pub user: Option<String>,
+    /// The question (several words need no quotes).
+    #[arg(required = true, num_args = 1.., trailing_var_arg = true)]
+    pub question: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -35,12 +35,33 @@ pub struct Settings {
     pub email: Email,
     #[serde(default)]
     pub salesforce: Salesforce,
+    #[serde(default)]
+    pub questions: Questions,
     /// Directory for the SQLite database and other local state.
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
     /// Directory of prompt texts overriding the bundled ones.
     #[serde(default)]
     pub prompts_dir: Option<PathBuf>,
+}
+
+/// `[questions]`: how plain-English questions are read.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Questions {
+    /// `auto` (the sentence-embedding model when its files are in `model_dir`, else the lexical
+    /// similarity, said at start-up), `candle` (the model or no start), `lexical`, or
+    /// `rust-bert` (a build with `--features rust-bert`).
+    pub backend: crate::chat::embed::Backend,
+    /// all-MiniLM-L6-v2's model.safetensors, tokenizer.json and config.json, as
+    /// scripts/fetch-model.sh installs them.
+    pub model_dir: PathBuf,
+}
+
+impl Default for Questions {
+    fn default() -> Self {
+        Questions { backend: crate::chat::embed::Backend::Auto, model_dir: crate::chat::embed::default_model_dir() }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -381,6 +402,7 @@ impl Default for Settings {
             slack: Slack::default(),
             email: Email::default(),
             salesforce: Salesforce::default(),
+            questions: Questions::default(),
             data_dir: default_data_dir(),
             prompts_dir: None,
         }

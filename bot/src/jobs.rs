@@ -287,11 +287,11 @@ impl JobWork for ServiceJobs {
                 } else {
                     crate::salesforce::sync::Mode::Incremental
                 };
-                if mode == crate::salesforce::sync::Mode::Incremental {
-                    if let Some(halt) = crate::salesforce::halted(store, tenant).await? {
-                        let why = format!("the sync is halted since {}: {}", halt.at, halt.reason);
-                        return Ok(serde_json::json!({ "skipped": why }));
-                    }
+                if mode == crate::salesforce::sync::Mode::Incremental
+                    && let Some(halt) = crate::salesforce::halted(store, tenant).await?
+                {
+                    let why = format!("the sync is halted since {}: {}", halt.at, halt.reason);
+                    return Ok(serde_json::json!({ "skipped": why }));
                 }
                 if let Some(why) = crate::salesforce::sync::pace(connection.org.usage(), mode, due) {
                     tracing::warn!(tenant = %tenant, why, "a Salesforce sync waits");

@@ -22,6 +22,26 @@ pub const BUNDLED_MAPPINGS: [(&str, &str); 4] = [
 const FACTORS_TOML: &str = include_str!("../../prompts/factors.toml");
 const RECOMMENDATIONS_TOML: &str = include_str!("../../prompts/recommendations.toml");
 
+/// A set of Tera templates: the bundled `(name, text)` pairs, each replaced by
+/// `dir/<name>.tera` where that file exists, parsed once with the message filters; a template
+/// that does not parse fails here, at start-up.
+pub fn templates(bundled: &[(&str, &str)], dir: Option<&Path>, what: &str) -> anyhow::Result<tera::Tera> {
+    let mut sources: Vec<(String, String)> = bundled.iter().map(|(n, t)| ((*n).to_owned(), (*t).to_owned())).collect();
+    if let Some(dir) = dir {
+        for (name, text) in &mut sources {
+            let path = dir.join(format!("{name}.tera"));
+            if path.is_file() {
+                *text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+            }
+        }
+    }
+    let mut tera = tera::Tera::default();
+    tera.add_raw_templates(sources).with_context(|| format!("parsing the templates in prompts/{what}"))?;
+    crate::alerts::templates::register_filters(&mut tera);
+    crate::chat::ask::register_filters(&mut tera);
+    Ok(tera)
+}
+
 /// A mapping and where it came from (join files may sit beside it).
 #[derive(Debug)]
 pub struct LoadedMapping {

@@ -303,10 +303,10 @@ impl Encoder {
                 let mut groups: Vec<Vec<f64>> = vec![Vec::new(); schema.categorical[c].vocab.len()];
                 for &i in rows {
                     let d = &deals[i];
-                    if let (Some(v), s) = (value(d), d.cats[c]) {
-                        if s != MISSING {
-                            groups[s as usize].push(v);
-                        }
+                    if let (Some(v), s) = (value(d), d.cats[c])
+                        && s != MISSING
+                    {
+                        groups[s as usize].push(v);
                     }
                 }
                 groups

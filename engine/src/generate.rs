@@ -1050,7 +1050,7 @@ fn push_thousands(s: &mut String, n: u64) {
     let start = s.len();
     push_uint(s, n);
     let len = s.len() - start;
-    for sep in (1..len).rev().filter(|i| (len - i) % 3 == 0) {
+    for sep in (1..len).rev().filter(|i| (len - i).is_multiple_of(3)) {
         s.insert(start + sep, ',');
     }
 }

@@ -525,39 +525,39 @@ pub fn ingest<R: Read>(input: R, mapping: &Mapping, joins: Vec<Table>, ctx: Cont
                 probs.add(&input.column, raw, ProblemKind::MissingRequired, Severity::Error, reason);
             }
         }
-        if let (Some(c), Some(z)) = (created, closed) {
-            if z < c {
-                let column = closed_in.as_ref().map_or("", |i| i.column.as_str());
-                probs.add(
-                    column,
-                    &z.to_string(),
-                    ProblemKind::ClosedBeforeCreated,
-                    Severity::Error,
-                    format!("closed {z} is before created {c}"),
-                );
-            }
+        if let (Some(c), Some(z)) = (created, closed)
+            && z < c
+        {
+            let column = closed_in.as_ref().map_or("", |i| i.column.as_str());
+            probs.add(
+                column,
+                &z.to_string(),
+                ProblemKind::ClosedBeforeCreated,
+                Severity::Error,
+                format!("closed {z} is before created {c}"),
+            );
         }
-        if let (Some(c), Some(input)) = (created, &created_in) {
-            if c > ctx.today {
-                probs.add(
-                    &input.column,
-                    get(input),
-                    ProblemKind::DateInFuture,
-                    Severity::Error,
-                    format!("created date is after today ({})", ctx.today),
-                );
-            }
+        if let (Some(c), Some(input)) = (created, &created_in)
+            && c > ctx.today
+        {
+            probs.add(
+                &input.column,
+                get(input),
+                ProblemKind::DateInFuture,
+                Severity::Error,
+                format!("created date is after today ({})", ctx.today),
+            );
         }
-        if let (Some(z), Some(input), true) = (closed, &closed_in, closed_outcome) {
-            if z > ctx.today {
-                probs.add(
-                    &input.column,
-                    get(input),
-                    ProblemKind::DateInFuture,
-                    Severity::Error,
-                    format!("a closed deal's close date is after today ({})", ctx.today),
-                );
-            }
+        if let (Some(z), Some(input), true) = (closed, &closed_in, closed_outcome)
+            && z > ctx.today
+        {
+            probs.add(
+                &input.column,
+                get(input),
+                ProblemKind::DateInFuture,
+                Severity::Error,
+                format!("a closed deal's close date is after today ({})", ctx.today),
+            );
         }
 
         // Amount.
@@ -615,16 +615,17 @@ pub fn ingest<R: Read>(input: R, mapping: &Mapping, joins: Vec<Table>, ctx: Cont
                 "owner" => &owner_in,
                 _ => &stage_in,
             };
-            if let Some(input) = input {
-                if mapping.requires(field) && get(input).is_empty() {
-                    probs.add(
-                        &input.column,
-                        "",
-                        ProblemKind::MissingRequired,
-                        Severity::Error,
-                        format!("required field `{field}` is blank"),
-                    );
-                }
+            if let Some(input) = input
+                && mapping.requires(field)
+                && get(input).is_empty()
+            {
+                probs.add(
+                    &input.column,
+                    "",
+                    ProblemKind::MissingRequired,
+                    Severity::Error,
+                    format!("required field `{field}` is blank"),
+                );
             }
         }
 
@@ -874,12 +875,11 @@ fn flag_outliers(deals: &[Deal], mapping: &Mapping, amount_column: Option<&str>,
 pub fn parse_number(raw: &str, decimal: char) -> Result<f64, &'static str> {
     let mut s = raw.trim();
     // Most cells are plain numbers; with a decimal comma "1,5" must not parse as it stands.
-    if decimal == '.' || !s.contains(',') {
-        if let Ok(v) = s.parse::<f64>() {
-            if v.is_finite() {
-                return Ok(v);
-            }
-        }
+    if (decimal == '.' || !s.contains(','))
+        && let Ok(v) = s.parse::<f64>()
+        && v.is_finite()
+    {
+        return Ok(v);
     }
     let mut negative = false;
     if let Some(inner) = s.strip_prefix('(').and_then(|x| x.strip_suffix(')')) {
@@ -932,17 +932,17 @@ impl DateParser {
 
     pub fn parse(&self, raw: &str) -> Option<NaiveDate> {
         let s = raw.trim();
-        if self.iso {
-            if let Some(d) = iso_date(s) {
-                return Some(d);
-            }
+        if self.iso
+            && let Some(d) = iso_date(s)
+        {
+            return Some(d);
         }
         for items in &self.formats {
             let mut parsed = chrono::format::Parsed::new();
-            if chrono::format::parse(&mut parsed, s, items.iter()).is_ok() {
-                if let Ok(d) = parsed.to_naive_date() {
-                    return Some(d);
-                }
+            if chrono::format::parse(&mut parsed, s, items.iter()).is_ok()
+                && let Ok(d) = parsed.to_naive_date()
+            {
+                return Some(d);
             }
         }
         let bytes = s.as_bytes();

@@ -16,6 +16,7 @@ pub mod insights;
 pub mod mapping;
 pub mod metrics;
 pub mod model;
+pub mod question;
 pub mod record;
 pub mod score;
 pub mod similar;

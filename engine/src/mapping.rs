@@ -237,10 +237,10 @@ impl Mapping {
         let mut seen = IndexMap::new();
         for (kind, labels) in [("won", &raw.outcome.won), ("lost", &raw.outcome.lost), ("open", &raw.outcome.open)] {
             for label in labels {
-                if let Some(other) = seen.insert(normalize_key(label), kind) {
-                    if other != kind {
-                        return invalid(format!("outcome label {label:?} is listed as both {other} and {kind}"));
-                    }
+                if let Some(other) = seen.insert(normalize_key(label), kind)
+                    && other != kind
+                {
+                    return invalid(format!("outcome label {label:?} is listed as both {other} and {kind}"));
                 }
             }
         }

@@ -518,10 +518,8 @@ async fn history(State(inner): State<Shared>, headers: HeaderMap, RawQuery(query
         .take(limit)
         .map(|p| {
             let mut m = json!({ "type": "message", "ts": p.ts, "text": p.text });
-            if metadata {
-                if let Some(md) = &p.metadata {
-                    m["metadata"] = md.clone();
-                }
+            if metadata && let Some(md) = &p.metadata {
+                m["metadata"] = md.clone();
             }
             m
         })

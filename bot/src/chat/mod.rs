@@ -2,7 +2,9 @@
 //! [`Reply`] values from the tenant's engine and the store; each platform's adapter (Slack now,
 //! Teams and Discord later) only renders a reply in its own format and carries it.
 
+pub mod ask;
 pub mod command;
+pub mod embed;
 pub mod pipeline;
 
 use engine::asof::{Status, status};
@@ -66,6 +68,16 @@ pub enum Reply {
         message: String,
     },
     Help,
+    /// A plain-English question's answer: its template and values, and what was understood.
+    Answer {
+        answered: Box<ask::Answered>,
+    },
+    /// A question too unclear to answer: the readings it could be, to pick from.
+    AskBack {
+        question: String,
+        text: String,
+        options: Vec<ask::AskOption>,
+    },
 }
 
 /// Answers `command` from `user` (who sees `scope`) in `tenant`: scores and figures from the
@@ -83,21 +95,7 @@ pub async fn answer(
         Command::Help => Reply::Help,
         Command::DealRisk { query } => {
             let Some(engine) = engine(state, tenant).await? else { return Ok(Reply::NoModel) };
-            let texts = state.texts.clone();
-            let reply = tokio::task::spawn_blocking(move || deal_risk(&engine, &query, &scope, &texts)).await?;
-            if let Reply::RiskCard { card } = &reply {
-                let entry = crate::store::AuditEntry {
-                    at: chrono::Utc::now(),
-                    actor: user.user_id.clone(),
-                    action: "deal.score".into(),
-                    target: Some(card.deal_id.clone()),
-                    details: Some(serde_json::json!({ "via": via })),
-                    request_id: None,
-                };
-                state.audit.read(tenant, entry).await?;
-                metrics::counter!("deals_scored_total", "path" => via).increment(1);
-            }
-            reply
+            deal_risk_of(state, tenant, user, &engine, &query, scope, via).await?
         }
         Command::Pipeline { filters } => {
             let Some(engine) = engine(state, tenant).await? else { return Ok(Reply::NoModel) };
@@ -108,6 +106,35 @@ pub async fn answer(
         Command::Mute { kind } => mute(state, tenant, user, Some(kind), true).await?,
         Command::Unmute { kind } => mute(state, tenant, user, kind, false).await?,
     })
+}
+
+/// The risk card of the deal `query` names (an id, an account or a deal name) in `engine`,
+/// audited as a read by `user`.
+pub(crate) async fn deal_risk_of(
+    state: &crate::server::AppState,
+    tenant: &crate::store::TenantId,
+    user: &crate::store::User,
+    engine: &std::sync::Arc<TenantEngine>,
+    query: &str,
+    scope: Scope,
+    via: &'static str,
+) -> anyhow::Result<Reply> {
+    let texts = state.texts.clone();
+    let (engine, query) = (engine.clone(), query.to_owned());
+    let reply = tokio::task::spawn_blocking(move || deal_risk(&engine, &query, &scope, &texts)).await?;
+    if let Reply::RiskCard { card } = &reply {
+        let entry = crate::store::AuditEntry {
+            at: chrono::Utc::now(),
+            actor: user.user_id.clone(),
+            action: "deal.score".into(),
+            target: Some(card.deal_id.clone()),
+            details: Some(serde_json::json!({ "via": via })),
+            request_id: None,
+        };
+        state.audit.read(tenant, entry).await?;
+        metrics::counter!("deals_scored_total", "path" => via).increment(1);
+    }
+    Ok(reply)
 }
 
 async fn engine(

@@ -45,3 +45,58 @@ pub async fn insights(ctx: &Ctx, args: &InsightsArgs) -> anyhow::Result<()> {
     }
     Ok(out.flush()?)
 }
+
+/// `dealwatch ask`: a plain-English question answered through the chat path, as an admin or as
+/// `--user`; `--format json` prints the typed reading with the answer.
+pub async fn ask(ctx: &Ctx, args: &crate::cli::AskArgs) -> anyhow::Result<()> {
+    use crate::server::tenants::Scope;
+    use crate::store::{Role, TenantId, User};
+    let tenant = TenantId::parse(&args.tenant)?;
+    let store = ctx.store().await?;
+    if store.tenant(&tenant).await?.is_none() {
+        anyhow::bail!("there is no tenant {tenant}: `dealwatch demo` creates `demo`, `dealwatch import` any other");
+    }
+    let users = store.users(&tenant).await?;
+    let (user, scope) = match &args.user {
+        Some(id) => {
+            let user = users
+                .iter()
+                .find(|u| &u.user_id == id)
+                .cloned()
+                .ok_or_else(|| anyhow::anyhow!("tenant {tenant} has no user {id:?}"))?;
+            let scope = Scope::for_user(&users, &user.user_id, user.role);
+            (user, scope)
+        }
+        None => (User::named("cli", "dealwatch ask", Role::Admin), Scope::All),
+    };
+    // The question path runs in-process; no request is authenticated, so a deployment without
+    // [auth] configured can still ask (the secret is random and never leaves this process).
+    let mut settings = ctx.settings.clone();
+    if settings.auth.hs256_secrets.is_empty() && settings.auth.jwks_url.is_none() {
+        settings.auth.hs256_secrets =
+            vec![secrecy::SecretString::from(uuid::Uuid::new_v4().simple().to_string().repeat(2))];
+    }
+    let state = crate::server::AppState::new(settings, store, ctx.texts.clone(), None)?;
+    let question = args.question.join(" ");
+    let asked = crate::chat::ask::ask(&state, &tenant, &user, scope, &question, ctx.as_of, None, "cli").await?;
+    state.audit.flush().await;
+    let mut out = stdout();
+    match ctx.format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut out, &asked)?;
+            writeln!(out)?;
+        }
+        Format::Table | Format::Csv => {
+            writeln!(out, "{}", asked.answer)?;
+            if !asked.options.is_empty() {
+                for o in &asked.options {
+                    writeln!(out, "  • {}", o.label)?;
+                }
+            }
+            if !asked.understood.is_empty() {
+                writeln!(out, "\n{}", asked.understood)?;
+            }
+        }
+    }
+    Ok(out.flush()?)
+}

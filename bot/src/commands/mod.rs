@@ -86,6 +86,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Insights(args) => insights::insights(&ctx, &args).await,
         Command::Import(args) => data::import(&ctx, &args).await,
         Command::Sync(args) => data::sync(&ctx, &args).await,
+        Command::Ask(args) => insights::ask(&ctx, &args).await,
         Command::Migrate => data::migrate(&ctx).await,
         Command::Eval(args) => models::eval(&ctx, &args).await,
         Command::Train(args) => models::train(&ctx, &args).await,
@@ -157,13 +158,13 @@ async fn load(ctx: &Ctx, source: &SourceArgs, mapping: Option<&str>) -> anyhow::
         }
         (None, None) => bail!("give --input FILE or --tenant ID"),
     };
-    if let Some(latest) = loaded.dataset.latest_date() {
-        if (ctx.as_of - latest).num_days() > 90 {
-            eprintln!(
-                "warning: the newest date in these deals is {latest}; as of {} every open deal looks very old. Pass --as-of {latest} to replay their own time.",
-                ctx.as_of
-            );
-        }
+    if let Some(latest) = loaded.dataset.latest_date()
+        && (ctx.as_of - latest).num_days() > 90
+    {
+        eprintln!(
+            "warning: the newest date in these deals is {latest}; as of {} every open deal looks very old. Pass --as-of {latest} to replay their own time.",
+            ctx.as_of
+        );
     }
     Ok(loaded)
 }

@@ -230,7 +230,7 @@ pub fn pace(usage: Option<super::client::ApiUsage>, mode: Mode, due: DateTime<Ut
         Mode::Incremental if left < 0.05 => {
             Some(format!("{said}; incremental syncs pause until the allowance recovers"))
         }
-        Mode::Incremental if left < 0.20 && due.minute() % 15 != 0 => {
+        Mode::Incremental if left < 0.20 && !due.minute().is_multiple_of(15) => {
             Some(format!("{said}; incremental syncs slow to every 15 minutes"))
         }
         Mode::Incremental => None,

@@ -43,6 +43,7 @@ pub fn v1_routes() -> Router<AppState> {
         .route("/v1/deals/high-risk", get(high_risk))
         .route("/v1/deals/{deal_id}", get(get_deal))
         .route("/v1/pipeline/metrics", get(pipeline_metrics))
+        .route("/v1/ask", post(ask))
         .route("/v1/alerts/configure", post(configure_alerts))
         .route("/v1/alerts", get(list_alerts))
         .route("/v1/alerts/{alert_id}/feedback", post(alert_feedback))
@@ -328,11 +329,11 @@ fn payload_record(
         ));
     }
     // A stage history from the store completes the payload when it lacks one.
-    if record.stage_entered.is_empty() {
-        if let Some(&i) = engine.index.get(deal_id) {
-            let stored = DealRecord::of(&engine.dataset, &engine.dataset.deals[i]);
-            record.stage_entered = stored.stage_entered;
-        }
+    if record.stage_entered.is_empty()
+        && let Some(&i) = engine.index.get(deal_id)
+    {
+        let stored = DealRecord::of(&engine.dataset, &engine.dataset.deals[i]);
+        record.stage_entered = stored.stage_entered;
     }
     Ok((record, ignored))
 }
@@ -643,6 +644,59 @@ pub struct ConfigureResponse {
     pub settings_updated: bool,
     pub effective_at: DateTime<Utc>,
     pub settings: AlertSettings,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AskRequest {
+    /// The question, as a user would type it in chat.
+    pub question: String,
+    /// Answer as of this date (default today): periods like "this quarter" are relative to it.
+    pub as_of: Option<NaiveDate>,
+    /// Answer with this intent instead of the one read (what an ask-back button does).
+    pub intent: Option<engine::question::Intent>,
+}
+
+/// A plain-English question, answered the way the chat bot answers it: the typed reading
+/// (intent and slots), its confidence, "Understood: …", and the answer in words with the figures
+/// behind it. A rep asking about another rep's deals gets a refusal in `answer`.
+#[utoipa::path(post, path = "/v1/ask", tag = "pipeline", request_body = AskRequest,
+    responses((status = 200, body = crate::chat::ask::Asked), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn ask(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    body: Bytes,
+) -> ApiResult<Json<crate::chat::ask::Asked>> {
+    let request: AskRequest = parse_json(&body)?;
+    let question = request.question.trim();
+    if question.is_empty() {
+        return Err(ApiError::validation("question", "required", "Missing required field: question"));
+    }
+    if question.chars().count() > 1000 {
+        return Err(ApiError::validation("question", "max_length", "question is over 1,000 characters"));
+    }
+    let scope = Scope::of(state.store.as_ref(), &caller.tenant, &caller.claims).await?;
+    let users = state.store.users(&caller.tenant).await?;
+    let user = users
+        .into_iter()
+        .find(|u| u.user_id == caller.claims.sub)
+        .unwrap_or_else(|| crate::store::User::named(&caller.claims.sub, &caller.claims.sub, caller.claims.role));
+    let as_of = request.as_of.unwrap_or_else(today);
+    let asked = crate::chat::ask::ask(&state, &caller.tenant, &user, scope, question, as_of, request.intent, "api")
+        .await
+        .map_err(ApiError::internal)?;
+    audit(
+        &state,
+        &caller,
+        Audit::Read,
+        "question.ask",
+        None,
+        Some(serde_json::json!({ "intent": asked.query.intent })),
+    )
+    .await?;
+    Ok(Json(asked))
 }
 
 #[utoipa::path(post, path = "/v1/alerts/configure", tag = "alerts", request_body = AlertSettings,
@@ -1317,7 +1371,7 @@ pub fn openapi_document() -> String {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Dealwatch API", description = "Deal-risk scores, explained; pipeline metrics; alert settings; models."),
-    paths(score_deal, get_deal, high_risk, pipeline_metrics, configure_alerts, list_alerts, alert_feedback, get_tuning, set_tuning,
+    paths(score_deal, get_deal, high_risk, pipeline_metrics, ask, configure_alerts, list_alerts, alert_feedback, get_tuning, set_tuning,
         get_routes, set_routes, alert_effectiveness, model_performance, train_model, slack_install_link,
         crate::salesforce::webhook::opportunity_changed, healthz, readyz, metrics),
     components(schemas(ErrorBody)),

@@ -58,6 +58,8 @@ pub struct Inner {
     pub salesforce: Arc<crate::salesforce::Orgs>,
     /// Wakes the alert sender when a request raised alerts.
     pub alerts_raised: Arc<tokio::sync::Notify>,
+    /// Reads and answers plain-English questions.
+    pub questions: Arc<crate::chat::ask::Questions>,
 }
 
 impl std::ops::Deref for AppState {
@@ -103,7 +105,9 @@ impl AppState {
         let quota = |n: u32| Quota::per_minute(NonZeroU32::new(n.max(1)).unwrap_or(NonZeroU32::MIN));
         let per_user = RateLimiter::keyed(quota(settings.limits.per_user_per_minute));
         let per_tenant = RateLimiter::keyed(quota(settings.limits.per_tenant_per_minute));
-        let slack = crate::slack::SlackState::new(&settings).context("configuring Slack ([slack])")?;
+        let questions = Arc::new(crate::chat::ask::Questions::configured(&settings)?);
+        let slack =
+            crate::slack::SlackState::new(&settings, questions.clone()).context("configuring Slack ([slack])")?;
         let salesforce =
             Arc::new(crate::salesforce::Orgs::new(&settings).context("configuring Salesforce ([salesforce])")?);
         Ok(AppState(Arc::new(Inner {
@@ -120,6 +124,7 @@ impl AppState {
             metrics: prometheus(),
             ready_tenant,
             alerts_raised: Arc::new(tokio::sync::Notify::new()),
+            questions,
         })))
     }
 }

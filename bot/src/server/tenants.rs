@@ -37,6 +37,8 @@ pub struct TenantEngine {
     pub open_names: Vec<(crate::chat::Name, Vec<usize>)>,
     /// The team's pipeline health index on `as_of`, computed on first use.
     health: std::sync::OnceLock<Option<engine::insights::health::HealthIndex>>,
+    /// The names plain-English questions may use, built on the first question.
+    vocabulary: std::sync::OnceLock<engine::question::Vocabulary>,
 }
 
 impl TenantEngine {
@@ -63,6 +65,11 @@ impl TenantEngine {
 
     /// P(loss) of every deal open on `date`, by position (NaN for the others); `None` without a
     /// model. The first call for a date scores the pipeline; later ones share the result.
+    /// The tenant's names (segment values, reps, deal ids and names) for reading questions.
+    pub fn vocabulary(&self) -> &engine::question::Vocabulary {
+        self.vocabulary.get_or_init(|| engine::question::Vocabulary::of(&self.dataset))
+    }
+
     pub fn open_risk(&self, date: NaiveDate, texts: &engine::texts::Texts) -> Option<Arc<Vec<f64>>> {
         let model = self.model.as_ref()?;
         let mut known = self.open_risk.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -223,6 +230,7 @@ async fn build(
             open_risk: Default::default(),
             open_names,
             health: Default::default(),
+            vocabulary: Default::default(),
         })
     })
     .await

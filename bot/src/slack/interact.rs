@@ -92,6 +92,8 @@ enum Click {
     Alert(String, FeedbackRequest),
     /// A judgement of a deal's risk card (deal, score).
     Card(String, u8, FeedbackRequest),
+    /// An ask-back button: answer the question (the value) with this intent.
+    Ask(engine::question::Intent, String),
 }
 
 /// Reads a click: its action id, its value and the chosen option of an overflow.
@@ -101,6 +103,9 @@ fn click(action_id: &str, value: Option<&str>, choice: Option<&str>) -> Option<C
         |length: &str| FeedbackRequest { action: Action::Snooze, reason: None, snooze: Some(snooze_length(length)) };
     if let Some(deal) = action_id.strip_prefix("pick:") {
         return Some(Click::Pick(deal.to_owned()));
+    }
+    if let Some(intent) = action_id.strip_prefix("ask:") {
+        return Some(Click::Ask(engine::question::Intent::parse(intent)?, value?.to_owned()));
     }
     Some(match action_id {
         "open_settings" => Click::OpenSettings,
@@ -153,6 +158,9 @@ async fn block_actions(state: &AppState, raw: &Value) {
         let Some(click) = click(id, action["value"].as_str(), choice) else { continue };
         let result = match click {
             Click::Pick(deal) => pick(state, &ws, &user, scope.clone(), &deal, &origin).await,
+            Click::Ask(intent, question) => {
+                answer_as(state, &ws, &user, scope.clone(), intent, &question, &origin).await
+            }
             Click::OpenSettings => open_settings(state, &ws, &user, &origin).await,
             Click::Task(deal) => task(state, &ws, &user, &scope, &deal, &origin).await,
             Click::Alert(alert, request) if request.action == Action::FalseAlarm => {
@@ -188,6 +196,23 @@ async fn pick(
     let command = crate::chat::command::Command::DealRisk { query: deal.to_owned() };
     let reply = crate::chat::answer(state, &ws.tenant, user, scope, command, "slack").await?;
     respond(state, url, state.slack.render(&reply)?, true).await;
+    Ok(())
+}
+
+/// An ask-back button: the question answered with the reading picked, in place of the buttons.
+async fn answer_as(
+    state: &AppState,
+    ws: &Workspace,
+    user: &User,
+    scope: Scope,
+    intent: engine::question::Intent,
+    question: &str,
+    origin: &Origin<'_>,
+) -> anyhow::Result<()> {
+    let Some(url) = &origin.url else { return Ok(()) };
+    let today = Utc::now().date_naive();
+    let asked = crate::chat::ask::ask(state, &ws.tenant, user, scope, question, today, Some(intent), "slack").await?;
+    respond(state, url, state.slack.render(&asked.reply)?, true).await;
     Ok(())
 }
 

@@ -55,6 +55,8 @@ pub struct SlackState {
     /// Dealwatch user id → Slack user id, from the config.
     users: BTreeMap<String, String>,
     replies: Tera,
+    /// How question answers are worded (shared with the other chat platforms).
+    questions: Arc<crate::chat::ask::Questions>,
     deadline: Duration,
     deal_url: Option<String>,
     /// The deployment's alert channels, offered in the settings form.
@@ -72,7 +74,9 @@ pub struct SlackState {
     pub directory: workspace::Directory,
 }
 
-const BUNDLED: [(&str, &str); 9] = [
+const BUNDLED: [(&str, &str); 11] = [
+    ("answer.json", include_str!("../../../prompts/slack/answer.json.tera")),
+    ("ask_back.json", include_str!("../../../prompts/slack/ask_back.json.tera")),
     ("risk_card.json", include_str!("../../../prompts/slack/risk_card.json.tera")),
     ("pick_list.json", include_str!("../../../prompts/slack/pick_list.json.tera")),
     ("not_found.json", include_str!("../../../prompts/slack/not_found.json.tera")),
@@ -85,7 +89,10 @@ const BUNDLED: [(&str, &str); 9] = [
 ];
 
 impl SlackState {
-    pub fn new(settings: &crate::config::Settings) -> anyhow::Result<SlackState> {
+    pub fn new(
+        settings: &crate::config::Settings,
+        questions: Arc<crate::chat::ask::Questions>,
+    ) -> anyhow::Result<SlackState> {
         crate::auth::install_crypto_provider();
         let s = &settings.slack;
         let mut workspaces = BTreeMap::new();
@@ -94,19 +101,11 @@ impl SlackState {
                 .map_err(|e| anyhow::anyhow!("[slack] workspaces.{team}: {tenant:?} is not a tenant id: {e}"))?;
             workspaces.insert(team.clone(), id);
         }
-        let mut replies = Tera::default();
-        let mut sources: Vec<(String, String)> =
-            BUNDLED.iter().map(|(n, t)| ((*n).to_owned(), (*t).to_owned())).collect();
-        if let Some(dir) = &settings.prompts_dir {
-            for (name, text) in &mut sources {
-                let path = dir.join("slack").join(format!("{name}.tera"));
-                if path.is_file() {
-                    *text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-                }
-            }
-        }
-        replies.add_raw_templates(sources).context("parsing the Slack templates in prompts/slack")?;
-        crate::alerts::templates::register_filters(&mut replies);
+        let replies = crate::resources::templates(
+            &BUNDLED,
+            settings.prompts_dir.as_ref().map(|d| d.join("slack")).as_deref(),
+            "slack",
+        )?;
         let installer = install::Installer::new(s)?;
         let app_token = socket::app_token(s)?;
         let client = if s.bot_token.is_some() || installer.is_some() || app_token.is_some() {
@@ -122,6 +121,7 @@ impl SlackState {
             workspaces,
             users: s.users.clone(),
             replies,
+            questions,
             deadline: Duration::from_millis(s.answer_within_ms.clamp(100, 2500)),
             deal_url: settings.alerts.deal_url.clone(),
             channels: settings.alert_channels(),
@@ -255,12 +255,51 @@ impl SlackState {
         Ok(json!({ "text": text, "blocks": blocks }))
     }
 
+    /// A short reply in words, as a terminal or a JSON field shows it: the notice and its hint.
+    pub fn plain(&self, reply: &Reply) -> anyhow::Result<String> {
+        let (text, hint) = notice(reply, &self.replies)?;
+        Ok(match hint {
+            Some(hint) => format!("{text}\n{hint}"),
+            None => text,
+        })
+    }
+
+    /// A question's answer: its card (a deal's risk, the pipeline) or its words, with
+    /// "Understood: …" under it.
+    fn render_answer(&self, answered: &crate::chat::ask::Answered) -> anyhow::Result<Value> {
+        let understood = json!({ "type": "context", "elements": [{ "type": "mrkdwn", "text": answered.understood }] });
+        if let Some(card) = &answered.card {
+            let mut message = self.render(card)?;
+            if let Some(blocks) = message["blocks"].as_array_mut() {
+                blocks.push(understood);
+            }
+            return Ok(message);
+        }
+        let mut text = self.questions.text(answered, crate::chat::ask::Style::Slack)?;
+        // A section's text holds 3,000 characters.
+        if text.chars().count() > 2900 {
+            text = text.chars().take(2890).collect::<String>() + "…\n```";
+        }
+        let mut context = tera::Context::new();
+        context.insert("text", &text);
+        context.insert("understood", &answered.understood);
+        let fallback = text.lines().next().unwrap_or_default().replace('*', "");
+        self.blocks("answer.json", &context, &fallback)
+    }
+
     /// A reply as a Slack message: `text` (the notification fallback) and Block Kit `blocks`.
     pub fn render(&self, reply: &Reply) -> anyhow::Result<Value> {
         let mut context = tera::Context::new();
         context.insert("nl", "\n");
         let (template, text) = match reply {
             Reply::RiskCard { card } => return self.render_card(&serde_json::to_value(card)?),
+            Reply::Answer { answered } => return self.render_answer(answered),
+            Reply::AskBack { question, text, options } => {
+                context.insert("question", question);
+                context.insert("text", text);
+                context.insert("options", options);
+                ("ask_back.json", text.clone())
+            }
             Reply::PickList { query, candidates } => {
                 context.insert("query", query);
                 context.insert("candidates", candidates);
@@ -376,9 +415,12 @@ fn notice(reply: &Reply, replies: &Tera) -> anyhow::Result<(String, Option<Strin
             "Your alert settings open in a form.".into(),
             Some("If it does not open, POST /v1/alerts/configure takes the same settings.".into()),
         ),
-        Reply::RiskCard { .. } | Reply::PickList { .. } | Reply::NotFound { .. } | Reply::Pipeline { .. } => {
-            (String::new(), None)
-        }
+        Reply::RiskCard { .. }
+        | Reply::PickList { .. }
+        | Reply::NotFound { .. }
+        | Reply::Pipeline { .. }
+        | Reply::Answer { .. }
+        | Reply::AskBack { .. } => (String::new(), None),
     })
 }
 
@@ -425,6 +467,33 @@ pub fn samples() -> Vec<Reply> {
         Reply::Done {
             text: "🔕 Muted segment decline alerts.".into(),
             hint: Some("Muted now: segment decline.".into()),
+        },
+        Reply::Answer {
+            answered: Box::new(crate::chat::ask::Answered {
+                template: "help.txt".into(),
+                values: Value::Null,
+                understood: "Understood: help".into(),
+                card: None,
+            }),
+        },
+        Reply::Answer {
+            answered: Box::new(crate::chat::ask::Answered {
+                template: "pipeline_summary.txt".into(),
+                values: json!({ "v": sample_pipeline() }),
+                understood: "Understood: pipeline summary · region = APAC".into(),
+                card: Some(Box::new(Reply::Pipeline { view: Box::new(sample_pipeline()) })),
+            }),
+        },
+        Reply::AskBack {
+            question: "how are we <doing> & why".into(),
+            text: "I'm not sure what you mean. Did you mean one of these?".into(),
+            options: vec![
+                crate::chat::ask::AskOption { intent: engine::question::Intent::WinRate, label: "Win rate".into() },
+                crate::chat::ask::AskOption {
+                    intent: engine::question::Intent::PipelineSummary,
+                    label: "Pipeline summary".into(),
+                },
+            ],
         },
         Reply::Pipeline { view: Box::new(sample_pipeline()) },
         Reply::Pipeline {
@@ -743,18 +812,21 @@ impl From<anyhow::Error> for EventError {
     }
 }
 
-/// Mentions and direct messages go to the question path (help, until it exists); opening the
+/// Mentions and direct messages go to the question path, answered in the thread; opening the
 /// app's home tab publishes it.
 async fn handle_event(state: &AppState, ws: &Workspace, event: SlackEventCallbackBody) -> Result<(), EventError> {
-    let (channel, thread) = match event {
-        SlackEventCallbackBody::AppMention(m) => (m.channel, m.origin.thread_ts.unwrap_or(m.origin.ts)),
+    let (channel, thread, user, text) = match event {
+        SlackEventCallbackBody::AppMention(m) => {
+            (m.channel, m.origin.thread_ts.unwrap_or(m.origin.ts), m.user.0, m.content.text.unwrap_or_default())
+        }
         SlackEventCallbackBody::Message(m)
             if m.sender.bot_id.is_none()
                 && m.subtype.is_none()
                 && m.origin.channel_type.as_ref().is_some_and(|t| t.0 == "im") =>
         {
-            let Some(channel) = m.origin.channel else { return Ok(()) };
-            (channel, m.origin.thread_ts.unwrap_or(m.origin.ts))
+            let (Some(channel), Some(user)) = (m.origin.channel, m.sender.user) else { return Ok(()) };
+            let text = m.content.and_then(|c| c.text).unwrap_or_default();
+            (channel, m.origin.thread_ts.unwrap_or(m.origin.ts), user.0, text)
         }
         SlackEventCallbackBody::AppHomeOpened(h) if h.tab.as_deref().is_none_or(|t| t == "home") => {
             return publish_home(state, ws, h.user.as_ref()).await;
@@ -768,7 +840,20 @@ async fn handle_event(state: &AppState, ws: &Workspace, event: SlackEventCallbac
         tracing::warn!("a Slack mention, but no bot token to answer with");
         return Ok(());
     };
-    let message = state.slack.render(&Reply::Help)?;
+    let message = match workspace::identify_in(state, ws.clone(), &user).await {
+        Ok((_, person, scope)) => {
+            let question = without_mentions(&text);
+            let today = Utc::now().date_naive();
+            let asked = crate::chat::ask::ask(state, &ws.tenant, &person, scope, &question, today, None, "slack")
+                .await
+                .map_err(EventError::Transient)?;
+            state.slack.render(&asked.reply)?
+        }
+        Err(workspace::Unknown::Store) => return Err(EventError::Transient(anyhow::anyhow!("the store failed"))),
+        Err(unknown) => json!({ "text": unknown.message(), "blocks": [
+            { "type": "section", "text": { "type": "mrkdwn", "text": unknown.message() } }
+        ] }),
+    };
     let blocks: Vec<SlackBlock> = serde_json::from_value(message["blocks"].clone()).map_err(anyhow::Error::from)?;
     let content = SlackMessageContent::new()
         .with_text(message["text"].as_str().unwrap_or("Dealwatch").to_owned())
@@ -780,6 +865,24 @@ async fn handle_event(state: &AppState, ws: &Workspace, event: SlackEventCallbac
         .await
         .map_err(|e| web_failed("chat.postMessage", e))?;
     Ok(())
+}
+
+/// A message's text without the `<@U123>` mentions Slack writes into it.
+fn without_mentions(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("<@") {
+        out.push_str(&rest[..start]);
+        match rest[start..].find('>') {
+            Some(end) => rest = &rest[start + end + 1..],
+            None => {
+                rest = &rest[start..];
+                break;
+            }
+        }
+    }
+    out.push_str(rest);
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Publishes `slack_user`'s home tab: their open deals by risk, their alerts of the last week,
@@ -880,7 +983,8 @@ mod tests {
     fn state() -> SlackState {
         let mut settings = crate::config::Settings::default();
         settings.alerts.deal_url = Some("https://crm.example.com/deals/{deal_id}".into());
-        SlackState::new(&settings).expect("the bundled Slack templates load")
+        let questions = crate::chat::ask::Questions::load(None, None).expect("the bundled questions load");
+        SlackState::new(&settings, Arc::new(questions)).expect("the bundled Slack templates load")
     }
 
     #[test]

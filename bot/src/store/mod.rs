@@ -218,6 +218,24 @@ pub struct User {
     pub discord_user_id: Option<String>,
 }
 
+impl User {
+    /// Someone with only an id, a name and a role: no CRM owner, manager or chat identities.
+    pub fn named(user_id: &str, name: &str, role: Role) -> User {
+        User {
+            user_id: user_id.to_owned(),
+            email: None,
+            name: name.to_owned(),
+            crm_owner: None,
+            role,
+            manager_id: None,
+            time_zone: "UTC".into(),
+            slack_user_id: None,
+            teams_user_id: None,
+            discord_user_id: None,
+        }
+    }
+}
+
 /// A follow-up task someone created from chat, for a deal.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FollowUpTask {

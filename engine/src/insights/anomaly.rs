@@ -77,10 +77,10 @@ pub fn weekly(dataset: &Dataset, as_of: NaiveDate, config: &InsightConfig) -> Ve
             weeks[w].created += 1;
             weeks[w].amounts.extend(deal.amount.map(|a| a.get()));
         }
-        if let Some((_, closed)) = closed_on(deal, as_of) {
-            if let (Some(w), Some(days)) = (week_of(closed), deal.cycle_days()) {
-                weeks[w].cycles.push(days as f64);
-            }
+        if let Some((_, closed)) = closed_on(deal, as_of)
+            && let (Some(w), Some(days)) = (week_of(closed), deal.cycle_days())
+        {
+            weeks[w].cycles.push(days as f64);
         }
     }
     if weeks.iter().all(|w| w.created == 0) {

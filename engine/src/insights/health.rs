@@ -170,12 +170,12 @@ fn parts(dataset: &Dataset, date: NaiveDate, p_loss: Option<&[f64]>) -> Parts {
         let (v, b) = (size_recent.won / size_recent.n, size_base.won / size_base.n);
         push(Component::DealSize, v, b, v / b);
     }
-    if cycles_recent.len() as f64 >= MIN_DEALS && cycles_base.len() as f64 >= MIN_DEALS {
-        if let (Some(v), Some(b)) = (median(&mut cycles_recent), median(&mut cycles_base)) {
-            if v > 0.0 {
-                push(Component::CycleLength, v, b, b / v);
-            }
-        }
+    if cycles_recent.len() as f64 >= MIN_DEALS
+        && cycles_base.len() as f64 >= MIN_DEALS
+        && let (Some(v), Some(b)) = (median(&mut cycles_recent), median(&mut cycles_base))
+        && v > 0.0
+    {
+        push(Component::CycleLength, v, b, b / v);
     }
 
     let view = View::new(dataset, Some(date));
@@ -198,10 +198,11 @@ fn parts(dataset: &Dataset, date: NaiveDate, p_loss: Option<&[f64]>) -> Parts {
             push(Component::Coverage, expected / won_value_recent, won_value_recent, expected / won_value_recent);
         }
     }
-    if let (Some((adjusted, value)), Some(usual)) = (scored, realised_pipeline_win_share(dataset, date)) {
-        if value > 0.0 && usual > 0.0 {
-            push(Component::RiskMix, adjusted / value, usual, adjusted / value / usual);
-        }
+    if let (Some((adjusted, value)), Some(usual)) = (scored, realised_pipeline_win_share(dataset, date))
+        && value > 0.0
+        && usual > 0.0
+    {
+        push(Component::RiskMix, adjusted / value, usual, adjusted / value / usual);
     }
     Parts { components, pipeline_value, risk_adjusted }
 }

@@ -5,6 +5,7 @@
 //! - `replay`: as-of replay leaks nothing from the future; same input, same output.
 //! - `salesforce`: sync, write-back, faults and the webhook against the fake org.
 //! - `scores`: exact explanations, honest cold start, exports without dates, after-close columns.
+//! - `questions`: plain-English questions read right (our labelled set, per backend).
 //! - `quality`: model quality on generated data against boosted trees and hidden outcomes.
 //! - `insights`: planted changes are found; shuffled outcomes raise (almost) no false alarm.
 //! - `data_sets`: the third-party data sets in `../shared/data`.
@@ -18,6 +19,7 @@ mod cli;
 mod data_sets;
 mod insights;
 mod quality;
+mod questions;
 mod replay;
 mod salesforce;
 mod scores;

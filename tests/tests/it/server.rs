@@ -500,3 +500,54 @@ async fn after_a_change_the_previous_engine_answers_while_the_new_one_is_built()
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// `POST /v1/ask` reads the question the way the chat bot does, answers from the caller's
+/// deals, refuses another rep's, and says what is wrong with a bad request.
+#[tokio::test]
+async fn questions_are_answered_over_the_api_within_the_callers_scope() {
+    for store in each_store().await {
+        let b = store.store.backend();
+        let (server, _) = server(store, |_| {}).await;
+        let today = chrono::Utc::now().date_naive();
+        let (status, asked) =
+            server.post("/v1/ask", &admin(), &json!({ "question": "win rate in North America last quarter" })).await;
+        assert_eq!(status, 200, "{b}: {asked}");
+        assert_eq!(asked["intent"], "win_rate", "{b}");
+        assert_eq!(asked["filters"], json!({ "region": "North America" }), "{b}");
+        assert!(asked["period"]["from"].as_str().is_some_and(|f| f < today.to_string().as_str()), "{b}: {asked}");
+        assert!(
+            asked["answer"].as_str().is_some_and(|a| a.contains("Win rate") || a.contains("No deals")),
+            "{b}: {asked}"
+        );
+        assert!(asked["understood"].as_str().is_some_and(|u| u.starts_with("Understood: win rate")), "{b}");
+
+        // A rep: their own risky deals, and a refusal for another rep's.
+        let rep = token("acme", "rep_1", Role::Rep, 3600);
+        let (_, mine) = server.post("/v1/ask", &rep, &json!({ "question": "list all high risk deals" })).await;
+        assert_eq!(mine["intent"], "at_risk_deals", "{b}: {mine}");
+        let deals = mine["data"]["deals"].as_array().expect("deals");
+        assert!(deals.iter().all(|d| d["owner"] == "rep_1"), "{b}: {mine}");
+        let (status, other) = server.post("/v1/ask", &rep, &json!({ "question": "how is rep_2 doing" })).await;
+        assert_eq!(status, 200, "{b}");
+        assert!(other["answer"].as_str().is_some_and(|a| a.contains("don't have access")), "{b}: {other}");
+        assert!(other["data"].is_null(), "{b}: nothing of rep_2's is returned: {other}");
+
+        // An ask-back button's answer: the intent given.
+        let (_, forced) =
+            server.post("/v1/ask", &admin(), &json!({ "question": "apac", "intent": "pipeline_summary" })).await;
+        assert_eq!(
+            (forced["intent"].as_str(), forced["filters"]["region"].as_str()),
+            (Some("pipeline_summary"), Some("APAC"))
+        );
+        assert!(forced["answer"].as_str().is_some_and(|a| a.contains("open deal")), "{b}: {forced}");
+
+        // Bad requests name the field.
+        let (status, error) = server.post("/v1/ask", &admin(), &json!({ "question": "  " })).await;
+        assert_eq!((status, error["details"]["field"].as_str()), (422, Some("question")), "{b}: {error}");
+        let (status, error) = server.post("/v1/ask", &admin(), &json!({ "question": "x", "intent": "weather" })).await;
+        assert_eq!(status, 422, "{b}: {error}");
+        assert!(error.to_string().contains("intent"), "{b}: {error}");
+        let (status, _) = server.post("/v1/ask", "not-a-token", &json!({ "question": "help" })).await;
+        assert_eq!(status, 401, "{b}");
+    }
+}

@@ -352,12 +352,71 @@ async fn events_answer_url_verification_ignore_retries_and_reply_to_mentions_onc
         let posted = rig.slack.posted();
         assert_eq!(posted.len(), 1, "{b}: {posted:?}");
         assert_eq!(posted[0].channel, "C0GENERAL", "{b}");
-        assert!(posted[0].blocks.as_ref().is_some_and(|v| v.to_string().contains("/deal-risk")), "{b}: help");
+        let blocks = posted[0].blocks.clone().map(|blocks| json!({ "blocks": blocks })).unwrap_or_default();
+        assert!(texts(&blocks).contains("Understood: deals at risk"), "{b}: the question answered: {blocks}");
         // An event from a workspace that is not connected is acknowledged and dropped.
         let foreign = mention.replace(TEAM, "T0OTHER").replace("Ev0MENTION1", "Ev0MENTION2");
         assert_eq!(rig.signed("/slack/events", &foreign, "application/json", SECRET, 0).await.0, 200, "{b}");
         assert_eq!(rig.slack.posted().len(), 1, "{b}");
         assert_eq!(rig.signed("/slack/events", "{not json", "application/json", SECRET, 0).await.0, 400, "{b}");
+    }
+}
+
+/// Mentions and DMs are plain-English questions: answered with what was understood, only from
+/// the deals the asker may see; another rep's figures are refused; an unclear question is asked
+/// back with buttons, and a button answers it the way picked.
+#[tokio::test]
+async fn mentions_and_direct_messages_are_answered_as_questions_within_the_askers_deals() {
+    for store in each_store().await {
+        let b = store.store.backend();
+        let rig = rig(store).await;
+        rig.slack.join("C0GENERAL");
+        let mention = |text: &str, ts: &str| json!({ "type": "app_mention", "user": "U0REP1", "channel": "C0GENERAL", "ts": ts, "text": format!("<@U0DW> {text}") });
+        let last = |rig: &Rig| {
+            let posted = rig.slack.posted();
+            let p = posted.last().expect("a reply");
+            (p.channel.clone(), json!({ "blocks": p.blocks.clone().unwrap_or_default() }))
+        };
+        assert_eq!(rig.event("Ev0Q1", mention("which deals are at risk?", "1780000001.000100")).await, 200, "{b}");
+        let (_, answer) = last(&rig);
+        let words = texts(&answer);
+        assert!(words.contains("Understood: deals at risk"), "{b}: {words}");
+        let listed = deals_named(&rig, &words.replace('\n', " \n "));
+        assert!(!listed.is_empty(), "{b}: rep_1's risky deals are listed: {words}");
+        assert!(listed.iter().all(|d| owner_of(&rig, d) == "rep_1"), "{b}: only rep_1's deals: {words}");
+
+        // Another rep's figures: refused, not shown as empty.
+        assert_eq!(rig.event("Ev0Q2", mention("how is rep_2 doing", "1780000001.000200")).await, 200, "{b}");
+        let words = texts(&last(&rig).1);
+        assert!(words.contains("don't have access"), "{b}: {words}");
+
+        // A direct message is a question too.
+        let dm = json!({ "type": "message", "channel_type": "im", "user": "U0REP1", "channel": "D0DM1",
+                         "ts": "1780000001.000300", "text": "what's my win rate this quarter?" });
+        assert_eq!(rig.event("Ev0Q3", dm).await, 200, "{b}");
+        let (channel, answer) = last(&rig);
+        let words = texts(&answer);
+        assert_eq!(channel, "D0DM1", "{b}");
+        assert!(words.contains("Understood: win rate") && words.contains('%'), "{b}: {words}");
+
+        // Gibberish: asked back, with a button per likely reading.
+        assert_eq!(rig.event("Ev0Q4", mention("flibber wobble gronk", "1780000001.000400")).await, 200, "{b}");
+        let (_, asked) = last(&rig);
+        let buttons: Vec<Value> = asked["blocks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|block| block["type"] == "actions")
+            .flat_map(|block| block["elements"].as_array().cloned().unwrap_or_default())
+            .collect();
+        assert!(buttons.len() >= 2, "{b}: buttons to pick a reading: {asked}");
+        assert!(buttons.iter().all(|x| x["action_id"].as_str().is_some_and(|a| a.starts_with("ask:"))), "{b}");
+        let click = json!([{ "type": "button", "action_id": "ask:win_rate", "block_id": "ask_back",
+                             "value": "flibber wobble gronk" }]);
+        assert_eq!(rig.click("U0REP1", click, json!({ "ts": "1.2", "text": "asked" }), "askback").await, 200, "{b}");
+        let replaced = rig.answered("askback");
+        assert_eq!(replaced["replace_original"], json!(true), "{b}: {replaced}");
+        assert!(texts(&replaced).contains("Understood: win rate"), "{b}: {replaced}");
     }
 }
 
