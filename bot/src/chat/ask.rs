@@ -85,14 +85,28 @@ impl Questions {
     /// The examples and templates from `prompts_dir/questions/` where it has them, else the
     /// bundled ones, with the embedder given (the lexical one when `None`).
     pub fn load(prompts_dir: Option<&Path>, embedder: Option<Box<dyn Embedder>>) -> anyhow::Result<Questions> {
+        Questions::load_cached(prompts_dir, embedder, None)
+    }
+
+    /// The same, keeping the examples' vectors in `cache_dir`: embedding them is most of a
+    /// model's start-up, and they change only with the examples or the model.
+    pub fn load_cached(
+        prompts_dir: Option<&Path>,
+        embedder: Option<Box<dyn Embedder>>,
+        cache_dir: Option<&Path>,
+    ) -> anyhow::Result<Questions> {
         let dir = prompts_dir.map(|d| d.join("questions"));
         let examples_text = match dir.as_ref().map(|d| d.join("examples.toml")).filter(|p| p.is_file()) {
             Some(path) => std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?,
             None => EXAMPLES.to_owned(),
         };
         let examples = Examples::from_toml(&examples_text).context("prompts/questions/examples.toml")?;
-        let embedder = embedder.unwrap_or_else(|| Box::new(Lexical::for_examples(&examples)));
-        let classifier = Classifier::new(embedder, &examples).context("embedding the example questions")?;
+        let classifier = match embedder {
+            // n-grams are cheaper to compute than to read back.
+            None => Classifier::new(Box::new(Lexical::for_examples(&examples)), &examples)
+                .context("embedding the example questions")?,
+            Some(embedder) => cached_classifier(embedder, &examples, cache_dir)?,
+        };
         let tera = crate::resources::templates(&TEMPLATES, dir.as_deref(), "questions")?;
         Ok(Questions { classifier, tera })
     }
@@ -106,7 +120,7 @@ impl Questions {
         } else {
             tracing::warn!("{line}");
         }
-        Questions::load(settings.prompts_dir.as_deref(), embedder)
+        Questions::load_cached(settings.prompts_dir.as_deref(), embedder, Some(&settings.data_dir.join("cache")))
     }
 
     /// Which similarity reads intents: `lexical`, or a sentence-embedding model.
@@ -186,6 +200,67 @@ impl Questions {
         }
         self.render("understood.txt", &json!({ "parts": parts }), Style::Plain)
     }
+}
+
+/// The classifier over `examples`, with their vectors read from `cache_dir` when an earlier
+/// start wrote them for the same examples and model, else embedded (and written there).
+fn cached_classifier(
+    embedder: Box<dyn Embedder>,
+    examples: &Examples,
+    cache_dir: Option<&Path>,
+) -> anyhow::Result<Classifier> {
+    use sha2::Digest as _;
+    let mut key = sha2::Sha256::new();
+    key.update(embedder.name().as_bytes());
+    for (intent, text) in examples.pairs() {
+        key.update(format!("\n{}\t{text}", intent.as_str()).as_bytes());
+    }
+    let key = hex::encode(&key.finalize()[..12]);
+    let path = cache_dir.map(|d| d.join(format!("question-examples-{key}.f32")));
+    // A file that does not fit (cut short, another model's) is embedded again and replaced.
+    let mut embedder = embedder;
+    if let Some(vectors) = path.as_deref().and_then(read_vectors) {
+        match Classifier::with_vectors(embedder, examples, vectors) {
+            Ok(classifier) => return Ok(classifier),
+            Err(back) => embedder = back,
+        }
+    }
+    let classifier = Classifier::new(embedder, examples).context("embedding the example questions")?;
+    if let Some(path) = path
+        && let Err(e) = write_vectors(&path, &classifier.vectors())
+    {
+        tracing::warn!(error = %e, path = %path.display(), "could not keep the example vectors; they are embedded at every start");
+    }
+    Ok(classifier)
+}
+
+/// Vectors as `n`, `dim` (u32 little-endian) then `n × dim` f32s.
+fn read_vectors(path: &Path) -> Option<Vec<Vec<f32>>> {
+    let bytes = std::fs::read(path).ok()?;
+    let word = |i: usize| bytes.get(4 * i..4 * i + 4).map(|b| [b[0], b[1], b[2], b[3]]);
+    let (n, dim) = (u32::from_le_bytes(word(0)?) as usize, u32::from_le_bytes(word(1)?) as usize);
+    if bytes.len() != 8 + 4 * n * dim {
+        return None;
+    }
+    let values: Vec<f32> = (0..n * dim).map(|i| word(2 + i).map(f32::from_le_bytes)).collect::<Option<_>>()?;
+    Some(values.chunks(dim.max(1)).map(<[f32]>::to_vec).collect())
+}
+
+fn write_vectors(path: &Path, vectors: &[Vec<f32>]) -> std::io::Result<()> {
+    let dim = vectors.first().map_or(0, Vec::len);
+    let mut bytes = Vec::with_capacity(8 + 4 * vectors.len() * dim);
+    bytes.extend((vectors.len() as u32).to_le_bytes());
+    bytes.extend((dim as u32).to_le_bytes());
+    for v in vectors {
+        v.iter().for_each(|x| bytes.extend(x.to_le_bytes()));
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    // Written whole, then renamed: a reader never sees half a file.
+    let partial = path.with_extension("partial");
+    std::fs::write(&partial, bytes)?;
+    std::fs::rename(partial, path)
 }
 
 /// An intent as users read it in "Understood: …" and on ask-back buttons.
@@ -521,4 +596,31 @@ pub(crate) fn register_filters(tera: &mut Tera) {
         let x = number(v, "signed")?;
         Ok(Value::String(format!("{}{:.1}", if x >= 0.0 { "+" } else { "−" }, x.abs())))
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lexical() -> Box<dyn Embedder> {
+        let examples = Examples::from_toml(EXAMPLES).expect("examples");
+        Box::new(Lexical::for_examples(&examples))
+    }
+
+    #[test]
+    fn example_vectors_are_kept_read_back_and_replaced_when_they_do_not_fit() {
+        let dir = std::env::temp_dir().join(format!("dealwatch-cache-{}", uuid::Uuid::new_v4().simple()));
+        let first = Questions::load_cached(None, Some(lexical()), Some(&dir)).expect("first start");
+        let files: Vec<_> = std::fs::read_dir(&dir).expect("cache dir").flatten().map(|e| e.path()).collect();
+        assert_eq!(files.len(), 1, "{files:?}");
+        let kept = std::fs::read(&files[0]).expect("kept");
+        let again = Questions::load_cached(None, Some(lexical()), Some(&dir)).expect("second start");
+        assert_eq!(again.classifier.vectors(), first.classifier.vectors());
+        // Cut short: embedded again, and the file written whole once more.
+        std::fs::write(&files[0], &kept[..kept.len() / 2]).expect("truncate");
+        let third = Questions::load_cached(None, Some(lexical()), Some(&dir)).expect("third start");
+        assert_eq!(third.classifier.vectors(), first.classifier.vectors());
+        assert_eq!(std::fs::read(&files[0]).expect("rewritten"), kept);
+        std::fs::remove_dir_all(&dir).ok();
+    }
 }

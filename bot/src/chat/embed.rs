@@ -96,7 +96,7 @@ fn stack(encodings: &[Encoding], field: fn(&Encoding) -> &[u32], device: &Device
 }
 
 /// Batches of this many texts are embedded at once (the examples at start-up).
-const BATCH: usize = 64;
+const BATCH: usize = 32;
 
 impl Embedder for Candle {
     fn name(&self) -> &str {
@@ -104,9 +104,17 @@ impl Embedder for Candle {
     }
 
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, String> {
-        let mut out = Vec::with_capacity(texts.len());
-        for chunk in texts.chunks(BATCH) {
-            out.extend(self.vectors(chunk).map_err(|e| format!("{e:#}"))?);
+        // Texts of like length batched together, so a batch pads little; answers in the
+        // order asked.
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by_key(|&i| texts[i].len());
+        let mut out: Vec<Vec<f32>> = vec![Vec::new(); texts.len()];
+        for chunk in order.chunks(BATCH) {
+            let batch: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
+            let vectors = self.vectors(&batch).map_err(|e| format!("{e:#}"))?;
+            for (&i, v) in chunk.iter().zip(vectors) {
+                out[i] = v;
+            }
         }
         Ok(out)
     }

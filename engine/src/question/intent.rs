@@ -141,6 +141,27 @@ impl Classifier {
         })
     }
 
+    /// The same, with the examples' vectors as an earlier [`Classifier::vectors`] gave them
+    /// for these examples and this embedder (a cache); the embedder back when they do not fit.
+    pub fn with_vectors(
+        embedder: Box<dyn Embedder>,
+        examples: &Examples,
+        vectors: Vec<Vec<f32>>,
+    ) -> Result<Classifier, Box<dyn Embedder>> {
+        let pairs = examples.pairs();
+        let dim = vectors.first().map_or(0, Vec::len);
+        if vectors.len() != pairs.len() || dim == 0 || vectors.iter().any(|v| v.len() != dim) {
+            return Err(embedder);
+        }
+        let examples_vectors = pairs.iter().map(|(i, _)| *i).zip(vectors).collect();
+        Ok(Classifier { embedder, examples: examples_vectors, cues: examples.cues() })
+    }
+
+    /// The examples' vectors, in the order of [`Examples::pairs`].
+    pub fn vectors(&self) -> Vec<Vec<f32>> {
+        self.examples.iter().map(|(_, v)| v.clone()).collect()
+    }
+
     pub fn backend(&self) -> &str {
         self.embedder.name()
     }
