@@ -23,7 +23,7 @@ use crate::store::{TenantId, User};
 const EXAMPLES: &str = include_str!("../../../prompts/questions/examples.toml");
 
 /// The answer templates, by intent (and the parts around them).
-const TEMPLATES: [(&str, &str); 13] = [
+const TEMPLATES: [(&str, &str); 12] = [
     ("understood.txt", include_str!("../../../prompts/questions/understood.txt.tera")),
     ("win_rate.txt", include_str!("../../../prompts/questions/win_rate.txt.tera")),
     ("at_risk_deals.txt", include_str!("../../../prompts/questions/at_risk_deals.txt.tera")),
@@ -36,8 +36,6 @@ const TEMPLATES: [(&str, &str); 13] = [
     ("pipeline_summary.txt", include_str!("../../../prompts/questions/pipeline_summary.txt.tera")),
     ("help.txt", include_str!("../../../prompts/questions/help.txt.tera")),
     ("ask_back.txt", include_str!("../../../prompts/questions/ask_back.txt.tera")),
-    // Kept last: not an answer, the deal card's own renderer is used instead.
-    ("deal_risk.txt", "{{ card }}"),
 ];
 
 /// Most readings offered when asking back.
@@ -395,6 +393,7 @@ pub async fn ask(
                 return Ok(asked);
             };
             let card = super::deal_risk_of(state, tenant, user, &engine, &deal, scope, via).await?;
+            // The card is the answer: no template of ours renders it.
             Answered { template: "deal_risk.txt".into(), values: Value::Null, understood, card: Some(Box::new(card)) }
         }
         Intent::PipelineSummary => {
@@ -434,29 +433,20 @@ pub async fn ask(
         }
     };
     asked.answer = match answered.card.as_deref() {
-        Some(card @ (Reply::RiskCard { .. } | Reply::Pipeline { .. })) => match card {
-            Reply::RiskCard { card } => {
-                asked.data = Some(serde_json::to_value(card)?);
-                crate::report::card(card, None)
-            }
-            _ => {
-                asked.data = Some(answered.values["v"].clone());
-                questions.text(&answered, Style::Plain)?
-            }
-        },
+        Some(Reply::RiskCard { card }) => {
+            asked.data = Some(serde_json::to_value(card)?);
+            crate::report::card(card, None)
+        }
+        Some(Reply::Pipeline { .. }) => {
+            asked.data = Some(answered.values["v"].clone());
+            questions.text(&answered, Style::Plain)?
+        }
         Some(other) => plain(state, other)?,
         None => questions.text(&answered, Style::Plain)?,
     };
     asked.reply = match answered.card.as_deref() {
-        // Not a card: a pick-list, a refusal, a closed deal: the command's reply as it is.
-        Some(
-            other @ (Reply::PickList { .. }
-            | Reply::NotFound { .. }
-            | Reply::Refused { .. }
-            | Reply::Closed { .. }
-            | Reply::NoModel
-            | Reply::Unreadable { .. }),
-        ) => other.clone(),
+        // Not a card (a pick-list, a refusal, a closed deal): the command's reply as it is.
+        Some(other) if !matches!(other, Reply::RiskCard { .. } | Reply::Pipeline { .. }) => other.clone(),
         _ => Reply::Answer { answered: Box::new(answered) },
     };
     Ok(asked)
@@ -544,13 +534,12 @@ fn figures(
     let a = answer::answer(query, &ctx)?;
     let metric = query.slots.metric.unwrap_or(engine::question::Metric::WinRate);
     let (metric_label, unit) = match metric {
-        engine::question::Metric::WinRate => ("win rate", " pp"),
+        engine::question::Metric::WinRate => ("win rate", "%"),
         engine::question::Metric::CycleTime => ("median sales cycle", " days"),
         engine::question::Metric::DealSize => ("median won deal size", ""),
         engine::question::Metric::DealCount => ("deals created", ""),
         engine::question::Metric::Pipeline => ("open pipeline at quarter end", ""),
     };
-    let unit = if metric == engine::question::Metric::WinRate { "%" } else { unit };
     Ok(json!({
         "a": a,
         "scoped": *scope != Scope::All,

@@ -159,25 +159,25 @@ pub fn choose(backend: Backend, model_dir: &Path) -> anyhow::Result<(Option<Box<
         }
         Backend::Candle => {
             let model = shared(model_dir).with_context(|| format!("[questions] model_dir {}", model_dir.display()))?;
-            Ok((Some(model), loaded(model_dir, started)))
+            let line = loaded(model.name(), model_dir, started);
+            Ok((Some(model), line))
         }
         Backend::RustBert => {
             #[cfg(feature = "rust-bert")]
             {
                 let model = bert::RustBert::load(model_dir)
                     .with_context(|| format!("[questions] model_dir {}", model_dir.display()))?;
-                let line = format!(
-                    "questions: intent by rust-bert all-MiniLM-L6-v2 from {} (loaded in {} ms)",
-                    model_dir.display(),
-                    started.elapsed().as_millis()
-                );
+                let line = loaded(model.name(), model_dir, started);
                 Ok((Some(Box::new(model)), line))
             }
             #[cfg(not(feature = "rust-bert"))]
             bail!("[questions] backend = \"rust-bert\" needs a build with `--features rust-bert` (see README.md)")
         }
         Backend::Auto => match shared(model_dir) {
-            Ok(model) => Ok((Some(model), loaded(model_dir, started))),
+            Ok(model) => {
+                let line = loaded(model.name(), model_dir, started);
+                Ok((Some(model), line))
+            }
             Err(e) => Ok((
                 None,
                 format!(
@@ -189,12 +189,8 @@ pub fn choose(backend: Backend, model_dir: &Path) -> anyhow::Result<(Option<Box<
     }
 }
 
-fn loaded(dir: &Path, started: Instant) -> String {
-    format!(
-        "questions: intent by candle all-MiniLM-L6-v2 from {} (loaded in {} ms)",
-        dir.display(),
-        started.elapsed().as_millis()
-    )
+fn loaded(backend: &str, dir: &Path, started: Instant) -> String {
+    format!("questions: intent by {backend} from {} (loaded in {} ms)", dir.display(), started.elapsed().as_millis())
 }
 
 /// Where the model is looked for by default: `models/all-MiniLM-L6-v2` under the working

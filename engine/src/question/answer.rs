@@ -617,23 +617,15 @@ fn forecast(query: &Query, ctx: &Context<'_>, filter: &Filter) -> Result<Answer,
         // A deal's own close date is an expectation only while it is really open; in a past
         // as-of view it is the future.
         let own = d.closed.filter(|_| d.outcome == crate::domain::Outcome::Open);
-        let close = match own {
-            Some(c) => c,
-            None => {
-                estimated += 1;
-                match (d.created, typical) {
-                    (Some(c), Some(t)) => (c + Duration::days(t)).max(ctx.as_of),
-                    _ => ctx.as_of,
-                }
-            }
-        };
+        let close = own.unwrap_or_else(|| match (d.created, typical) {
+            (Some(c), Some(t)) => (c + Duration::days(t)).max(ctx.as_of),
+            _ => ctx.as_of,
+        });
         let p = p_loss[i];
         if !contains(window, close) || !p.is_finite() {
-            if own.is_none() {
-                estimated -= 1;
-            }
             continue;
         }
+        estimated += usize::from(own.is_none());
         let a = d.amount.map_or(0.0, |a| a.get());
         value += a;
         expected += a * (1.0 - p);
