@@ -191,7 +191,7 @@ impl fmt::Debug for Authenticator {
         // Counts only: the keys themselves stay out of logs.
         f.debug_struct("Authenticator")
             .field("hs256_secrets", &self.inner.hs256_keys.len())
-            .field("jwks_url", &self.inner.jwks.as_ref().map(|jwks| &jwks.url))
+            .field("jwks_url", &self.inner.jwks.as_ref().map(|jwks| &jwks.source))
             .field("issuer", &self.inner.issuer)
             .field("audience", &self.inner.audience)
             .field("leeway_seconds", &self.inner.leeway)
@@ -220,13 +220,7 @@ impl Authenticator {
                 if !matches!(parsed.scheme(), "http" | "https") {
                     return Err(ConfigError::BadJwksUrl);
                 }
-                Some(JwksCache {
-                    url,
-                    http,
-                    ttl: seconds(config.jwks_cache_seconds),
-                    keys: RwLock::new(KeySet::default()),
-                    refresh: Mutex::new(()),
-                })
+                Some(JwksCache::new(KeySource::Jwks(url), http, config.jwks_cache_seconds))
             }
             None => None,
         };
@@ -242,32 +236,11 @@ impl Authenticator {
 
     /// Verifies `token` at time `now` (unix seconds) and returns its claims.
     pub async fn verify(&self, token: &str, now: i64) -> Result<Claims, AuthError> {
-        if token.is_empty() {
-            return Err(AuthError::Missing);
-        }
-        if token.len() > MAX_TOKEN_BYTES {
-            return Err(AuthError::Malformed);
-        }
-        let parts = Parts::split(token)?;
-        let header = decode_object(parts.header)?;
-        // `crit` lists header extensions the verifier must understand (RFC 7515 §4.1.11); we understand none.
-        if header.contains_key("crit") {
-            return Err(AuthError::Malformed);
-        }
-        let alg = header.get("alg").and_then(Value::as_str).ok_or(AuthError::Malformed)?;
-        let kid = match header.get("kid") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(kid)) => Some(kid.as_str()),
-            Some(_) => return Err(AuthError::Malformed),
-        };
-        // A signature that is not even base64url is malformed; checking it here keeps such
-        // tokens from reaching the JWKS endpoint through an unknown kid.
-        URL_SAFE_NO_PAD.decode(parts.signature).map_err(|_| AuthError::Malformed)?;
-
+        let (parts, alg, kid) = Parts::read(token)?;
         // The allow-list: each accepted algorithm is checked with its own keys only.
-        match alg {
+        match alg.as_str() {
             "HS256" => self.check_hs256(&parts)?,
-            "RS256" => self.check_rs256(&parts, kid, now).await?,
+            "RS256" => self.check_rs256(&parts, kid.as_deref(), now).await?,
             _ => return Err(AuthError::BadSignature),
         }
         let payload = decode_object(parts.payload)?;
@@ -278,19 +251,7 @@ impl Authenticator {
     /// in any case. No header (or an empty one) is [`AuthError::Missing`]; any other scheme, or
     /// a bearer header without a token, is [`AuthError::Malformed`].
     pub async fn verify_header(&self, authorization: Option<&str>, now: i64) -> Result<Claims, AuthError> {
-        let value = authorization.map(str::trim).unwrap_or_default();
-        if value.is_empty() {
-            return Err(AuthError::Missing);
-        }
-        let (scheme, token) = value.split_once(char::is_whitespace).ok_or(AuthError::Malformed)?;
-        if !scheme.eq_ignore_ascii_case("bearer") {
-            return Err(AuthError::Malformed);
-        }
-        let token = token.trim();
-        if token.is_empty() {
-            return Err(AuthError::Malformed);
-        }
-        self.verify(token, now).await
+        self.verify(bearer(authorization)?, now).await
     }
 
     fn check_hs256(&self, parts: &Parts<'_>) -> Result<(), AuthError> {
@@ -307,7 +268,7 @@ impl Authenticator {
             return Err(AuthError::BadSignature);
         };
         let key = jwks.key(kid, now).await?;
-        if signature_matches(parts, &key, Algorithm::RS256)? { Ok(()) } else { Err(AuthError::BadSignature) }
+        if signature_matches(parts, &key.key, Algorithm::RS256)? { Ok(()) } else { Err(AuthError::BadSignature) }
     }
 
     /// Checks the payload of a token whose signature is valid, in order: times, issuer,
@@ -380,6 +341,49 @@ pub fn mint_hs256(secret: &SecretString, claims: &Claims) -> Result<String, Auth
         .map_err(|_| AuthError::BadClaims("the claims could not be signed".to_owned()))
 }
 
+/// Checks that `token` is signed RS256 by a key `jwks` publishes, and returns its payload with
+/// the key's endorsements (the channels the Bot Framework endorses a key for). The caller checks
+/// the claims it needs. Every other algorithm is refused, as in [`Authenticator::verify`].
+pub(crate) async fn verified_rs256(
+    jwks: &JwksCache,
+    token: &str,
+    now: i64,
+) -> Result<(Map<String, Value>, Vec<String>), AuthError> {
+    let (parts, alg, kid) = Parts::read(token)?;
+    if alg != "RS256" {
+        return Err(AuthError::BadSignature);
+    }
+    let key = jwks.key(kid.as_deref(), now).await?;
+    if !signature_matches(&parts, &key.key, Algorithm::RS256)? {
+        return Err(AuthError::BadSignature);
+    }
+    Ok((decode_object(parts.payload)?, key.endorsements))
+}
+
+/// The token in an `Authorization` header value: `Bearer <token>`, with the scheme in any case.
+/// No header (or an empty one) is [`AuthError::Missing`]; any other scheme, or a bearer header
+/// without a token, is [`AuthError::Malformed`].
+pub(crate) fn bearer(authorization: Option<&str>) -> Result<&str, AuthError> {
+    let value = authorization.map(str::trim).unwrap_or_default();
+    if value.is_empty() {
+        return Err(AuthError::Missing);
+    }
+    let (scheme, token) = value.split_once(char::is_whitespace).ok_or(AuthError::Malformed)?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(AuthError::Malformed);
+    }
+    let token = token.trim();
+    if token.is_empty() {
+        return Err(AuthError::Malformed);
+    }
+    Ok(token)
+}
+
+/// A NumericDate claim of a verified payload (`exp`, `nbf`), whole seconds.
+pub(crate) fn time_claim(payload: &Map<String, Value>, name: &str) -> Result<Option<i64>, AuthError> {
+    number(payload, name)
+}
+
 /// The three base64url parts of a compact JWS, and the signed message (`header.payload`).
 struct Parts<'a> {
     header: &'a str,
@@ -389,6 +393,32 @@ struct Parts<'a> {
 }
 
 impl<'a> Parts<'a> {
+    /// A token's parts, its `alg` and its `kid`, refusing what no key should be asked about: an
+    /// empty or oversized token, a header we cannot read or with `crit` extensions (RFC 7515
+    /// §4.1.11; we understand none), a signature that is not even base64url (which keeps such
+    /// tokens from reaching the JWKS endpoint through an unknown kid).
+    fn read(token: &'a str) -> Result<(Self, String, Option<String>), AuthError> {
+        if token.is_empty() {
+            return Err(AuthError::Missing);
+        }
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(AuthError::Malformed);
+        }
+        let parts = Parts::split(token)?;
+        let header = decode_object(parts.header)?;
+        if header.contains_key("crit") {
+            return Err(AuthError::Malformed);
+        }
+        let alg = header.get("alg").and_then(Value::as_str).ok_or(AuthError::Malformed)?.to_owned();
+        let kid = match header.get("kid") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(kid)) => Some(kid.clone()),
+            Some(_) => return Err(AuthError::Malformed),
+        };
+        URL_SAFE_NO_PAD.decode(parts.signature).map_err(|_| AuthError::Malformed)?;
+        Ok((parts, alg, kid))
+    }
+
     fn split(token: &'a str) -> Result<Self, AuthError> {
         let (message, signature) = token.rsplit_once('.').ok_or(AuthError::Malformed)?;
         let (header, payload) = message.split_once('.').ok_or(AuthError::Malformed)?;
@@ -451,9 +481,17 @@ fn seconds(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
-/// RS256 keys from the JWKS endpoint, fetched lazily and cached.
-struct JwksCache {
-    url: String,
+/// Where a key set comes from: a JWKS URL, or an OpenID Connect metadata document whose
+/// `jwks_uri` names it (the Bot Framework's way).
+#[derive(Debug, Clone)]
+pub(crate) enum KeySource {
+    Jwks(String),
+    OpenId(String),
+}
+
+/// RS256 keys from a JWKS endpoint, fetched lazily and cached.
+pub(crate) struct JwksCache {
+    source: KeySource,
     http: reqwest::Client,
     ttl: i64,
     keys: RwLock<KeySet>,
@@ -473,18 +511,21 @@ struct KeySet {
     last_error: Option<String>,
 }
 
-struct JwksKey {
+#[derive(Clone)]
+pub(crate) struct JwksKey {
     kid: Option<String>,
-    key: DecodingKey,
+    pub key: DecodingKey,
+    /// The channels a Bot Framework key is endorsed for (`msteams`); empty elsewhere.
+    pub endorsements: Vec<String>,
 }
 
 impl KeySet {
     /// The key for `kid`; a token without a kid may use the only key there is.
-    fn find(&self, kid: Option<&str>) -> Option<DecodingKey> {
+    fn find(&self, kid: Option<&str>) -> Option<JwksKey> {
         match kid {
-            Some(kid) => self.keys.iter().find(|key| key.kid.as_deref() == Some(kid)).map(|key| key.key.clone()),
+            Some(kid) => self.keys.iter().find(|key| key.kid.as_deref() == Some(kid)).cloned(),
             None => match self.keys.as_slice() {
-                [only] => Some(only.key.clone()),
+                [only] => Some(only.clone()),
                 _ => None,
             },
         }
@@ -500,7 +541,7 @@ impl KeySet {
     }
 
     /// The answer from what is cached, fresh or stale, when no (further) fetch will happen.
-    fn answer(&self, kid: Option<&str>) -> Result<DecodingKey, AuthError> {
+    fn answer(&self, kid: Option<&str>) -> Result<JwksKey, AuthError> {
         if self.keys.is_empty() {
             let reason = self.last_error.clone().unwrap_or_else(|| "no keys have been fetched".to_owned());
             return Err(AuthError::KeysUnavailable(reason));
@@ -510,7 +551,17 @@ impl KeySet {
 }
 
 impl JwksCache {
-    async fn key(&self, kid: Option<&str>, now: i64) -> Result<DecodingKey, AuthError> {
+    pub(crate) fn new(source: KeySource, http: reqwest::Client, ttl_seconds: u64) -> JwksCache {
+        JwksCache {
+            source,
+            http,
+            ttl: seconds(ttl_seconds),
+            keys: RwLock::new(KeySet::default()),
+            refresh: Mutex::new(()),
+        }
+    }
+
+    pub(crate) async fn key(&self, kid: Option<&str>, now: i64) -> Result<JwksKey, AuthError> {
         // The common case: fresh keys, known kid, a shared read lock and nothing else.
         {
             let set = self.keys.read().await;
@@ -557,12 +608,33 @@ impl JwksCache {
         set.answer(kid)
     }
 
-    /// Fetches and parses the key set. The error is a short reason without the URL, since it
-    /// may end up in a response.
+    /// Fetches and parses the key set (after the metadata naming it, for an OpenID source).
+    /// The error is a short reason without the URL, since it may end up in a response.
     async fn fetch(&self) -> Result<Vec<JwksKey>, String> {
+        let url = match &self.source {
+            KeySource::Jwks(url) => url.clone(),
+            KeySource::OpenId(metadata) => {
+                let response = self.http.get(metadata).send().await.map_err(|error| {
+                    format!("the OpenID metadata request failed: {}", error_chain(&error.without_url()))
+                })?;
+                let status = response.status();
+                if !status.is_success() {
+                    return Err(format!("the OpenID metadata endpoint answered {status}"));
+                }
+                let document: Value = response.json().await.map_err(|error| {
+                    format!("the OpenID metadata is unreadable: {}", error_chain(&error.without_url()))
+                })?;
+                let uri = document["jwks_uri"].as_str().ok_or("the OpenID metadata names no jwks_uri")?;
+                let parsed = reqwest::Url::parse(uri).map_err(|_| "the OpenID metadata's jwks_uri is not a URL")?;
+                if !matches!(parsed.scheme(), "http" | "https") {
+                    return Err("the OpenID metadata's jwks_uri is not an http(s) URL".to_owned());
+                }
+                uri.to_owned()
+            }
+        };
         let response = self
             .http
-            .get(&self.url)
+            .get(&url)
             .send()
             .await
             .map_err(|error| format!("the JWKS request failed: {}", error_chain(&error.without_url())))?;
@@ -600,6 +672,8 @@ struct JwksEntry {
     usage: Option<String>,
     n: Option<String>,
     e: Option<String>,
+    #[serde(default)]
+    endorsements: Vec<String>,
 }
 
 impl JwksEntry {
@@ -618,7 +692,11 @@ impl JwksEntry {
             tracing::warn!(kid = ?self.kid, "ignoring a JWKS RSA key shorter than 2048 bits");
             return None;
         }
-        Some(JwksKey { kid: self.kid.clone(), key: DecodingKey::from_rsa_raw_components(&n, &e) })
+        Some(JwksKey {
+            kid: self.kid.clone(),
+            key: DecodingKey::from_rsa_raw_components(&n, &e),
+            endorsements: self.endorsements.clone(),
+        })
     }
 }
 

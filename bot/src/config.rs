@@ -34,6 +34,10 @@ pub struct Settings {
     #[serde(default)]
     pub email: Email,
     #[serde(default)]
+    pub teams: Teams,
+    #[serde(default)]
+    pub discord: Discord,
+    #[serde(default)]
     pub salesforce: Salesforce,
     #[serde(default)]
     pub questions: Questions,
@@ -267,6 +271,99 @@ impl Default for Slack {
     }
 }
 
+/// `[teams]`: the Microsoft Teams bot. Teams reaches it through the Bot Framework: activities
+/// are posted to `/api/messages` with a JWT the Bot Connector signs, and the bot answers through
+/// the Connector's REST API with a token from Microsoft Entra ID.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Teams {
+    /// The bot's Microsoft App ID (the Entra app registration's client id). Without it there is
+    /// no Teams bot, and `/api/messages` answers 403.
+    pub app_id: Option<String>,
+    /// The app registration's client secret, for the Connector tokens.
+    #[serde(serialize_with = "redacted_option")]
+    pub app_password: Option<SecretString>,
+    /// The Entra tenant the app is registered in (a single-tenant bot), or `botframework.com`
+    /// (a multi-tenant one): where the Connector tokens come from.
+    pub app_tenant: String,
+    /// Microsoft Entra ID's sign-in host.
+    pub login_url: String,
+    /// Where the Bot Framework publishes the keys its tokens are signed with.
+    pub openid_metadata_url: String,
+    /// The issuer of the Bot Connector's tokens.
+    pub issuer: String,
+    /// The scope of the Connector tokens.
+    pub scope: String,
+    /// Service URLs the bot talks to (prefixes): an activity naming another is refused, and
+    /// nothing is sent anywhere else.
+    pub service_urls: Vec<String>,
+    /// Microsoft 365 tenant (Entra tenant id of the users) → Dealwatch tenant.
+    pub tenants: std::collections::BTreeMap<String, String>,
+    /// Dealwatch user id → Entra object id, for people whose Teams email differs from their CRM
+    /// email. Others are found by the id stored with the user, or by email.
+    pub users: std::collections::BTreeMap<String, String>,
+    /// How long the signing keys and the metadata are trusted before they are fetched again.
+    pub keys_cache_seconds: u64,
+    /// Seconds a call to the Connector or Entra may take.
+    pub timeout_seconds: u64,
+}
+
+impl Default for Teams {
+    fn default() -> Self {
+        Teams {
+            app_id: None,
+            app_password: None,
+            app_tenant: "botframework.com".into(),
+            login_url: "https://login.microsoftonline.com".into(),
+            openid_metadata_url: "https://login.botframework.com/v1/.well-known/openidconfiguration".into(),
+            issuer: "https://api.botframework.com".into(),
+            scope: "https://api.botframework.com/.default".into(),
+            service_urls: vec!["https://smba.trafficmanager.net/".into()],
+            tenants: Default::default(),
+            users: Default::default(),
+            keys_cache_seconds: 24 * 3600,
+            timeout_seconds: 15,
+        }
+    }
+}
+
+/// `[discord]`: the Discord bot. Its gateway connection runs inside `dealwatch serve`; slash
+/// commands are registered in each configured server (guild).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Discord {
+    /// The bot's token (Developer Portal → Bot). Without it there is no Discord bot.
+    #[serde(serialize_with = "redacted_option")]
+    pub bot_token: Option<SecretString>,
+    /// The application id (Developer Portal → General Information).
+    pub application_id: Option<u64>,
+    /// Discord's HTTP API host, `https://discord.com`.
+    pub api_url: String,
+    /// Run the gateway client from `dealwatch serve` (off: alerts only, through the HTTP API).
+    pub gateway: bool,
+    /// Discord server (guild id) → Dealwatch tenant.
+    pub guilds: std::collections::BTreeMap<String, String>,
+    /// Dealwatch user id → Discord user id, for people not linked by the id stored with them.
+    pub users: std::collections::BTreeMap<String, String>,
+    /// Discord wants an interaction answered within 3 s: an answer not ready after this many
+    /// milliseconds is deferred and finished by editing the reply (0: always deferred).
+    pub answer_within_ms: u64,
+}
+
+impl Default for Discord {
+    fn default() -> Self {
+        Discord {
+            bot_token: None,
+            application_id: None,
+            api_url: "https://discord.com".into(),
+            gateway: true,
+            guilds: Default::default(),
+            users: Default::default(),
+            answer_within_ms: 2000,
+        }
+    }
+}
+
 /// Salesforce orgs, one per tenant that syncs with one: `[salesforce.tenants.acme]`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct Salesforce {
@@ -401,6 +498,8 @@ impl Default for Settings {
             jobs: Jobs::default(),
             slack: Slack::default(),
             email: Email::default(),
+            teams: Teams::default(),
+            discord: Discord::default(),
             salesforce: Salesforce::default(),
             questions: Questions::default(),
             data_dir: default_data_dir(),
@@ -426,12 +525,18 @@ impl Settings {
         Ok(settings)
     }
 
-    /// The channels alerts can be delivered on here, in order of preference: Slack and email
-    /// when configured, the log always.
+    /// The channels alerts can be delivered on here, in order of preference: Slack, Teams,
+    /// Discord and email when configured, the log always.
     pub fn alert_channels(&self) -> Vec<String> {
         let mut channels = Vec::new();
         if self.slack.bot_token.is_some() {
             channels.push("slack".to_owned());
+        }
+        if self.teams.app_id.is_some() && self.teams.app_password.is_some() {
+            channels.push("teams".to_owned());
+        }
+        if self.discord.bot_token.is_some() {
+            channels.push("discord".to_owned());
         }
         if self.email.smtp_url.is_some() {
             channels.push("email".to_owned());

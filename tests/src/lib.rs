@@ -1,10 +1,12 @@
 //! Helpers for Dealwatch's end-to-end tests: the real `dealwatch` binary, generated data, and
 //! the third-party data sets in `../shared/data`.
 
+pub mod fake_discord;
 pub mod fake_salesforce;
 pub mod fake_slack;
 pub mod fake_smtp;
 pub mod fake_socket;
+pub mod fake_teams;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -355,6 +357,20 @@ pub async fn seed_tenant(
         .collect();
     store.save_scores(&tenant, chrono::Utc::now(), view.as_of, &updates).await.expect("save scores");
     dataset
+}
+
+/// An open deal (as of today) of `owner` in `dataset`.
+pub fn open_deal<'a>(dataset: &'a Dataset, owner: &str) -> &'a engine::dataset::Deal {
+    let today = chrono::Utc::now().date_naive();
+    let c = dataset.schema.owner_column().expect("owner column");
+    dataset
+        .deals
+        .iter()
+        .find(|d| {
+            engine::asof::status(d, Some(today)) == engine::asof::Status::Open
+                && dataset.cat_name(c, d.cats[c]) == Some(owner)
+        })
+        .expect("an open deal of that owner")
 }
 
 /// A server on 127.0.0.1, port 0, over a test store; stops when dropped.

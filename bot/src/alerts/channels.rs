@@ -1,6 +1,7 @@
 //! Delivery channels behind one trait: the log (the embedded default: a JSON-lines file under
 //! the data directory), Slack (`chat.postMessage` through slack-morphism) and email (SMTP through
-//! lettre). Teams and Discord plug in the same way.
+//! lettre). Teams and Discord plug in the same way, from their adapters (`crate::teams`,
+//! `crate::discord`).
 //!
 //! Every message carries its alert id (Slack message metadata, an email's Message-ID, a log
 //! line's field), and a channel that can look messages up ([`Channel::find`]) lets a sender that
@@ -54,6 +55,9 @@ pub struct Address {
     pub discord: Option<String>,
     /// A shared destination: post into it rather than message a person.
     pub shared: bool,
+    /// The tenant the recipient belongs to, for channels that keep per-tenant state (Teams'
+    /// conversation references); set by the sender.
+    pub tenant: Option<crate::store::TenantId>,
 }
 
 impl Address {
@@ -67,6 +71,7 @@ impl Address {
             teams: on("teams"),
             discord: on("discord"),
             shared: true,
+            tenant: None,
         }
     }
 }
@@ -80,6 +85,7 @@ impl From<&User> for Address {
             teams: u.teams_user_id.clone(),
             discord: u.discord_user_id.clone(),
             shared: false,
+            tenant: None,
         }
     }
 }

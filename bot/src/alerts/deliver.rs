@@ -82,11 +82,13 @@ impl Sender {
     pub fn from_settings(settings: &Settings, store: Arc<dyn Store>) -> anyhow::Result<Sender> {
         super::chart::load_font(settings.alerts.chart_font.as_deref());
         let templates = Templates::load(settings.prompts_dir.as_deref(), settings.alerts.deal_url.clone())?;
-        Ok(Sender::new(store, Sender::channels(settings)?, Arc::new(templates), SenderConfig::from_settings(settings)))
+        let channels = Sender::channels(settings, &store)?;
+        Ok(Sender::new(store, channels, Arc::new(templates), SenderConfig::from_settings(settings)))
     }
 
-    /// The channels `settings` configure: the log always, Slack and email when configured.
-    pub fn channels(settings: &Settings) -> anyhow::Result<Vec<Arc<dyn Channel>>> {
+    /// The channels `settings` configure: the log always, Slack, email and the chat transports
+    /// (Teams, Discord) when configured.
+    pub fn channels(settings: &Settings, store: &Arc<dyn Store>) -> anyhow::Result<Vec<Arc<dyn Channel>>> {
         let mut channels: Vec<Arc<dyn Channel>> =
             vec![Arc::new(LogChannel::new(settings.data_dir.join(&settings.alerts.log_file))?)];
         if let Some(token) = &settings.slack.bot_token {
@@ -95,6 +97,9 @@ impl Sender {
         if let Some(url) = &settings.email.smtp_url {
             let from = settings.email.from.as_deref().unwrap_or("Dealwatch <dealwatch@localhost>");
             channels.push(Arc::new(EmailChannel::new(url, from)?));
+        }
+        for transport in crate::chat::transport::configured(settings, store)? {
+            channels.push(transport.channel());
         }
         Ok(channels)
     }
@@ -130,7 +135,8 @@ impl Sender {
                     .iter()
                     .find(|u| u.user_id == alert.recipient)
                     .map(Address::from)
-                    .or_else(|| super::routes::shared_address(&alert.recipient));
+                    .or_else(|| super::routes::shared_address(&alert.recipient))
+                    .map(|to| Address { tenant: Some(tenant.clone()), ..to });
                 let (outcome, recovered) = self.attempt(alert, to.as_ref(), now).await;
                 if !self.store.finish_alert(tenant, &alert.alert_id, alert.attempts, &outcome).await? {
                     report.lost_lease += 1;

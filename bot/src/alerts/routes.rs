@@ -160,9 +160,11 @@ impl AlertRoutes {
                 let ok = match t.channel.as_str() {
                     "slack" => slack_channel_id(to),
                     "email" => to.parse::<lettre::Address>().is_ok(),
-                    "teams" | "discord" | "log" => {
-                        !to.is_empty() && to.len() <= 200 && !to.contains(char::is_whitespace)
-                    }
+                    // A Discord channel is a snowflake; a Teams conversation id has a `19:` or
+                    // similar prefix (`19:…@thread.tacv2`).
+                    "discord" => !to.is_empty() && to.len() <= 20 && to.bytes().all(|b| b.is_ascii_digit()),
+                    "teams" => to.contains(':') && to.len() <= 300 && !to.contains(char::is_whitespace),
+                    "log" => !to.is_empty() && to.len() <= 200 && !to.contains(char::is_whitespace),
                     other => {
                         return Err(SettingsError::new(
                             format!("{at}.channel"),
@@ -175,6 +177,8 @@ impl AlertRoutes {
                     let expected = match t.channel.as_str() {
                         "slack" => "a Slack channel id such as C0123ABCD (not a #name)",
                         "email" => "an email address",
+                        "discord" => "a Discord channel id (a number, from Copy Channel ID)",
+                        "teams" => "a Teams conversation id such as 19:…@thread.tacv2 (the bot must be in it)",
                         _ => "an id without spaces",
                     };
                     return Err(SettingsError::new(
@@ -228,6 +232,8 @@ mod tests {
             "segment_decline": { "targets": [{ "channel": "slack", "to": "C0LEADERS1", "name": "#leadership" }] },
             "data_quality": { "targets": [{ "channel": "email", "to": "ops@example.com" }], "personal": false },
             "weekly_summary": { "targets": [{ "channel": "slack", "to": "C0LEADERS1", "timezone": "Europe/Berlin" }] },
+            "pipeline_health": { "targets": [{ "channel": "discord", "to": "1300000000000000001" },
+                                             { "channel": "teams", "to": "19:abc@thread.tacv2" }] },
         }}))
         .expect("valid");
         let available = vec!["log".to_owned(), "slack".to_owned()];
@@ -259,6 +265,14 @@ mod tests {
             (
                 serde_json::json!({ "rep_performance": { "targets": [{ "channel": "email", "to": "not an address" }] } }),
                 "routes.rep_performance.targets[0].to",
+            ),
+            (
+                serde_json::json!({ "segment_decline": { "targets": [{ "channel": "discord", "to": "#deal-desk" }] } }),
+                "routes.segment_decline.targets[0].to",
+            ),
+            (
+                serde_json::json!({ "segment_decline": { "targets": [{ "channel": "teams", "to": "Sales Leaders" }] } }),
+                "routes.segment_decline.targets[0].to",
             ),
             (
                 serde_json::json!({ "rep_performance": { "targets": [{ "channel": "pager", "to": "x" }] } }),

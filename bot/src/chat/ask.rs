@@ -53,13 +53,23 @@ impl std::fmt::Debug for Questions {
     }
 }
 
-/// How an answer's text is marked up.
+/// How an answer's text is marked up: the chat platform's adapter says which markers it
+/// takes, so the templates stay the same everywhere.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Style {
+pub struct Style {
+    /// Around a figure in bold: `*` (Slack mrkdwn), `**` (Markdown), nothing (plain text).
+    pub bold: &'static str,
+    /// Around a table: a code fence where the platform renders one in a fixed-width font.
+    pub fence: &'static str,
+}
+
+impl Style {
     /// A terminal or a JSON field: no markup.
-    Plain,
+    pub const PLAIN: Style = Style { bold: "", fence: "" };
     /// Slack mrkdwn: `*bold*`, fenced tables.
-    Slack,
+    pub const SLACK: Style = Style { bold: "*", fence: "```" };
+    /// Markdown as Discord renders it: `**bold**`, fenced tables.
+    pub const MARKDOWN: Style = Style { bold: "**", fence: "```" };
 }
 
 /// An answer, before a platform renders it: the template and its values, what was understood,
@@ -141,8 +151,8 @@ impl Questions {
 
     fn render(&self, template: &str, values: &Value, style: Style) -> anyhow::Result<String> {
         let mut context = tera::Context::from_value(values.clone()).unwrap_or_default();
-        context.insert("b", if style == Style::Slack { "*" } else { "" });
-        context.insert("fence", if style == Style::Slack { "```" } else { "" });
+        context.insert("b", style.bold);
+        context.insert("fence", style.fence);
         let text = self
             .tera
             .render(template, &context)
@@ -157,7 +167,7 @@ impl Questions {
 
     /// The words asking which reading was meant.
     pub fn ask_back(&self, question: &str, unknown: &[String]) -> anyhow::Result<String> {
-        self.render("ask_back.txt", &json!({ "question": question, "unknown": unknown }), Style::Plain)
+        self.render("ask_back.txt", &json!({ "question": question, "unknown": unknown }), Style::PLAIN)
     }
 
     pub fn help(&self, style: Style) -> anyhow::Result<String> {
@@ -196,7 +206,7 @@ impl Questions {
         if let Some(p) = s.period {
             parts.push(format!("{} … {}", p.from, p.to));
         }
-        self.render("understood.txt", &json!({ "parts": parts }), Style::Plain)
+        self.render("understood.txt", &json!({ "parts": parts }), Style::PLAIN)
     }
 }
 
@@ -325,7 +335,7 @@ pub async fn ask(
         return Ok(Asked {
             query: Query::new(Intent::Help),
             confidence: 0.0,
-            answer: state.slack.plain(&reply)?,
+            answer: plain(state, &reply)?,
             understood: String::new(),
             backend: questions.backend().to_owned(),
             options: Vec::new(),
@@ -379,7 +389,7 @@ pub async fn ask(
     let query = &reading.query;
     let answered = match query.intent {
         Intent::Help => {
-            asked.answer = questions.help(Style::Plain)?;
+            asked.answer = questions.help(Style::PLAIN)?;
             asked.understood = String::new();
             asked.reply = Reply::Help;
             return Ok(asked);
@@ -389,7 +399,7 @@ pub async fn ask(
                 asked.reply = Reply::Unreadable {
                     message: "Which deal? Name it by its id (D00042) or its account (Acme).".into(),
                 };
-                asked.answer = state.slack.plain(&asked.reply)?;
+                asked.answer = plain(state, &asked.reply)?;
                 return Ok(asked);
             };
             let card = super::deal_risk_of(state, tenant, user, &engine, &deal, scope, via).await?;
@@ -426,7 +436,7 @@ pub async fn ask(
                 }
                 Err(problem) => {
                     asked.reply = Reply::Unreadable { message: problem_message(&problem) };
-                    asked.answer = state.slack.plain(&asked.reply)?;
+                    asked.answer = plain(state, &asked.reply)?;
                     return Ok(asked);
                 }
             }
@@ -439,10 +449,10 @@ pub async fn ask(
         }
         Some(Reply::Pipeline { .. }) => {
             asked.data = Some(answered.values["v"].clone());
-            questions.text(&answered, Style::Plain)?
+            questions.text(&answered, Style::PLAIN)?
         }
         Some(other) => plain(state, other)?,
-        None => questions.text(&answered, Style::Plain)?,
+        None => questions.text(&answered, Style::PLAIN)?,
     };
     asked.reply = match answered.card.as_deref() {
         // Not a card (a pick-list, a refusal, a closed deal): the command's reply as it is.
@@ -474,7 +484,12 @@ fn plain(state: &crate::server::AppState, reply: &Reply) -> anyhow::Result<Strin
             let list: Vec<String> = suggestions.iter().map(line).collect();
             format!("No open deal called {query}. Did you mean:\n{}", list.join("\n"))
         }
-        other => state.slack.plain(other)?,
+        Reply::Help => state.questions.help(Style::PLAIN)?,
+        other => match super::notice(other, Style::PLAIN) {
+            Some((text, Some(hint))) => format!("{text}\n{hint}"),
+            Some((text, None)) => text,
+            None => String::new(),
+        },
     })
 }
 

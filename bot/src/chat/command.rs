@@ -25,6 +25,27 @@ pub enum Command {
     Unmute {
         kind: Option<AlertKind>,
     },
+    /// Change one alert setting: `/dealwatch set threshold 80`.
+    Set {
+        setting: Setting,
+    },
+}
+
+/// One alert setting changed by a command, on platforms without a settings form (and on Slack).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Setting {
+    /// Critical-deal alerts on or off.
+    Critical(bool),
+    /// The risk score critical-deal alerts start above.
+    Threshold(u8),
+    /// The channels critical-deal alerts go to (empty: wherever the user can be reached).
+    Channels(Vec<String>),
+    /// The daily digest at this time (`HH:MM`), or off.
+    Digest(Option<String>),
+    /// The time zone of the digest and quiet hours.
+    TimeZone(String),
+    /// Quiet hours from start to end (`HH:MM`), or none.
+    Quiet(Option<(String, String)>),
 }
 
 /// One `key:value` of `/pipeline`.
@@ -103,6 +124,8 @@ pub enum ParseError {
     UnclosedQuote(String),
     #[error("unknown alert type `{0}`: use critical, digest, segment, rep, health, performer, data_quality or weekly")]
     UnknownAlertKind(String),
+    #[error("`/dealwatch set {key}`: {reason}")]
+    BadSetting { key: String, reason: String },
     #[error("`{0}` is not a /dealwatch command: try `/dealwatch help`")]
     UnknownSubcommand(String),
     #[error("`{0}` is not a Dealwatch command")]
@@ -131,10 +154,63 @@ pub fn parse(command: &str, text: &str) -> Result<Command, ParseError> {
                 "mute" => Ok(Command::Mute { kind: alert_kind(rest)? }),
                 "unmute" if rest.is_empty() || rest.eq_ignore_ascii_case("all") => Ok(Command::Unmute { kind: None }),
                 "unmute" => Ok(Command::Unmute { kind: Some(alert_kind(rest)?) }),
+                "set" => Ok(Command::Set { setting: setting(rest)? }),
                 other => Err(ParseError::UnknownSubcommand(other.to_owned())),
             }
         }
         other => Err(ParseError::UnknownCommand(format!("/{other}"))),
+    }
+}
+
+/// What `/dealwatch set` accepts, said back when it is used wrongly.
+const SETTINGS: &str = "use critical on|off, threshold 0-100, channels slack,teams,discord,email, digest HH:MM|off, \
+                        timezone Europe/Berlin, or quiet HH:MM-HH:MM|off";
+
+/// `threshold 80`, `digest 09:00`, `quiet 21:00-07:00`, … as a [`Setting`].
+fn setting(text: &str) -> Result<Setting, ParseError> {
+    let (key, value) = text.split_once(char::is_whitespace).unwrap_or((text, ""));
+    let (key, value) = (key.to_ascii_lowercase(), value.trim());
+    let bad = |reason: &str| ParseError::BadSetting { key: key.clone(), reason: reason.to_owned() };
+    let off = matches!(value.to_ascii_lowercase().as_str(), "off" | "no" | "none" | "false");
+    let on = matches!(value.to_ascii_lowercase().as_str(), "on" | "yes" | "true");
+    let time = |t: &str| -> Result<String, ParseError> {
+        chrono::NaiveTime::parse_from_str(t.trim(), "%H:%M")
+            .map(|t| t.format("%H:%M").to_string())
+            .map_err(|_| bad(&format!("{t:?} is not a time as HH:MM")))
+    };
+    match key.as_str() {
+        "" => Err(bad(SETTINGS)),
+        "critical" | "alerts" if on || off => Ok(Setting::Critical(on)),
+        "critical" | "alerts" => Err(bad("use on or off")),
+        "threshold" => value
+            .parse::<u8>()
+            .ok()
+            .filter(|t| *t <= 100)
+            .map(Setting::Threshold)
+            .ok_or_else(|| bad("the threshold is a whole number from 0 to 100")),
+        "channels" | "channel" => {
+            let channels: Vec<String> = value
+                .split(|c: char| c == ',' || c.is_whitespace())
+                .filter(|c| !c.is_empty())
+                .map(str::to_ascii_lowercase)
+                .filter(|c| !matches!(c.as_str(), "any" | "all" | "default"))
+                .collect();
+            if value.is_empty() {
+                return Err(bad("name them: slack, teams, discord, email (or any)"));
+            }
+            Ok(Setting::Channels(channels))
+        }
+        "digest" if off => Ok(Setting::Digest(None)),
+        "digest" if on => Ok(Setting::Digest(Some("08:00".into()))),
+        "digest" => Ok(Setting::Digest(Some(time(value)?))),
+        "timezone" | "tz" | "time_zone" if !value.is_empty() => Ok(Setting::TimeZone(value.to_owned())),
+        "timezone" | "tz" | "time_zone" => Err(bad("name one, like Europe/Berlin")),
+        "quiet" | "quiet_hours" if off => Ok(Setting::Quiet(None)),
+        "quiet" | "quiet_hours" => {
+            let (start, end) = value.split_once('-').ok_or_else(|| bad("use HH:MM-HH:MM, like 20:00-08:00, or off"))?;
+            Ok(Setting::Quiet(Some((time(start)?, time(end)?))))
+        }
+        _ => Err(bad(SETTINGS)),
     }
 }
 
@@ -283,6 +359,23 @@ mod tests {
             ("/dealwatch", "unmute", Unmute { kind: None }),
             ("/dealwatch", "unmute all", Unmute { kind: None }),
             ("/dealwatch", "unmute weekly", Unmute { kind: Some(AlertKind::WeeklySummary) }),
+            ("/dealwatch", "set threshold 80", Set { setting: Setting::Threshold(80) }),
+            ("/dealwatch", "set critical off", Set { setting: Setting::Critical(false) }),
+            (
+                "/dealwatch",
+                "set channels Teams, email",
+                Set { setting: Setting::Channels(vec!["teams".into(), "email".into()]) },
+            ),
+            ("/dealwatch", "set channels any", Set { setting: Setting::Channels(vec![]) }),
+            ("/dealwatch", "set digest 9:30", Set { setting: Setting::Digest(Some("09:30".into())) }),
+            ("/dealwatch", "set digest off", Set { setting: Setting::Digest(None) }),
+            ("/dealwatch", "set tz America/New_York", Set { setting: Setting::TimeZone("America/New_York".into()) }),
+            (
+                "/dealwatch",
+                "set quiet 21:00-07:00",
+                Set { setting: Setting::Quiet(Some(("21:00".into(), "07:00".into()))) },
+            ),
+            ("/dealwatch", "set quiet off", Set { setting: Setting::Quiet(None) }),
         ];
         for (command, text, expected) in cases {
             assert_eq!(parse(command, text), Ok(expected), "{command} {text:?}");
@@ -309,6 +402,22 @@ mod tests {
             ("/dealwatch", "mute", UnknownAlertKind(String::new())),
             ("/dealwatch", "mute everything", UnknownAlertKind("everything".into())),
             ("/dealwatch", "dance", UnknownSubcommand("dance".into())),
+            (
+                "/dealwatch",
+                "set threshold 120",
+                BadSetting { key: "threshold".into(), reason: "the threshold is a whole number from 0 to 100".into() },
+            ),
+            (
+                "/dealwatch",
+                "set digest noon",
+                BadSetting { key: "digest".into(), reason: "\"noon\" is not a time as HH:MM".into() },
+            ),
+            (
+                "/dealwatch",
+                "set quiet 22:00",
+                BadSetting { key: "quiet".into(), reason: "use HH:MM-HH:MM, like 20:00-08:00, or off".into() },
+            ),
+            ("/dealwatch", "set colour blue", BadSetting { key: "colour".into(), reason: SETTINGS.into() }),
             ("/forecast", "", UnknownCommand("/forecast".into())),
         ];
         for (command, text, expected) in cases {

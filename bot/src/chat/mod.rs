@@ -1,11 +1,16 @@
 //! What the bot says, whatever the platform: commands ([`command`]) are answered here as typed
-//! [`Reply`] values from the tenant's engine and the store; each platform's adapter (Slack now,
-//! Teams and Discord later) only renders a reply in its own format and carries it.
+//! [`Reply`] values from the tenant's engine and the store, questions through [`ask`], button
+//! clicks through [`actions`]; each platform's adapter (Slack, Teams, Discord) only reads its
+//! wire format into these, renders the answers in its own format and carries them
+//! ([`transport`] is the seam).
 
+pub mod actions;
 pub mod ask;
 pub mod command;
 pub mod embed;
 pub mod pipeline;
+pub mod samples;
+pub mod transport;
 
 use engine::asof::{Status, status};
 use engine::score::{RiskScore, Scorer};
@@ -80,6 +85,43 @@ pub enum Reply {
     },
 }
 
+/// The words of a short reply (a refusal, a closed deal, a change made), with a hint under them,
+/// bold marked the platform's way; `None` for the replies a platform draws as a card or a list,
+/// and for help, which each platform words for its own commands.
+pub fn notice(reply: &Reply, style: ask::Style) -> Option<(String, Option<String>)> {
+    let b = style.bold;
+    Some(match reply {
+        Reply::Closed { deal_id, company, won } => (
+            format!(
+                "{deal_id} ({company}) is already {}: risk scores are for open deals.",
+                if *won { "won" } else { "lost" }
+            ),
+            None,
+        ),
+        Reply::Refused { query } => (
+            format!("Sorry, {b}{query}{b} is in a pipeline you don't have access to."),
+            Some("Ask your manager or a Dealwatch admin if you should see it.".into()),
+        ),
+        Reply::NoModel => (
+            "There is no trained model for your team yet, so there are no scores.".into(),
+            Some("An admin can train one with `dealwatch train` or POST /v1/models/train.".into()),
+        ),
+        Reply::Unreadable { message } => (message.clone(), Some("`/dealwatch help` lists what I understand.".into())),
+        Reply::Done { text, hint } => (text.clone(), hint.clone()),
+        Reply::Settings => (
+            "Your alert settings open in a form.".into(),
+            Some("If it does not open, POST /v1/alerts/configure takes the same settings.".into()),
+        ),
+        Reply::Help
+        | Reply::RiskCard { .. }
+        | Reply::PickList { .. }
+        | Reply::NotFound { .. }
+        | Reply::Pipeline { .. }
+        | Reply::Answer { .. }
+        | Reply::AskBack { .. } => return None,
+    })
+}
+
 /// Answers `command` from `user` (who sees `scope`) in `tenant`: scores and figures from the
 /// tenant's engine, setting changes through the same path as the REST API.
 pub async fn answer(
@@ -105,7 +147,113 @@ pub async fn answer(
         Command::Settings => Reply::Settings,
         Command::Mute { kind } => mute(state, tenant, user, Some(kind), true).await?,
         Command::Unmute { kind } => mute(state, tenant, user, kind, false).await?,
+        Command::Set { setting } => set(state, tenant, user, setting).await?,
     })
+}
+
+/// How to change alert settings from any chat.
+pub const SETTINGS_HINT: &str = "Change them with `/dealwatch set threshold 80`, `set channels teams,email` (or any), \
+                                 `set digest 09:00` (or off), `set timezone Europe/Berlin`, `set quiet 21:00-07:00` \
+                                 (or off), `set critical off`, and `/dealwatch mute <type>`.";
+
+/// The user's alert settings in words, with how to change them: the settings command's answer
+/// on a platform without a settings form.
+pub async fn settings_in_words(
+    state: &crate::server::AppState,
+    tenant: &crate::store::TenantId,
+    user: &crate::store::User,
+) -> anyhow::Result<Reply> {
+    let stored = state.store.alert_settings(tenant, &user.user_id).await?;
+    let settings = crate::alerts::settings::AlertSettings::from_stored(stored);
+    Ok(Reply::Done { text: describe(&settings, user), hint: Some(SETTINGS_HINT.into()) })
+}
+
+/// "Critical-deal alerts above 75, wherever you can be reached. Daily digest at 08:00
+/// (Europe/Berlin). Quiet hours 20:00–08:00. Muted: segment decline."
+fn describe(settings: &crate::alerts::settings::AlertSettings, user: &crate::store::User) -> String {
+    let critical = settings.critical();
+    let mut parts = Vec::new();
+    parts.push(if !critical.enabled {
+        "Critical-deal alerts are off.".to_owned()
+    } else if critical.channels.is_empty() {
+        format!("Critical-deal alerts above {}, wherever you can be reached.", critical.threshold)
+    } else {
+        format!("Critical-deal alerts above {}, on {}.", critical.threshold, critical.channels.join(", "))
+    });
+    parts.push(match settings.digest_for(user.role, &user.time_zone) {
+        Some(d) => format!("Daily digest at {} ({}).", d.time, d.timezone),
+        None => "No daily digest.".to_owned(),
+    });
+    parts.push(match settings.quiet_window() {
+        Some((start, end)) => format!("Quiet hours {}–{}.", start.format("%H:%M"), end.format("%H:%M")),
+        None => "No quiet hours.".to_owned(),
+    });
+    let muted: Vec<String> = settings.muted.iter().flatten().map(|k| k.as_str().replace('_', " ")).collect();
+    if !muted.is_empty() {
+        parts.push(format!("Muted: {}.", muted.join(", ")));
+    }
+    parts.join(" ")
+}
+
+/// `/dealwatch set …`: one setting changed through the same path as the REST API and the
+/// settings form; a value the settings refuse is said back with why.
+async fn set(
+    state: &crate::server::AppState,
+    tenant: &crate::store::TenantId,
+    user: &crate::store::User,
+    setting: command::Setting,
+) -> anyhow::Result<Reply> {
+    use crate::alerts::settings::{AlertSettings, DailyDigest, QuietHours};
+    use command::Setting;
+    let current = AlertSettings::from_stored(state.store.alert_settings(tenant, &user.user_id).await?);
+    let mut critical = current.critical();
+    let digest_now = current.digest_for(user.role, &user.time_zone);
+    let mut digest = current.daily_digest.clone().or(digest_now).unwrap_or(DailyDigest {
+        enabled: false,
+        time: "08:00".into(),
+        timezone: user.time_zone.clone(),
+        max_deals: 10,
+        min_risk_score: 51,
+    });
+    let mut update = AlertSettings::default();
+    match setting {
+        Setting::Critical(on) => {
+            critical.enabled = on;
+            update.critical_deals = Some(critical);
+        }
+        Setting::Threshold(t) => {
+            critical.threshold = t;
+            update.critical_deals = Some(critical);
+        }
+        Setting::Channels(channels) => {
+            critical.channels = channels;
+            update.critical_deals = Some(critical);
+        }
+        Setting::Digest(time) => {
+            digest.enabled = time.is_some();
+            if let Some(time) = time {
+                digest.time = time;
+            }
+            update.daily_digest = Some(digest);
+        }
+        Setting::TimeZone(zone) => {
+            digest.timezone = zone;
+            update.daily_digest = Some(digest);
+        }
+        Setting::Quiet(window) => {
+            update.quiet_hours = Some(match window {
+                Some((start, end)) => QuietHours { enabled: true, start, end },
+                None => QuietHours { enabled: false, start: "20:00".into(), end: "08:00".into() },
+            });
+        }
+    }
+    if let Err(e) = update.validate() {
+        return Ok(Reply::Unreadable { message: e.message });
+    }
+    let (now_in_force, _) = crate::server::api::update_settings(state, tenant, &user.user_id, update)
+        .await
+        .map_err(|e| anyhow::anyhow!("saving the settings: {e:?}"))?;
+    Ok(Reply::Done { text: format!("✅ Saved. {}", describe(&now_in_force, user)), hint: None })
 }
 
 /// The risk card of the deal `query` names (an id, an account or a deal name) in `engine`,

@@ -60,6 +60,8 @@ pub struct Inner {
     pub alerts_raised: Arc<tokio::sync::Notify>,
     /// Reads and answers plain-English questions.
     pub questions: Arc<crate::chat::ask::Questions>,
+    /// The chat platforms beside Slack (Teams, Discord), as configured.
+    pub transports: Vec<Arc<dyn crate::chat::transport::Transport>>,
 }
 
 impl std::ops::Deref for AppState {
@@ -110,7 +112,10 @@ impl AppState {
             crate::slack::SlackState::new(&settings, questions.clone()).context("configuring Slack ([slack])")?;
         let salesforce =
             Arc::new(crate::salesforce::Orgs::new(&settings).context("configuring Salesforce ([salesforce])")?);
+        let transports =
+            crate::chat::transport::configured(&settings, &store).context("configuring the chat platforms")?;
         Ok(AppState(Arc::new(Inner {
+            transports,
             slack,
             salesforce,
             settings,
@@ -150,11 +155,15 @@ pub fn app(state: AppState) -> Router {
     let v1 = api::v1_routes()
         .route_layer(middleware::from_fn_with_state(state.clone(), idempotency))
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
-    Router::new()
+    let mut router = Router::new()
         .merge(api::public_routes())
         .merge(v1)
         .merge(crate::slack::routes(state.clone()))
-        .merge(crate::salesforce::webhook::routes())
+        .merge(crate::salesforce::webhook::routes());
+    for transport in &state.transports {
+        router = router.merge(transport.routes());
+    }
+    router
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .layer(axum::extract::DefaultBodyLimit::max(state.settings.server.max_body_bytes))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
@@ -328,6 +337,11 @@ pub async fn serve(
     let delivery = sender.map(|s| tokio::spawn(s.run(poll, state.alerts_raised.clone())));
     let scheduler = jobs.map(|j| tokio::spawn(j.run(jobs_every)));
     let socket = crate::slack::socket::SocketMode::start(&state).await.context("starting Slack Socket Mode")?;
+    let mut running = Vec::new();
+    for transport in &state.transports {
+        let name = transport.name();
+        running.extend(transport.start(&state).await.with_context(|| format!("starting {name}"))?);
+    }
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
     let addr: SocketAddr = listener.local_addr()?;
     println!("listening on http://{addr}");
@@ -343,6 +357,10 @@ pub async fn serve(
     }
     if let Some(socket) = socket {
         socket.shutdown().await;
+    }
+    for run in running {
+        tracing::info!(transport = run.name, "stopping");
+        (run.stop)().await;
     }
     state.audit.flush().await;
     tracing::info!("shut down");

@@ -1,7 +1,6 @@
 //! Modals and the App Home tab: what they show (rendered from `prompts/slack/`), and reading a
 //! submitted settings form back into [`AlertSettings`].
 
-use chrono::{DateTime, Utc};
 use engine::alerts::AlertKind;
 use serde::Serialize;
 use serde_json::Value;
@@ -211,11 +210,7 @@ pub struct HomeLine {
     pub until: String,
 }
 
-/// A time as the user reads it: "Tue 09 Jun 14:00" in their zone.
-pub fn local(at: DateTime<Utc>, time_zone: &str) -> String {
-    let tz: chrono_tz::Tz = time_zone.parse().unwrap_or(chrono_tz::Tz::UTC);
-    at.with_timezone(&tz).format("%a %d %b %H:%M").to_string()
-}
+pub use crate::chat::actions::local;
 
 #[cfg(test)]
 mod tests {

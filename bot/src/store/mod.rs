@@ -270,6 +270,24 @@ pub struct SlackInstallation {
     pub installed_at: DateTime<Utc>,
 }
 
+/// Where the bot can write to someone unprompted on a chat platform (a Teams conversation
+/// reference), stored when the app is installed or first messaged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conversation {
+    pub platform: String,
+    /// `user:<platform user>` for a person's chat with the bot, `conversation:<id>` for a
+    /// channel or group chat.
+    pub key: String,
+    pub conversation_id: String,
+    pub service_url: String,
+    /// The platform's organisation: the Entra tenant (Teams), the guild (Discord).
+    pub org_id: String,
+    pub bot_id: Option<String>,
+    /// The person's id on the platform (Teams `29:…`), for a person's chat.
+    pub user_id: Option<String>,
+    pub updated_at: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AuditEntry {
     pub at: DateTime<Utc>,
@@ -552,6 +570,11 @@ pub trait Store: Send + Sync + fmt::Debug {
     async fn save_slack_installation(&self, installation: &SlackInstallation) -> Result<(), StoreError>;
     /// The installation of a Slack workspace, whichever tenant it belongs to.
     async fn slack_installation(&self, team_id: &str) -> Result<Option<SlackInstallation>, StoreError>;
+
+    /// Stores (or refreshes) a chat conversation the bot may write into later.
+    async fn save_conversation(&self, tenant: &TenantId, conversation: &Conversation) -> Result<(), StoreError>;
+    /// A tenant's conversations on `platform`, the most recently seen first.
+    async fn conversations(&self, tenant: &TenantId, platform: &str) -> Result<Vec<Conversation>, StoreError>;
 
     async fn tenant_ids(&self) -> Result<Vec<TenantId>, StoreError>;
 

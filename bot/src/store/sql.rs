@@ -1256,6 +1256,57 @@ macro_rules! implement_store {
                 .transpose()
             }
 
+            async fn save_conversation(&self, tenant: &TenantId, c: &Conversation) -> Result<(), StoreError> {
+                let mut tx = self.begin_write(tenant).await?;
+                sqlx::query(
+                    "INSERT INTO chat_conversations (tenant_id, platform, key, conversation_id, service_url, org_id, \
+                     bot_id, user_id, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                     ON CONFLICT (tenant_id, platform, key) DO UPDATE SET conversation_id = excluded.conversation_id, \
+                     service_url = excluded.service_url, org_id = excluded.org_id, bot_id = excluded.bot_id, \
+                     user_id = excluded.user_id, updated_at = excluded.updated_at",
+                )
+                .bind(tenant.as_str())
+                .bind(c.platform.as_str())
+                .bind(c.key.as_str())
+                .bind(c.conversation_id.as_str())
+                .bind(c.service_url.as_str())
+                .bind(c.org_id.as_str())
+                .bind(c.bot_id.as_deref())
+                .bind(c.user_id.as_deref())
+                .bind(c.updated_at)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn conversations(&self, tenant: &TenantId, platform: &str) -> Result<Vec<Conversation>, StoreError> {
+                let mut tx = self.begin(tenant).await?;
+                type Row = (String, String, String, String, String, Option<String>, Option<String>, chrono::DateTime<chrono::Utc>);
+                let rows: Vec<Row> = sqlx::query_as(
+                    "SELECT platform, key, conversation_id, service_url, org_id, bot_id, user_id, updated_at \
+                     FROM chat_conversations WHERE tenant_id = $1 AND platform = $2 ORDER BY updated_at DESC, key",
+                )
+                .bind(tenant.as_str())
+                .bind(platform)
+                .fetch_all(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(platform, key, conversation_id, service_url, org_id, bot_id, user_id, updated_at)| Conversation {
+                        platform,
+                        key,
+                        conversation_id,
+                        service_url,
+                        org_id,
+                        bot_id,
+                        user_id,
+                        updated_at,
+                    })
+                    .collect())
+            }
+
             async fn tenant_ids(&self) -> Result<Vec<TenantId>, StoreError> {
                 let mut tx = self.begin_directory().await?;
                 let rows: Vec<(String,)> =

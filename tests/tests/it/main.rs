@@ -10,6 +10,8 @@
 //! - `insights`: planted changes are found; shuffled outcomes raise (almost) no false alarm.
 //! - `data_sets`: the third-party data sets in `../shared/data`.
 //! - `store`: the store conformance suite, on SQLite and PostgreSQL.
+//! - `teams`, `discord`: the same bot on Microsoft Teams (fake Bot Framework) and Discord (fake
+//!   HTTP API and gateway, recorded interactions), on both stores.
 //! - `server`: the HTTP service on both stores, driven over HTTP.
 //! - `service_cli`: import, train, score and serve through the real binary, and a killed import.
 //! - `sfdc_package`: the Salesforce package holds the fields the service writes; its checks pass.
@@ -17,6 +19,7 @@
 mod alerts;
 mod cli;
 mod data_sets;
+mod discord;
 mod insights;
 mod quality;
 mod questions;
@@ -28,3 +31,4 @@ mod service_cli;
 mod sfdc_package;
 mod slack;
 mod store;
+mod teams;

@@ -113,13 +113,7 @@ impl Rig {
 
     /// An open deal of `owner`.
     fn open_deal(&self, owner: &str) -> &engine::dataset::Deal {
-        let today = chrono::Utc::now().date_naive();
-        let c = self.dataset.schema.owner_column().expect("owner column");
-        self.dataset
-            .deals
-            .iter()
-            .find(|d| status(d, Some(today)) == Status::Open && self.dataset.cat_name(c, d.cats[c]) == Some(owner))
-            .expect("an open deal of that owner")
+        tests::open_deal(&self.dataset, owner)
     }
 }
 

@@ -1,0 +1,282 @@
+//! The seam between what the bot says and the chat platforms that carry it.
+//!
+//! A platform's adapter (a [`Transport`]) is the only code that knows its wire format: it
+//! verifies and reads requests into typed values ([`super::command::Command`], a question,
+//! an [`super::actions::Action`]), hands them to the one implementation of each
+//! ([`super::answer`], [`super::ask::ask`], [`super::actions::act`]), and renders the typed
+//! answers ([`super::Reply`], [`super::actions::Outcome`]) from its own templates in
+//! `prompts/<platform>/`. Alerts reach it through its [`Channel`]. The server knows adapters only
+//! through this trait: their routes, their alert channel and what runs beside the server (a
+//! gateway connection).
+//!
+//! Slack predates the trait and is wired into the server state directly; it shares everything
+//! above it (commands, questions, clicks, the feedback loop) with the others.
+
+use std::sync::Arc;
+
+use axum::Router;
+
+use super::Reply;
+use super::ask::{Questions, Style};
+use crate::alerts::channels::Channel;
+use crate::config::Settings;
+use crate::server::AppState;
+use crate::store::{Store, TenantId, User};
+
+/// A chat platform's adapter.
+#[async_trait::async_trait]
+pub trait Transport: Send + Sync + std::fmt::Debug {
+    /// The platform's name, as people choose it among their alert channels (`teams`).
+    fn name(&self) -> &'static str;
+    /// The HTTP endpoints the platform posts to.
+    fn routes(&self) -> Router<AppState>;
+    /// Alert delivery on this platform: to a person, or into a shared channel.
+    fn channel(&self) -> Arc<dyn Channel>;
+    /// Starts what runs beside the HTTP server (a gateway connection), if anything.
+    async fn start(&self, state: &AppState) -> anyhow::Result<Option<Running>>;
+}
+
+/// Something a transport runs beside the server, stopped when the server stops.
+pub struct Running {
+    pub name: &'static str,
+    pub stop: Box<dyn FnOnce() -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Send>,
+}
+
+impl std::fmt::Debug for Running {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Running").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+/// The adapters `settings` configure, each built once (an adapter not configured is absent).
+/// A new platform is one line here, beside its module, its templates and its config section.
+pub fn configured(settings: &Settings, store: &Arc<dyn Store>) -> anyhow::Result<Vec<Arc<dyn Transport>>> {
+    let mut transports: Vec<Arc<dyn Transport>> = Vec::new();
+    if let Some(teams) = crate::teams::Teams::configured(settings, store.clone())? {
+        transports.push(Arc::new(teams));
+    }
+    if let Some(discord) = crate::discord::Discord::configured(settings)? {
+        transports.push(Arc::new(discord));
+    }
+    Ok(transports)
+}
+
+/// A platform's message templates (`prompts/<platform>/`, or the bundled ones), parsed once and
+/// rendered to the JSON the platform takes.
+pub struct PlatformTemplates {
+    tera: tera::Tera,
+    platform: &'static str,
+    deal_url: Option<String>,
+}
+
+impl std::fmt::Debug for PlatformTemplates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlatformTemplates").field("platform", &self.platform).finish_non_exhaustive()
+    }
+}
+
+impl PlatformTemplates {
+    /// The bundled templates, each replaced by `prompts_dir/<platform>/<name>.tera` where present.
+    pub fn load(settings: &Settings, platform: &'static str, bundled: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let dir = settings.prompts_dir.as_ref().map(|d| d.join(platform));
+        let tera = crate::resources::templates(bundled, dir.as_deref(), platform)?;
+        Ok(PlatformTemplates { tera, platform, deal_url: settings.alerts.deal_url.clone() })
+    }
+
+    /// For a platform's own filters.
+    pub fn tera_mut(&mut self) -> &mut tera::Tera {
+        &mut self.tera
+    }
+
+    /// A context with what every template may use (`nl`, a newline).
+    pub fn context() -> tera::Context {
+        let mut context = tera::Context::new();
+        context.insert("nl", "\n");
+        context
+    }
+
+    /// `template` rendered with `context`, which must be JSON.
+    pub fn json(&self, template: &str, context: &tera::Context) -> anyhow::Result<serde_json::Value> {
+        let rendered = self.tera.render(template, context)?;
+        serde_json::from_str(&rendered).map_err(|e| {
+            anyhow::anyhow!("prompts/{}/{template}.tera did not produce JSON ({e}):\n{rendered}", self.platform)
+        })
+    }
+
+    /// `template` rendered as text, trimmed.
+    pub fn text(&self, template: &str) -> anyhow::Result<String> {
+        Ok(self.tera.render(template, &tera::Context::new())?.trim().to_owned())
+    }
+
+    /// The link to a deal in the CRM, when `[alerts] deal_url` is set.
+    pub fn deal_link(&self, deal_id: &str) -> Option<String> {
+        self.deal_url.as_ref().map(|u| u.replace("{deal_id}", &crate::alerts::templates::urlencoding(deal_id)))
+    }
+
+    /// What an alert's template reads: its payload, kind, id, the subject and plain text its
+    /// message was rendered with, whether a chart goes with it, and the deal's link.
+    pub fn alert_context(
+        &self,
+        alert: &crate::alerts::Alert,
+        message: &crate::alerts::templates::Message,
+    ) -> anyhow::Result<tera::Context> {
+        let mut context = match &alert.payload {
+            serde_json::Value::Object(map) => tera::Context::from_value(serde_json::Value::Object(map.clone()))?,
+            _ => tera::Context::new(),
+        };
+        context.extend(PlatformTemplates::context());
+        context.insert("kind", alert.kind.as_str());
+        context.insert("alert_id", &alert.alert_id);
+        context.insert("subject", &message.subject);
+        context.insert("text", &message.text);
+        context.insert("chart_attached", &!message.attachments.is_empty());
+        let deal_id = alert.payload.pointer("/deal/deal_id").and_then(serde_json::Value::as_str);
+        context.insert("deal_url", &deal_id.and_then(|id| self.deal_link(id)));
+        Ok(context)
+    }
+}
+
+/// Draws the sample risk card, every sample reply and a sample of every alert kind with a
+/// platform's drawing functions, and checks each against the platform's limits with `check`:
+/// run at start-up, so a template that breaks fails there.
+pub fn check_samples(
+    alerts: &crate::alerts::templates::Templates,
+    risk_card: impl Fn(&serde_json::Value) -> anyhow::Result<serde_json::Value>,
+    reply: impl Fn(&Reply) -> anyhow::Result<serde_json::Value>,
+    alert: impl Fn(&crate::alerts::Alert, &crate::alerts::templates::Message) -> anyhow::Result<serde_json::Value>,
+    check: impl Fn(&serde_json::Value) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let card = risk_card(&super::samples::sample_card()).context("drawing the sample risk card")?;
+    check(&card).context("the sample risk card")?;
+    for sample in super::samples::samples() {
+        let drawn = reply(&sample).with_context(|| format!("drawing a sample {sample:?}"))?;
+        check(&drawn).with_context(|| format!("the sample {sample:?}"))?;
+    }
+    for kind in crate::alerts::templates::RENDERED {
+        let sample = crate::alerts::templates::sample(kind);
+        let drawn =
+            alert(&sample, &alerts.render(&sample)?).with_context(|| format!("a sample {} alert", kind.as_str()))?;
+        check(&drawn).with_context(|| format!("the sample {} alert", kind.as_str()))?;
+    }
+    Ok(())
+}
+
+/// How a reply is drawn where the platforms agree: the template (`pick_list.json`, `notice.json`,
+/// …, each platform's own under `prompts/<platform>/`) and the values it reads, put in `context`.
+/// `None` for what each platform draws its own way: a risk card, and an answer shown as a card.
+/// Help is the platform's own text (`help`); answers and notices are marked up in `style`.
+pub fn reply_template(
+    reply: &Reply,
+    style: Style,
+    questions: &Questions,
+    help: impl FnOnce() -> anyhow::Result<String>,
+    context: &mut tera::Context,
+) -> anyhow::Result<Option<&'static str>> {
+    Ok(Some(match reply {
+        Reply::RiskCard { .. } => return Ok(None),
+        Reply::Answer { answered } if answered.card.is_some() => return Ok(None),
+        Reply::Answer { answered } => {
+            context.insert("text", &questions.text(answered, style)?);
+            context.insert("understood", &answered.understood);
+            "answer.json"
+        }
+        Reply::AskBack { question, text, options } => {
+            context.insert("question", question);
+            context.insert("text", text);
+            context.insert("options", options);
+            "ask_back.json"
+        }
+        Reply::PickList { query, candidates } => {
+            context.insert("query", query);
+            context.insert("candidates", candidates);
+            "pick_list.json"
+        }
+        Reply::NotFound { query, suggestions } => {
+            context.insert("query", query);
+            context.insert("suggestions", suggestions);
+            "not_found.json"
+        }
+        Reply::Pipeline { view } => {
+            context.insert("view", view);
+            "pipeline.json"
+        }
+        Reply::Help => {
+            context.insert("text", &help()?);
+            context.insert("hint", &Option::<String>::None);
+            "notice.json"
+        }
+        other => {
+            let (text, hint) = super::notice(other, style).unwrap_or_default();
+            context.insert("text", &text);
+            context.insert("hint", &hint);
+            "notice.json"
+        }
+    }))
+}
+
+/// Who is speaking on a platform: the Dealwatch user of a platform id, found the same way
+/// everywhere. First the config's map (Dealwatch user id → platform id), then the id stored with
+/// the user (`stored`).
+pub fn person<'a>(
+    users: &'a [User],
+    configured: &std::collections::BTreeMap<String, String>,
+    stored: impl Fn(&User) -> Option<&str>,
+    platform_id: &str,
+) -> Option<&'a User> {
+    if platform_id.is_empty() {
+        return None;
+    }
+    if let Some((id, _)) = configured.iter().find(|(_, p)| p.as_str() == platform_id) {
+        return users.iter().find(|u| &u.user_id == id);
+    }
+    users.iter().find(|u| stored(u) == Some(platform_id))
+}
+
+/// A platform's organisation (a Teams tenant, a Discord server) → the Dealwatch tenant it is
+/// connected to in the config; a value that is not a tenant id fails at start-up.
+pub fn tenant_map(
+    section: &str,
+    map: &std::collections::BTreeMap<String, String>,
+) -> anyhow::Result<std::collections::BTreeMap<String, TenantId>> {
+    map.iter()
+        .map(|(org, tenant)| {
+            let id = TenantId::parse(tenant)
+                .map_err(|e| anyhow::anyhow!("[{section}] {org} = {tenant:?}: not a tenant id: {e}"))?;
+            Ok((org.clone(), id))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_platform_id_finds_its_user_through_the_config_then_the_store() {
+        let mut maria = crate::slack::sample_user();
+        maria.teams_user_id = Some("aad-maria".into());
+        let mut omar = crate::slack::sample_user();
+        omar.user_id = "omar".into();
+        omar.teams_user_id = None;
+        let users = vec![maria, omar];
+        let configured: std::collections::BTreeMap<String, String> =
+            [("omar".to_owned(), "aad-omar".to_owned())].into_iter().collect();
+        fn stored(u: &User) -> Option<&str> {
+            u.teams_user_id.as_deref()
+        }
+        assert_eq!(person(&users, &configured, stored, "aad-omar").map(|u| u.user_id.as_str()), Some("omar"));
+        assert_eq!(person(&users, &configured, stored, "aad-maria").map(|u| u.user_id.as_str()), Some("maria"));
+        assert_eq!(person(&users, &configured, stored, "aad-nobody"), None);
+        assert_eq!(person(&users, &configured, stored, ""), None);
+    }
+
+    #[test]
+    fn an_organisation_mapped_to_a_bad_tenant_id_is_refused() {
+        let ok: std::collections::BTreeMap<String, String> = [("g1".to_owned(), "acme".to_owned())].into();
+        assert_eq!(tenant_map("discord", &ok).expect("valid")["g1"].as_str(), "acme");
+        let bad: std::collections::BTreeMap<String, String> = [("g1".to_owned(), "not a tenant!".to_owned())].into();
+        let e = tenant_map("discord", &bad).expect_err("invalid").to_string();
+        assert!(e.contains("[discord] g1"), "{e}");
+    }
+}

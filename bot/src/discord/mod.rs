@@ -1,0 +1,578 @@
+//! The Discord adapter: the only code that knows Discord's wire format, on serenity.
+//!
+//! - The gateway client runs inside `dealwatch serve` ([`Transport::start`]): it registers the
+//!   slash commands `/deal-risk`, `/pipeline`, `/ask` and `/dealwatch` in every connected server
+//!   (guild) as the server is announced (after READY, or on joining one later), and every
+//!   interaction it receives goes to [`handle`].
+//! - Commands and questions are answered through [`crate::chat`], privately to the person who
+//!   asked (an ephemeral message: a rep's deals are not shown to the channel). An answer ready
+//!   within `[discord] answer_within_ms` is the interaction's response; a slower one is deferred
+//!   and finished by editing the response, inside Discord's 3 seconds.
+//! - Buttons and select menus carry `id:value` custom ids that [`crate::chat::actions`] reads:
+//!   the click is stored once and the message is updated in place ("🔕 Snoozed until Tue 09 Jun
+//!   09:00 by @maria"); Mark false alarm opens a form asking why first.
+//! - A Discord server maps to a tenant (`[discord] guilds`); a Discord user is the Dealwatch user
+//!   mapped to them in `[discord] users` or by the `discord_user_id` stored with the user
+//!   (Discord does not tell bots anyone's email).
+
+pub mod channel;
+pub mod messages;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::Router;
+use chrono::Utc;
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+use serenity::all::{
+    ApplicationId, CommandDataOptionValue, CommandInteraction, ComponentInteraction, ComponentInteractionDataKind,
+    GatewayIntents, GuildId, Interaction, InteractionId, ModalInteraction, Ready,
+};
+use serenity::http::Http;
+
+use crate::alerts::templates::Templates;
+use crate::chat::Reply;
+use crate::chat::actions::{self, Action, Clicker, Judge, Outcome};
+use crate::chat::transport::{Running, Transport};
+use crate::server::AppState;
+use crate::server::tenants::Scope;
+use crate::store::{TenantId, User};
+
+/// The platform's name, as users choose it among their alert channels.
+pub const PLATFORM: &str = "discord";
+
+/// An interaction response's kinds (Discord's numbers).
+const REPLY: u8 = 4;
+const DEFER_REPLY: u8 = 5;
+const DEFER_UPDATE: u8 = 6;
+const UPDATE: u8 = 7;
+const MODAL: u8 = 9;
+/// The flag that shows a message to the person who asked only.
+const EPHEMERAL: u64 = 1 << 6;
+
+/// The Discord adapter, configured.
+#[derive(Debug, Clone)]
+pub struct Discord {
+    state: Arc<DiscordState>,
+}
+
+/// What the adapter holds, built once at start-up.
+pub struct DiscordState {
+    pub http: Arc<Http>,
+    token: secrecy::SecretString,
+    pub messages: messages::Messages,
+    alerts: Arc<Templates>,
+    /// Discord server (guild id) → tenant.
+    guilds: BTreeMap<String, TenantId>,
+    /// Dealwatch user id → Discord user id.
+    users: BTreeMap<String, String>,
+    deadline: Duration,
+    gateway: bool,
+}
+
+impl std::fmt::Debug for DiscordState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DiscordState").field("guilds", &self.guilds).finish_non_exhaustive()
+    }
+}
+
+impl Discord {
+    /// The adapter `[discord]` configures; `None` without a bot token.
+    pub fn configured(settings: &crate::config::Settings) -> anyhow::Result<Option<Discord>> {
+        let d = &settings.discord;
+        let Some(token) = d.bot_token.clone() else { return Ok(None) };
+        let application = d.application_id.context(
+            "[discord] bot_token is set but application_id is not: it is on the Developer Portal's General Information page",
+        )?;
+        let api =
+            url::Url::parse(&d.api_url).with_context(|| format!("[discord] api_url {:?} is not a URL", d.api_url))?;
+        let loopback = api.host_str().is_some_and(|h| h == "127.0.0.1" || h == "localhost");
+        anyhow::ensure!(
+            api.scheme() == "https" || loopback,
+            "[discord] api_url must be https:// (plain http only to a local test server)"
+        );
+        let mut builder =
+            serenity::http::HttpBuilder::new(token.expose_secret()).application_id(ApplicationId::new(application));
+        if d.api_url.trim_end_matches('/') != "https://discord.com" {
+            // serenity sends through a proxy only with its rate limiter off (the limiter builds
+            // requests for discord.com itself); a 429 then reaches the sender, which backs off.
+            builder = builder.proxy(d.api_url.trim_end_matches('/')).ratelimiter_disabled(true);
+        }
+        let state = DiscordState {
+            http: Arc::new(builder.build()),
+            token,
+            messages: messages::Messages::load(settings)?,
+            alerts: Arc::new(Templates::load(settings.prompts_dir.as_deref(), settings.alerts.deal_url.clone())?),
+            guilds: crate::chat::transport::tenant_map("discord", &d.guilds)?,
+            users: d.users.clone(),
+            deadline: Duration::from_millis(d.answer_within_ms.min(2500)),
+            gateway: d.gateway,
+        };
+        Ok(Some(Discord { state: Arc::new(state) }))
+    }
+
+    pub fn state(&self) -> Arc<DiscordState> {
+        self.state.clone()
+    }
+}
+
+#[async_trait::async_trait]
+impl Transport for Discord {
+    fn name(&self) -> &'static str {
+        PLATFORM
+    }
+
+    /// Discord is reached through the gateway: no HTTP endpoint.
+    fn routes(&self) -> Router<AppState> {
+        Router::new()
+    }
+
+    fn channel(&self) -> Arc<dyn crate::alerts::channels::Channel> {
+        Arc::new(channel::DiscordChannel::new(self.state.clone()))
+    }
+
+    async fn start(&self, state: &AppState) -> anyhow::Result<Option<Running>> {
+        self.state.messages.check(&state.questions, &self.state.alerts).context("checking prompts/discord")?;
+        if !self.state.gateway {
+            return Ok(None);
+        }
+        let handler = Gateway { app: state.clone(), discord: self.state.clone() };
+        // The shared HTTP client (and its rate limits) serves the gateway's calls too.
+        let http = serenity::http::HttpBuilder::new(self.state.token.expose_secret())
+            .application_id(self.state.http.application_id().context("the Discord application id")?);
+        let http = match state.settings.discord.api_url.trim_end_matches('/') {
+            "https://discord.com" => http,
+            proxy => http.proxy(proxy).ratelimiter_disabled(true),
+        };
+        let mut client = serenity::client::ClientBuilder::new_with_http(http.build(), GatewayIntents::GUILDS)
+            .event_handler(handler)
+            .await
+            .context("building the Discord gateway client")?;
+        let shards = client.shard_manager.clone();
+        let task = tokio::spawn(async move {
+            // A refused token or a gateway that will not have us: logged, the rest of the
+            // service goes on (alerts still go out over HTTP).
+            if let Err(e) = client.start().await {
+                tracing::error!(error = %e, "the Discord gateway connection ended");
+            }
+        });
+        tracing::info!(guilds = self.state.guilds.len(), "Discord gateway client started");
+        Ok(Some(Running {
+            name: PLATFORM,
+            stop: Box::new(move || {
+                Box::pin(async move {
+                    shards.shutdown_all().await;
+                    task.abort();
+                })
+            }),
+        }))
+    }
+}
+
+/// The gateway's events.
+struct Gateway {
+    app: AppState,
+    discord: Arc<DiscordState>,
+}
+
+#[serenity::async_trait]
+impl serenity::client::EventHandler for Gateway {
+    async fn ready(&self, _: serenity::client::Context, ready: Ready) {
+        tracing::info!(user = %ready.user.name, guilds = ready.guilds.len(), "connected to Discord");
+    }
+
+    /// Each server the bot is in arrives after READY, and a server it joins later arrives the
+    /// same way: its commands are registered then.
+    async fn guild_create(&self, _: serenity::client::Context, guild: serenity::all::Guild, _: Option<bool>) {
+        register(&self.discord, guild.id).await;
+    }
+
+    async fn interaction_create(&self, _: serenity::client::Context, interaction: Interaction) {
+        // Each interaction on its own task: a slow answer never holds up the gateway.
+        let (app, discord) = (self.app.clone(), self.discord.clone());
+        tokio::spawn(async move { handle(&app, &discord, interaction).await });
+    }
+}
+
+/// Registers the slash commands in `guild` when it is connected to a tenant (a bulk overwrite:
+/// commands we no longer have go away).
+pub async fn register(discord: &DiscordState, guild: GuildId) {
+    if !discord.guilds.contains_key(&guild.to_string()) {
+        tracing::warn!(%guild, "a Discord server that is not connected: add it under [discord] guilds");
+        return;
+    }
+    let result = match discord.messages.commands() {
+        Ok(commands) => discord.http.create_guild_commands(guild, &commands).await.map_err(anyhow::Error::from),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(registered) => tracing::info!(%guild, commands = registered.len(), "Discord commands registered"),
+        Err(e) => tracing::error!(%guild, error = %e, "registering the Discord commands"),
+    }
+}
+
+/// Why a sender is not answered with data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Unknown {
+    Server,
+    User,
+    Store,
+}
+
+impl Unknown {
+    fn message(&self) -> &'static str {
+        match self {
+            Unknown::Server => {
+                "This Discord server is not connected to Dealwatch yet: an admin adds it under [discord] guilds."
+            }
+            Unknown::User => {
+                "I don't know you yet: ask a Dealwatch admin to link your Discord account to your CRM user ([discord] users)."
+            }
+            Unknown::Store => "Something went wrong on our side; please try again in a minute.",
+        }
+    }
+}
+
+/// Who is asking: their tenant (the server's; in a direct message, the one tenant that knows
+/// them), Dealwatch user and scope.
+async fn identify(
+    state: &AppState,
+    discord: &DiscordState,
+    guild: Option<GuildId>,
+    user: &serenity::model::user::User,
+) -> Result<(TenantId, User, Scope), Unknown> {
+    let tenants: Vec<TenantId> = match guild {
+        Some(g) => vec![discord.guilds.get(&g.to_string()).cloned().ok_or(Unknown::Server)?],
+        None => {
+            let mut all: Vec<TenantId> = discord.guilds.values().cloned().collect();
+            all.dedup();
+            all
+        }
+    };
+    let id = user.id.to_string();
+    let mut found = Vec::new();
+    for tenant in tenants {
+        let users = state.store.users(&tenant).await.map_err(|e| {
+            tracing::error!(error = %e, "reading users");
+            Unknown::Store
+        })?;
+        let person = crate::chat::transport::person(&users, &discord.users, |u| u.discord_user_id.as_deref(), &id);
+        if let Some(person) = person {
+            let scope = Scope::for_user(&users, &person.user_id, person.role);
+            found.push((tenant, person.clone(), scope));
+        }
+    }
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        // Known in several tenants and asking in a direct message: which one is unclear.
+        _ => Err(Unknown::User),
+    }
+}
+
+/// One interaction from the gateway (or a test's recorded payload), answered through Discord's
+/// HTTP API.
+pub async fn handle(state: &AppState, discord: &Arc<DiscordState>, interaction: Interaction) {
+    let result = match interaction {
+        Interaction::Command(command) => on_command(state, discord, &command).await,
+        Interaction::Component(click) => on_component(state, discord, &click).await,
+        Interaction::Modal(modal) => on_modal(state, discord, &modal).await,
+        Interaction::Ping(_) | Interaction::Autocomplete(_) => Ok(()),
+        _ => Ok(()),
+    };
+    if let Err(e) = result {
+        tracing::error!(error = %format!("{e:#}"), "answering a Discord interaction");
+    }
+}
+
+/// Sends an interaction's response.
+async fn respond(
+    discord: &DiscordState,
+    id: InteractionId,
+    token: &str,
+    kind: u8,
+    data: Option<Value>,
+) -> anyhow::Result<()> {
+    let mut body = json!({ "type": kind });
+    if let Some(data) = data {
+        body["data"] = data;
+    }
+    discord.http.create_interaction_response(id, token, &body, Vec::new()).await.context("the interaction response")
+}
+
+/// Answers with `work`'s message when it is ready within the deadline (`now` kind), else defers
+/// (`later` kind) and edits the response when it is.
+async fn answer_in_time(
+    discord: &DiscordState,
+    id: InteractionId,
+    token: &str,
+    (now, later): (u8, u8),
+    ephemeral: bool,
+    work: impl Future<Output = anyhow::Result<Value>> + Send + 'static,
+) -> anyhow::Result<()> {
+    let mut task = tokio::spawn(work);
+    let flag = |mut message: Value| {
+        if ephemeral {
+            message["flags"] = json!(EPHEMERAL);
+        }
+        message
+    };
+    match tokio::time::timeout(discord.deadline, &mut task).await {
+        Ok(done) => {
+            let message = done.context("the answer task")??;
+            respond(discord, id, token, now, Some(flag(message))).await
+        }
+        Err(_) => {
+            let deferred = ephemeral.then(|| json!({ "flags": EPHEMERAL }));
+            respond(discord, id, token, later, deferred).await?;
+            let message = match task.await.context("the answer task")? {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::error!(error = ?e, "answering a Discord interaction after deferring it");
+                    discord.messages.words(actions_sorry())?
+                }
+            };
+            discord.http.edit_original_interaction_response(token, &message, Vec::new()).await?;
+            Ok(())
+        }
+    }
+}
+
+fn actions_sorry() -> &'static str {
+    "Something went wrong on our side; please try again in a minute."
+}
+
+/// The text of a slash command's string option.
+fn option<'a>(command: &'a CommandInteraction, name: &str) -> Option<&'a str> {
+    command.data.options.iter().find(|o| o.name == name).and_then(|o| match &o.value {
+        CommandDataOptionValue::String(s) => Some(s.as_str()),
+        _ => None,
+    })
+}
+
+/// `/deal-risk`, `/pipeline`, `/ask`, `/dealwatch`.
+async fn on_command(state: &AppState, discord: &Arc<DiscordState>, command: &CommandInteraction) -> anyhow::Result<()> {
+    let (tenant, user, scope) = match identify(state, discord, command.guild_id, &command.user).await {
+        Ok(who) => who,
+        Err(unknown) => {
+            let message = discord.messages.words(unknown.message())?;
+            let message = json!({ "flags": EPHEMERAL, "content": message["content"] });
+            return respond(discord, command.id, &command.token, REPLY, Some(message)).await;
+        }
+    };
+    let name = command.data.name.clone();
+    metrics::counter!("discord_commands_total", "command" => name.clone()).increment(1);
+    let text = match name.as_str() {
+        "deal-risk" => option(command, "deal"),
+        "pipeline" => option(command, "filters"),
+        "ask" => option(command, "question"),
+        "dealwatch" => option(command, "action"),
+        _ => None,
+    }
+    .unwrap_or_default()
+    .to_owned();
+    let (state, owned) = (state.clone(), discord.clone());
+    let work = async move {
+        let reply = if name == "ask" {
+            let today = Utc::now().date_naive();
+            crate::chat::ask::ask(&state, &tenant, &user, scope, &text, today, None, PLATFORM).await?.reply
+        } else {
+            match crate::chat::command::parse(&name, &text) {
+                Ok(command) => crate::chat::answer(&state, &tenant, &user, scope, command, PLATFORM).await?,
+                Err(e) => Reply::Unreadable { message: e.to_string() },
+            }
+        };
+        let reply = match reply {
+            Reply::Settings => crate::chat::settings_in_words(&state, &tenant, &user).await?,
+            other => other,
+        };
+        owned.messages.reply(&reply, &state.questions)
+    };
+    answer_in_time(discord, command.id, &command.token, (REPLY, DEFER_REPLY), true, work).await
+}
+
+/// A button or select menu.
+async fn on_component(state: &AppState, discord: &DiscordState, click: &ComponentInteraction) -> anyhow::Result<()> {
+    let choice = match &click.data.kind {
+        ComponentInteractionDataKind::StringSelect { values } => values.first().cloned(),
+        _ => None,
+    };
+    let id = click.data.custom_id.clone();
+    let action = match id.strip_prefix("ask:") {
+        // The question is the ask-back message's embed: a custom id holds only 100 characters.
+        Some(_) => {
+            let question = click.message.embeds.first().and_then(|e| e.description.clone()).unwrap_or_default();
+            Action::read(&id, Some(&question), None)
+        }
+        None => Action::unpack(&id, choice.as_deref()),
+    };
+    let Some(action) = action else {
+        let message = json!({ "flags": EPHEMERAL, "content": "That button is not one of mine any more." });
+        return respond(discord, click.id, &click.token, REPLY, Some(message)).await;
+    };
+    let (tenant, user, scope) = match identify(state, discord, click.guild_id, &click.user).await {
+        Ok(who) => who,
+        Err(unknown) => {
+            let message = json!({ "flags": EPHEMERAL, "content": unknown.message() });
+            return respond(discord, click.id, &click.token, REPLY, Some(message)).await;
+        }
+    };
+    metrics::counter!("discord_clicks_total").increment(1);
+    let clicker = Clicker { tenant: &tenant, user: &user, scope, via: PLATFORM };
+    let guild = click.guild_id.map_or_else(|| "dm".to_owned(), |g| g.to_string());
+    let message_id = click.message.id.to_string();
+    let task_key = |deal: &str| format!("discord:{guild}:{}:{deal}:{message_id}", click.user.id);
+    let outcome = actions::act(state, &clicker, action, task_key, true).await?;
+    match outcome {
+        Outcome::Replace(reply) => {
+            let reply = match reply {
+                Reply::Settings => crate::chat::settings_in_words(state, &tenant, &user).await?,
+                other => other,
+            };
+            let message = discord.messages.reply(&reply, &state.questions)?;
+            respond(discord, click.id, &click.token, UPDATE, Some(message)).await
+        }
+        Outcome::Judged(verdict) => {
+            let message = judged(&serde_json::to_value(&click.message)?, &verdict, &user, &click.user.id.to_string());
+            respond(discord, click.id, &click.token, UPDATE, Some(message)).await
+        }
+        Outcome::Say(text) => {
+            let message = json!({ "flags": EPHEMERAL, "content": text, "allowed_mentions": { "parse": [] } });
+            respond(discord, click.id, &click.token, REPLY, Some(message)).await
+        }
+        Outcome::Settings => {
+            let reply = crate::chat::settings_in_words(state, &tenant, &user).await?;
+            let mut message = discord.messages.reply(&reply, &state.questions)?;
+            message["flags"] = json!(EPHEMERAL);
+            respond(discord, click.id, &click.token, REPLY, Some(message)).await
+        }
+        Outcome::AskWhy { on, subject } => {
+            let modal = discord.messages.why_modal(&on, &subject)?;
+            respond(discord, click.id, &click.token, MODAL, Some(modal)).await
+        }
+    }
+}
+
+/// The false-alarm form's answer: stored with its reason, and the message it was about updated.
+async fn on_modal(state: &AppState, discord: &DiscordState, modal: &ModalInteraction) -> anyhow::Result<()> {
+    let Some(judge) = modal.data.custom_id.strip_prefix("why:").and_then(Judge::unpack) else {
+        return respond(discord, modal.id, &modal.token, DEFER_UPDATE, None).await;
+    };
+    let (tenant, user, _) = match identify(state, discord, modal.guild_id, &modal.user).await {
+        Ok(who) => who,
+        Err(unknown) => {
+            let message = json!({ "flags": EPHEMERAL, "content": unknown.message() });
+            return respond(discord, modal.id, &modal.token, REPLY, Some(message)).await;
+        }
+    };
+    let typed = modal.data.components.iter().flat_map(|row| row.components.iter()).find_map(|c| match c {
+        serenity::all::ActionRowComponent::InputText(input) if input.custom_id == "reason" => input.value.clone(),
+        _ => None,
+    });
+    let request = crate::server::api::FeedbackRequest {
+        action: crate::alerts::feedback::Action::FalseAlarm,
+        reason: actions::reason(None, typed),
+        snooze: None,
+    };
+    let Some(verdict) = actions::judge(state, &tenant, &user, &judge, &request).await? else {
+        let message = json!({ "flags": EPHEMERAL, "content": actions::NOT_YOURS });
+        return respond(discord, modal.id, &modal.token, REPLY, Some(message)).await;
+    };
+    match &modal.message {
+        Some(message) => {
+            let updated = judged(&serde_json::to_value(message)?, &verdict, &user, &modal.user.id.to_string());
+            respond(discord, modal.id, &modal.token, UPDATE, Some(updated)).await
+        }
+        None => {
+            let line = verdict.line(&user.time_zone, &format!("<@{}>", modal.user.id));
+            let message = json!({ "flags": EPHEMERAL, "content": line, "allowed_mentions": { "parse": [] } });
+            respond(discord, modal.id, &modal.token, REPLY, Some(message)).await
+        }
+    }
+}
+
+/// The message a judgement was made on, with who did what under its content and without its
+/// judgement buttons: an alert loses them all, a risk card keeps its link and task buttons.
+fn judged(message: &Value, verdict: &actions::Verdict, user: &User, discord_user: &str) -> Value {
+    let line = verdict.line(&user.time_zone, &format!("<@{discord_user}>"));
+    let kept: Vec<Value> = message["components"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|row| {
+            let items: Vec<Value> = row["components"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|c| {
+                    verdict.on_card()
+                        && (c["style"] == 5 || c["custom_id"].as_str().is_some_and(|id| id.starts_with("task:")))
+                })
+                .cloned()
+                .collect();
+            (!items.is_empty()).then(|| json!({ "type": 1, "components": items }))
+        })
+        .collect();
+    let mut embeds = message["embeds"].clone();
+    if let Some(embed) = embeds.as_array_mut().and_then(|e| e.first_mut()) {
+        let mut fields = embed["fields"].as_array().cloned().unwrap_or_default();
+        fields.push(json!({ "name": "Feedback", "value": line }));
+        embed["fields"] = Value::Array(fields);
+    }
+    let content = message["content"].as_str().unwrap_or_default();
+    let content = if embeds.as_array().is_some_and(|e| !e.is_empty()) {
+        content.to_owned()
+    } else {
+        format!("{content}\n{line}")
+    };
+    json!({ "content": content, "embeds": embeds, "components": kept, "allowed_mentions": { "parse": [] } })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn verdict(alert_id: &str) -> actions::Verdict {
+        let given = crate::alerts::feedback::Feedback {
+            alert_id: alert_id.into(),
+            user_id: "maria".into(),
+            kind: engine::alerts::AlertKind::CriticalDeal,
+            subject: "D1".into(),
+            action: crate::alerts::feedback::Action::Useful,
+            reason: None,
+            snooze_until_ms: None,
+            snooze_score: None,
+            created_at: Utc::now(),
+            dedup_key: "k".into(),
+        };
+        actions::Verdict { given, threshold: None }
+    }
+
+    #[test]
+    fn a_judged_alert_loses_its_buttons_and_says_who_did_what() {
+        let message = json!({
+            "content": "", "embeds": [{ "title": "🚨 Critical deal: Acme", "fields": [] }],
+            "components": [
+                { "type": 1, "components": [
+                    { "type": 2, "style": 5, "label": "View deal", "url": "https://crm/D1" },
+                    { "type": 2, "style": 1, "label": "Task", "custom_id": "task:D1" },
+                    { "type": 2, "style": 3, "label": "Useful", "custom_id": "useful:a1" }] },
+                { "type": 1, "components": [{ "type": 3, "custom_id": "snooze", "options": [] }] }]
+        });
+        let user = crate::chat::samples::sample_user();
+        let alert = judged(&message, &verdict("a1"), &user, "1200");
+        assert_eq!(alert["components"], json!([]), "an alert keeps no buttons");
+        assert_eq!(alert["embeds"][0]["fields"][0]["value"], "✅ Marked useful by <@1200>");
+        let card = judged(&message, &verdict("card:D1|82"), &user, "1200");
+        let kept: Vec<&str> = card["components"][0]["components"]
+            .as_array()
+            .expect("row")
+            .iter()
+            .map(|c| c["label"].as_str().unwrap_or(""))
+            .collect();
+        assert_eq!(kept, ["View deal", "Task"], "a card keeps its link and task buttons");
+        assert_eq!(card["components"].as_array().map(Vec::len), Some(1));
+    }
+}

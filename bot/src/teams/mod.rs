@@ -1,0 +1,709 @@
+//! The Microsoft Teams adapter: the only code that knows the Bot Framework's wire format. There
+//! is no Bot Framework SDK for Rust; this is the small part of it a bot needs.
+//!
+//! - `POST /api/messages` takes the Bot Connector's activities. Each one's JWT is verified
+//!   before the body is read ([`verify`]), then the activity must name the token's service URL,
+//!   one on the allow-list. Messages are commands (`deal-risk Acme`, `pipeline region:APAC`,
+//!   `dealwatch mute critical`) or, otherwise, plain-English questions; in a channel Teams sends
+//!   only the messages that mention the bot. Answers go back through the Connector as replies.
+//! - Card buttons are Universal Actions (`Action.Execute`, an `invoke` named
+//!   `adaptiveCard/action`): the click is done by [`crate::chat::actions`] and the answer to the
+//!   invoke replaces the card ("🔕 Snoozed until Tue 09 Jun 09:00 by Maria"). Clients without
+//!   Universal Actions send the `Action.Submit` fallback as a message with a `value`; the card is
+//!   then updated through the Connector.
+//! - Installing the app (or a first message) stores the conversation reference the Connector
+//!   needs for proactive alerts ([`channel`]); Teams users are linked to Dealwatch users by the
+//!   config, the id stored with the user, or their email (read from the conversation's roster
+//!   and then stored).
+
+pub mod cards;
+pub mod channel;
+pub mod connector;
+pub mod verify;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use axum::body::Bytes;
+use axum::extract::{Extension, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+use crate::alerts::channels::SendError;
+use crate::alerts::templates::Templates;
+use crate::chat::Reply;
+use crate::chat::actions::{self, Action, Clicker, Outcome};
+use crate::chat::transport::{Running, Transport};
+use crate::server::AppState;
+use crate::server::tenants::Scope;
+use crate::store::{Conversation, Store, TenantId, User};
+
+/// The platform's name, as users choose it among their alert channels.
+pub const PLATFORM: &str = "teams";
+
+/// How long a roster lookup that found nobody is remembered.
+const MISS_TTL: Duration = Duration::from_secs(3600);
+
+/// The Teams adapter, configured.
+#[derive(Debug, Clone)]
+pub struct Teams {
+    state: Arc<TeamsState>,
+}
+
+/// What the adapter holds, built once at start-up.
+pub struct TeamsState {
+    verifier: verify::Verifier,
+    pub connector: Arc<connector::Connector>,
+    pub cards: cards::Cards,
+    /// The alert templates, for redrawing an alert card after a click.
+    alerts: Arc<Templates>,
+    /// Microsoft 365 tenant → Dealwatch tenant.
+    tenants: BTreeMap<String, TenantId>,
+    /// Dealwatch user id → Entra object id.
+    users: BTreeMap<String, String>,
+    store: Arc<dyn Store>,
+    /// Entra object ids the roster had no Dealwatch user for, and when asked.
+    misses: Mutex<HashMap<String, Instant>>,
+    /// Conversation references stored by this process, so each is written once.
+    remembered: Mutex<HashSet<(String, String, String, String)>>,
+}
+
+impl std::fmt::Debug for TeamsState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TeamsState").field("connector", &self.connector).field("tenants", &self.tenants).finish()
+    }
+}
+
+impl Teams {
+    /// The adapter `[teams]` configures; `None` without an app id.
+    pub fn configured(settings: &crate::config::Settings, store: Arc<dyn Store>) -> anyhow::Result<Option<Teams>> {
+        let t = &settings.teams;
+        let Some(app_id) = t.app_id.as_deref().filter(|id| !id.is_empty()) else { return Ok(None) };
+        let password = t.app_password.as_ref().context(
+            "[teams] app_id is set but app_password is not: the app registration's client secret signs the bot in",
+        )?;
+        let connector = Arc::new(connector::Connector::new(t, app_id, password)?);
+        let alerts = Arc::new(Templates::load(settings.prompts_dir.as_deref(), settings.alerts.deal_url.clone())?);
+        let state = TeamsState {
+            verifier: verify::Verifier::new(t, app_id)?,
+            connector,
+            cards: cards::Cards::load(settings)?,
+            alerts,
+            tenants: crate::chat::transport::tenant_map("teams", &t.tenants)?,
+            users: t.users.clone(),
+            store,
+            misses: Mutex::new(HashMap::new()),
+            remembered: Mutex::new(HashSet::new()),
+        };
+        Ok(Some(Teams { state: Arc::new(state) }))
+    }
+}
+
+#[async_trait::async_trait]
+impl Transport for Teams {
+    fn name(&self) -> &'static str {
+        PLATFORM
+    }
+
+    fn routes(&self) -> Router<AppState> {
+        Router::new().route("/api/messages", post(messages)).layer(Extension(self.state.clone()))
+    }
+
+    fn channel(&self) -> Arc<dyn crate::alerts::channels::Channel> {
+        Arc::new(channel::TeamsChannel::new(self.state.clone()))
+    }
+
+    async fn start(&self, state: &AppState) -> anyhow::Result<Option<Running>> {
+        // The cards are checked against every reply and alert before the server answers anyone.
+        self.state.cards.check(&state.questions, &self.state.alerts).context("checking prompts/teams")?;
+        tracing::info!(tenants = self.state.tenants.len(), "Microsoft Teams bot ready on /api/messages");
+        Ok(None)
+    }
+}
+
+/// The parts of an activity the bot reads.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Activity {
+    #[serde(rename = "type")]
+    kind: String,
+    id: Option<String>,
+    service_url: String,
+    channel_id: String,
+    from: Account,
+    conversation: ConversationAccount,
+    recipient: Option<Account>,
+    text: Option<String>,
+    value: Option<Value>,
+    name: Option<String>,
+    reply_to_id: Option<String>,
+    channel_data: Option<Value>,
+    members_added: Option<Vec<Account>>,
+    /// `installationUpdate`: `add`, `remove` (and `-upgrade` variants).
+    action: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Account {
+    #[serde(default)]
+    id: String,
+    name: Option<String>,
+    aad_object_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ConversationAccount {
+    id: String,
+    conversation_type: Option<String>,
+    tenant_id: Option<String>,
+}
+
+impl Activity {
+    /// The Microsoft 365 tenant the activity comes from.
+    fn tenant(&self) -> Option<&str> {
+        self.channel_data
+            .as_ref()
+            .and_then(|d| d.pointer("/tenant/id"))
+            .and_then(Value::as_str)
+            .or(self.conversation.tenant_id.as_deref())
+    }
+
+    /// The sender's Entra object id (their stable id across conversations).
+    fn sender(&self) -> &str {
+        self.from.aad_object_id.as_deref().unwrap_or(&self.from.id)
+    }
+
+    fn personal(&self) -> bool {
+        self.conversation.conversation_type.as_deref().is_none_or(|t| t == "personal")
+    }
+}
+
+/// `POST /api/messages`.
+async fn messages(
+    State(state): State<AppState>,
+    Extension(teams): Extension<Arc<TeamsState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let authorization = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let verified = match teams.verifier.verify(authorization, Utc::now().timestamp()).await {
+        Ok(v) => v,
+        Err(crate::auth::AuthError::KeysUnavailable(reason)) => {
+            tracing::warn!(%reason, "the Bot Framework's signing keys are unavailable");
+            return (StatusCode::SERVICE_UNAVAILABLE, "the signing keys are unavailable; try again").into_response();
+        }
+        Err(e) => return refused(&e.to_string()),
+    };
+    let activity: Activity = match serde_json::from_slice(&body) {
+        Ok(a) => a,
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("not a Bot Framework activity: {e}")).into_response(),
+    };
+    if let Err(e) = verified.admits(&activity.service_url, &activity.channel_id) {
+        return refused(&e.to_string());
+    }
+    if !teams.connector.allows(&activity.service_url) {
+        return refused("the activity's serviceUrl is not in [teams] service_urls");
+    }
+    metrics::counter!("teams_activities_total", "type" => activity.kind.clone()).increment(1);
+    match activity.kind.as_str() {
+        "message" => {
+            if let Err(e) = message(&state, &teams, &activity).await {
+                tracing::error!(error = ?e, "answering a Teams message");
+            }
+            StatusCode::OK.into_response()
+        }
+        "invoke" if activity.name.as_deref() == Some("adaptiveCard/action") => invoke(&state, &teams, &activity).await,
+        "invoke" => (StatusCode::NOT_IMPLEMENTED, "unknown invoke").into_response(),
+        "conversationUpdate" | "installationUpdate" => {
+            if let Err(e) = installed(&teams, &activity).await {
+                tracing::error!(error = ?e, "storing a Teams installation");
+            }
+            StatusCode::OK.into_response()
+        }
+        _ => StatusCode::OK.into_response(),
+    }
+}
+
+fn refused(reason: &str) -> Response {
+    tracing::info!(%reason, "a Teams activity was refused");
+    metrics::counter!("teams_refused_total").increment(1);
+    (StatusCode::FORBIDDEN, "forbidden").into_response()
+}
+
+/// Why a sender is not answered with data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Unknown {
+    Organisation,
+    User,
+    Store,
+}
+
+impl Unknown {
+    fn message(&self) -> &'static str {
+        match self {
+            Unknown::Organisation => {
+                "This Microsoft 365 organisation is not connected to Dealwatch yet: an admin adds its tenant id under [teams] tenants."
+            }
+            Unknown::User => {
+                "I don't know you yet: ask a Dealwatch admin to link your Teams account to your CRM user (same email, or [teams] users)."
+            }
+            Unknown::Store => "Something went wrong on our side; please try again in a minute.",
+        }
+    }
+}
+
+/// Who sent `activity`: their tenant, Dealwatch user and scope.
+async fn identify(teams: &TeamsState, activity: &Activity) -> Result<(TenantId, User, Scope), Unknown> {
+    let org = activity.tenant().unwrap_or_default();
+    let tenant = teams.tenants.get(org).cloned().ok_or_else(|| {
+        tracing::warn!(org, "a Teams activity from an organisation that is not connected");
+        Unknown::Organisation
+    })?;
+    let store_failed = |e: crate::store::StoreError| {
+        tracing::error!(error = %e, "reading users");
+        Unknown::Store
+    };
+    let users = teams.store.users(&tenant).await.map_err(store_failed)?;
+    let aad = activity.sender();
+    let found = crate::chat::transport::person(&users, &teams.users, |u| u.teams_user_id.as_deref(), aad).cloned();
+    let user = match found {
+        Some(u) => u,
+        None => by_email(teams, &tenant, &users, activity).await.ok_or(Unknown::User)?,
+    };
+    let scope = Scope::for_user(&users, &user.user_id, user.role);
+    Ok((tenant, user, scope))
+}
+
+/// The user whose email Teams has for the sender (the conversation's roster), linked for good by
+/// storing their Entra object id with them, so alerts can find them too.
+async fn by_email(teams: &TeamsState, tenant: &TenantId, users: &[User], activity: &Activity) -> Option<User> {
+    let aad = activity.sender().to_owned();
+    if teams.misses.lock().await.get(&aad).is_some_and(|at| at.elapsed() < MISS_TTL) {
+        return None;
+    }
+    let member = match teams.connector.member(&activity.service_url, &activity.conversation.id, &activity.from.id).await
+    {
+        Ok(m) => m,
+        Err(e) => {
+            // Busy or refused: unknown for now, asked again next time.
+            tracing::warn!(error = %e, "reading a Teams member's profile");
+            return None;
+        }
+    };
+    let emails: Vec<String> = member
+        .iter()
+        .flat_map(|m| [m.email.clone(), m.user_principal_name.clone()])
+        .flatten()
+        .map(|e| e.to_ascii_lowercase())
+        .collect();
+    let found = users
+        .iter()
+        .filter(|u| u.teams_user_id.is_none())
+        .find(|u| u.email.as_deref().is_some_and(|e| emails.contains(&e.to_ascii_lowercase())));
+    let Some(user) = found else {
+        teams.misses.lock().await.insert(aad, Instant::now());
+        return None;
+    };
+    let mut linked = user.clone();
+    linked.teams_user_id = Some(aad);
+    if let Err(e) = teams.store.upsert_user(tenant, &linked).await {
+        tracing::warn!(error = %e, "storing a Teams user's id");
+    }
+    Some(linked)
+}
+
+/// Stores the conversation references the Connector needs to write to the sender later (their
+/// personal chat, or the channel), once per process.
+async fn remember(teams: &TeamsState, tenant: &TenantId, activity: &Activity) {
+    let org = activity.tenant().unwrap_or_default().to_owned();
+    let bot = activity.recipient.as_ref().map(|r| r.id.clone());
+    let mut rows = Vec::new();
+    let person = activity.sender();
+    if !person.is_empty() {
+        let conversation = if activity.personal() { activity.conversation.id.clone() } else { String::new() };
+        rows.push(Conversation {
+            platform: PLATFORM.into(),
+            key: format!("user:{person}"),
+            conversation_id: conversation,
+            service_url: activity.service_url.clone(),
+            org_id: org.clone(),
+            bot_id: bot.clone(),
+            user_id: Some(activity.from.id.clone()),
+            updated_at: Utc::now(),
+        });
+    }
+    if !activity.personal() {
+        // A reply thread's id ends in `;messageid=…`; the channel is what alerts go to.
+        let channel = activity.conversation.id.split(';').next().unwrap_or_default().to_owned();
+        rows.push(Conversation {
+            platform: PLATFORM.into(),
+            key: format!("conversation:{channel}"),
+            conversation_id: channel,
+            service_url: activity.service_url.clone(),
+            org_id: org,
+            bot_id: bot,
+            user_id: None,
+            updated_at: Utc::now(),
+        });
+    }
+    for row in rows {
+        let seen = (tenant.to_string(), row.key.clone(), row.conversation_id.clone(), row.service_url.clone());
+        if teams.remembered.lock().await.contains(&seen) {
+            continue;
+        }
+        // A person's chat seen in a channel only does not overwrite their personal chat.
+        if row.conversation_id.is_empty() {
+            let known = teams.store.conversations(tenant, PLATFORM).await.unwrap_or_default();
+            if known.iter().any(|c| c.key == row.key && !c.conversation_id.is_empty()) {
+                teams.remembered.lock().await.insert(seen);
+                continue;
+            }
+        }
+        match teams.store.save_conversation(tenant, &row).await {
+            Ok(()) => {
+                teams.remembered.lock().await.insert(seen);
+            }
+            Err(e) => tracing::warn!(error = %e, "storing a Teams conversation reference"),
+        }
+    }
+}
+
+/// The app was installed (or the bot added to a conversation): its reference is stored and the
+/// bot says what it does.
+async fn installed(teams: &TeamsState, activity: &Activity) -> anyhow::Result<()> {
+    let bot_added = activity
+        .members_added
+        .as_ref()
+        .is_some_and(|m| m.iter().any(|a| Some(&a.id) == activity.recipient.as_ref().map(|r| &r.id)));
+    let installing =
+        activity.kind == "installationUpdate" && activity.action.as_deref().is_some_and(|a| a.starts_with("add"));
+    if !bot_added && !installing {
+        return Ok(());
+    }
+    let Some(tenant) = teams.tenants.get(activity.tenant().unwrap_or_default()).cloned() else {
+        tracing::warn!(org = ?activity.tenant(), "Dealwatch was installed in Teams by an organisation that is not connected");
+        return Ok(());
+    };
+    remember(teams, &tenant, activity).await;
+    if bot_added {
+        let card = teams.cards.words(&teams.cards.help()?)?;
+        send(teams, activity, cards::activity(card, "Dealwatch")).await?;
+    }
+    Ok(())
+}
+
+/// A message: a command, a question, or an `Action.Submit` click.
+async fn message(state: &AppState, teams: &TeamsState, activity: &Activity) -> anyhow::Result<()> {
+    let (tenant, user, scope) = match identify(teams, activity).await {
+        Ok(who) => who,
+        Err(unknown) => {
+            let card = teams.cards.words(unknown.message())?;
+            return send(teams, activity, cards::activity(card, unknown.message())).await;
+        }
+    };
+    remember(teams, &tenant, activity).await;
+    if let Some(data) = activity.value.as_ref().filter(|v| v["verb"].is_string()) {
+        return submitted(state, teams, activity, (&tenant, &user, scope), data).await;
+    }
+    let text = plain_text(activity.text.as_deref().unwrap_or_default());
+    let reply = match command_of(&text) {
+        Some((name, rest)) => match crate::chat::command::parse(name, rest) {
+            Ok(command) => {
+                metrics::counter!("teams_commands_total", "command" => name.to_owned()).increment(1);
+                crate::chat::answer(state, &tenant, &user, scope, command, PLATFORM).await?
+            }
+            Err(e) => Reply::Unreadable { message: e.to_string() },
+        },
+        None if text.is_empty() => Reply::Help,
+        None => {
+            let today = Utc::now().date_naive();
+            crate::chat::ask::ask(state, &tenant, &user, scope, &text, today, None, PLATFORM).await?.reply
+        }
+    };
+    let reply = settings_words(state, &tenant, &user, reply).await?;
+    let card = teams.cards.reply(&reply, &state.questions)?;
+    send(teams, activity, cards::activity(card, &summary(&reply))).await
+}
+
+/// `dealwatch settings`: Teams shows the settings in words, with how to change them.
+async fn settings_words(state: &AppState, tenant: &TenantId, user: &User, reply: Reply) -> anyhow::Result<Reply> {
+    if !matches!(reply, Reply::Settings) {
+        return Ok(reply);
+    }
+    crate::chat::settings_in_words(state, tenant, user).await
+}
+
+/// The notification line of a reply (what Teams shows in the activity feed).
+fn summary(reply: &Reply) -> String {
+    match reply {
+        Reply::RiskCard { card } => format!("{}: risk {}/100", card.company, card.risk_score),
+        Reply::Pipeline { view } => format!("Pipeline: {} open deals", view.open_deals),
+        _ => "Dealwatch".into(),
+    }
+}
+
+/// Sends `reply` into the activity's conversation as a reply to it. A busy Connector (429, 5xx)
+/// is tried once more after the wait it asks for, up to five seconds; then the reply is lost
+/// and logged (Teams does not deliver the message again).
+async fn send(teams: &TeamsState, activity: &Activity, mut reply: Value) -> anyhow::Result<()> {
+    reply["from"] = json!({ "id": teams.connector.bot_id() });
+    reply["conversation"] = json!({ "id": activity.conversation.id });
+    reply["recipient"] = json!({ "id": activity.from.id, "name": activity.from.name });
+    reply["replyToId"] = json!(activity.id);
+    let conversation = &activity.conversation.id;
+    let reply_to = activity.id.as_deref();
+    let service = &activity.service_url;
+    match teams.connector.send(service, conversation, reply_to, &reply).await {
+        Ok(_) => Ok(()),
+        Err(SendError::Transient { reason, retry_after }) => {
+            let wait = retry_after.unwrap_or(Duration::from_secs(1));
+            anyhow::ensure!(
+                wait <= Duration::from_secs(5),
+                "the Teams Connector is busy ({reason}); the reply is lost"
+            );
+            tracing::info!(%reason, ?wait, "the Teams Connector is busy; retrying the reply once");
+            tokio::time::sleep(wait).await;
+            teams.connector.send(service, conversation, reply_to, &reply).await.map(|_| ()).map_err(anyhow::Error::from)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A message's words without the `<at>Dealwatch</at>` mentions and the HTML Teams puts around
+/// them.
+fn plain_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find('<') {
+        out.push_str(&rest[..start]);
+        let tail = &rest[start..];
+        let Some(end) = tail.find('>') else {
+            out.push_str(tail);
+            rest = "";
+            break;
+        };
+        let tag = &tail[1..end];
+        if tag.eq_ignore_ascii_case("at") || tag.to_ascii_lowercase().starts_with("at ") {
+            // The mention's text goes with it.
+            match tail.to_ascii_lowercase().find("</at>") {
+                Some(close) => rest = &tail[close + 5..],
+                None => rest = &tail[end + 1..],
+            }
+        } else {
+            out.push(' ');
+            rest = &tail[end + 1..];
+        }
+    }
+    out.push_str(rest);
+    let decoded = out
+        .replace("&nbsp;", " ")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&");
+    decoded.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A command typed in a message (`deal-risk Acme`, `/pipeline region:APAC`, `help`): the command
+/// name as the command parser takes it, and its text.
+fn command_of(text: &str) -> Option<(&'static str, &str)> {
+    let (first, rest) = text.split_once(char::is_whitespace).unwrap_or((text, ""));
+    let word = first.trim_start_matches('/').to_ascii_lowercase();
+    let name = match word.as_str() {
+        "deal-risk" | "dealrisk" | "deal_risk" | "risk" => "deal-risk",
+        "pipeline" => "pipeline",
+        "dealwatch" => "dealwatch",
+        // `/dealwatch`'s subcommands typed alone.
+        "help" | "settings" | "mute" | "unmute" => return Some(("dealwatch", text.trim_start_matches('/'))),
+        _ => return None,
+    };
+    Some((name, rest.trim()))
+}
+
+/// The click a card's data carries: its verb, value and chosen option, and a false alarm's
+/// reason typed into the card.
+fn click_of(data: &Value) -> Option<Action> {
+    let text = |key: &str| data[key].as_str().filter(|s| !s.is_empty());
+    let mut action = Action::read(text("verb")?, text("value"), text("choice"))?;
+    if let Action::Alert(_, request) | Action::Card(_, _, request) = &mut action
+        && request.action == crate::alerts::feedback::Action::FalseAlarm
+    {
+        request.reason = actions::reason(text("reason").map(str::to_owned), text("details").map(str::to_owned));
+    }
+    Some(action)
+}
+
+/// An `adaptiveCard/action` invoke (Action.Execute): the answer replaces the card, or shows a
+/// message and leaves it.
+async fn invoke(state: &AppState, teams: &TeamsState, activity: &Activity) -> Response {
+    let answer = |body: Value| Json(body).into_response();
+    let (tenant, user, scope) = match identify(teams, activity).await {
+        Ok(who) => who,
+        Err(unknown) => return answer(cards::invoke_message(unknown.message())),
+    };
+    remember(teams, &tenant, activity).await;
+    let data = activity.value.as_ref().and_then(|v| v.pointer("/action/data")).cloned().unwrap_or(Value::Null);
+    let verb = activity.value.as_ref().and_then(|v| v.pointer("/action/verb")).and_then(Value::as_str);
+    let mut data = data;
+    if let (Some(verb), Some(map)) = (verb, data.as_object_mut()) {
+        map.insert("verb".into(), verb.into());
+    }
+    match clicked(state, teams, activity, (&tenant, &user, scope), &data).await {
+        Ok(Shown::Card(card)) => answer(cards::invoke_card(card)),
+        Ok(Shown::Words(text)) => answer(cards::invoke_message(&text)),
+        Err(e) => {
+            tracing::error!(error = ?e, "answering a Teams card action");
+            let error =
+                json!({ "code": "InternalError", "message": "Something went wrong on our side; please try again." });
+            answer(json!({ "statusCode": 500, "type": "application/vnd.microsoft.error", "value": error }))
+        }
+    }
+}
+
+/// What a click shows: a card in place of the one clicked, or words.
+enum Shown {
+    Card(Value),
+    Words(String),
+}
+
+/// An `Action.Submit` click (a client without Universal Actions): the card is updated through
+/// the Connector, or the words are sent as a reply.
+async fn submitted(
+    state: &AppState,
+    teams: &TeamsState,
+    activity: &Activity,
+    who: (&TenantId, &User, Scope),
+    data: &Value,
+) -> anyhow::Result<()> {
+    match clicked(state, teams, activity, who, data).await? {
+        Shown::Card(card) => {
+            let Some(card_id) = activity.reply_to_id.as_deref() else {
+                return send(teams, activity, cards::activity(card, "Dealwatch")).await;
+            };
+            let mut update = cards::activity(card, "Dealwatch");
+            update["id"] = json!(card_id);
+            update["from"] = json!({ "id": teams.connector.bot_id() });
+            update["conversation"] = json!({ "id": activity.conversation.id });
+            teams.connector.update(&activity.service_url, &activity.conversation.id, card_id, &update).await?;
+            Ok(())
+        }
+        Shown::Words(text) => send(teams, activity, cards::activity(teams.cards.words(&text)?, &text)).await,
+    }
+}
+
+/// Does a click and draws what follows.
+async fn clicked(
+    state: &AppState,
+    teams: &TeamsState,
+    activity: &Activity,
+    (tenant, user, scope): (&TenantId, &User, Scope),
+    data: &Value,
+) -> anyhow::Result<Shown> {
+    let Some(action) = click_of(data) else {
+        return Ok(Shown::Words("That button is not one of mine any more.".into()));
+    };
+    metrics::counter!("teams_clicks_total").increment(1);
+    let card_id = activity.reply_to_id.clone().unwrap_or_default();
+    let org = activity.tenant().unwrap_or_default().to_owned();
+    let task_key = |deal: &str| format!("teams:{org}:{}:{deal}:{card_id}", activity.sender());
+    let clicker = Clicker { tenant, user, scope: scope.clone(), via: PLATFORM };
+    // The card asks why itself, so a false alarm comes with its reason.
+    let outcome = actions::act(state, &clicker, action, task_key, false).await?;
+    Ok(match outcome {
+        Outcome::Replace(reply) => {
+            let reply = settings_words(state, tenant, user, reply).await?;
+            Shown::Card(teams.cards.reply(&reply, &state.questions)?)
+        }
+        Outcome::Say(text) => Shown::Words(text),
+        Outcome::Settings => {
+            let reply = crate::chat::settings_in_words(state, tenant, user).await?;
+            Shown::Card(teams.cards.reply(&reply, &state.questions)?)
+        }
+        // The card asks why itself; a platform that cannot ask stores the click as it is.
+        Outcome::AskWhy { subject, .. } => Shown::Words(format!("Mark {subject} a false alarm from its card.")),
+        Outcome::Judged(verdict) => {
+            let who_name = activity.from.name.clone().unwrap_or_else(|| user.name.clone());
+            let line = verdict.line(&user.time_zone, &who_name);
+            Shown::Card(judged_card(state, teams, tenant, user, scope, &verdict, &line).await?)
+        }
+    })
+}
+
+/// The card a judgement was made on, drawn again without its judgement buttons and with who did
+/// what: an alert from the outbox, a deal's risk card from its current score.
+async fn judged_card(
+    state: &AppState,
+    teams: &TeamsState,
+    tenant: &TenantId,
+    user: &User,
+    scope: Scope,
+    verdict: &actions::Verdict,
+    line: &str,
+) -> anyhow::Result<Value> {
+    if let Some(deal) = verdict.given.alert_id.strip_prefix("card:") {
+        let deal = deal.split('|').next().unwrap_or(deal).to_owned();
+        let command = crate::chat::command::Command::DealRisk { query: deal };
+        return match crate::chat::answer(state, tenant, user, scope, command, PLATFORM).await? {
+            Reply::RiskCard { card } => teams.cards.risk_card(&serde_json::to_value(card)?, Some(line)),
+            _ => teams.cards.words(line),
+        };
+    }
+    let query = crate::alerts::AlertQuery { alert_id: Some(verdict.given.alert_id.clone()), ..Default::default() };
+    let Some(alert) = state.store.alerts(tenant, &query).await?.into_iter().next() else {
+        return teams.cards.words(line);
+    };
+    let message = teams.alerts.render(&alert)?;
+    teams.cards.alert(&alert, &message, Some(line))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mentions_and_markup_are_taken_out_of_a_message() {
+        assert_eq!(plain_text("<at>Dealwatch</at> what's our win rate?"), "what's our win rate?");
+        assert_eq!(plain_text("<p><at>Deal watch</at>&nbsp;deal-risk Acme &amp; Sons</p>"), "deal-risk Acme & Sons");
+        assert_eq!(plain_text("deal-risk D12"), "deal-risk D12");
+        assert_eq!(plain_text("a < b"), "a < b");
+    }
+
+    #[test]
+    fn commands_are_told_from_questions_by_their_first_word() {
+        assert_eq!(command_of("deal-risk Acme Corp"), Some(("deal-risk", "Acme Corp")));
+        assert_eq!(command_of("/pipeline region:APAC"), Some(("pipeline", "region:APAC")));
+        assert_eq!(command_of("dealwatch mute critical"), Some(("dealwatch", "mute critical")));
+        assert_eq!(command_of("help"), Some(("dealwatch", "help")));
+        assert_eq!(command_of("mute segment"), Some(("dealwatch", "mute segment")));
+        assert_eq!(command_of("which deals are at risk?"), None);
+        assert_eq!(command_of("risky deals in EMEA?"), None);
+    }
+
+    #[test]
+    fn card_data_reads_back_as_clicks_with_the_reason_typed() {
+        let data =
+            json!({ "verb": "false_alarm", "value": "a1", "choice": "", "reason": "on track", "details": "signed" });
+        match click_of(&data) {
+            Some(Action::Alert(id, r)) => {
+                assert_eq!(id, "a1");
+                assert_eq!(r.reason.as_deref(), Some("on track: signed"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let data = json!({ "verb": "snooze", "value": "", "choice": "a1|1w" });
+        assert!(matches!(click_of(&data), Some(Action::Alert(ref id, _)) if id == "a1"));
+        assert_eq!(click_of(&json!({ "verb": "dance" })), None);
+        assert_eq!(click_of(&json!({})), None);
+    }
+}

@@ -1,0 +1,19 @@
+-- Where the bot can write to someone unprompted on a chat platform: the conversation references
+-- the Bot Framework requires for a proactive Teams message (its service URL, the conversation
+-- id, the bot's and the person's ids), stored when the app is installed or first messaged.
+-- `key` is `user:<Entra object id>` for a person's chat with the bot, `conversation:<id>` for a
+-- channel or group chat.
+CREATE TABLE chat_conversations (
+    tenant_id       TEXT NOT NULL REFERENCES tenants (tenant_id),
+    platform        TEXT NOT NULL,
+    key             TEXT NOT NULL,
+    conversation_id TEXT NOT NULL,
+    service_url     TEXT NOT NULL,
+    -- The platform's organisation: the Entra tenant (Teams), the guild (Discord).
+    org_id          TEXT NOT NULL,
+    bot_id          TEXT,
+    -- The person's id on the platform (Teams: 29:…), for a person's chat.
+    user_id         TEXT,
+    updated_at      TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, platform, key)
+);
