@@ -351,3 +351,46 @@ async fn rejected_rows_are_kept_with_their_reasons() {
         );
     }
 }
+
+#[tokio::test]
+async fn chat_conversations_are_kept_per_tenant_and_platform_newest_first() {
+    use bot::store::Conversation;
+    for ts in each_store().await {
+        let (store, b) = (&ts.store, ts.store.backend());
+        let (a, other) = (tenant("tenant-a"), tenant("tenant-b"));
+        for t in [&a, &other] {
+            store.import(t, &batch("c1", vec![deal("D1", "Demo", 1.0, Outcome::Open)])).await.expect("import");
+        }
+        let at = |minute: u32| Utc.with_ymd_and_hms(2026, 12, 4, 9, minute, 0).single().expect("time");
+        let row = |key: &str, conversation: &str, minute: u32| Conversation {
+            platform: "teams".into(),
+            key: key.into(),
+            conversation_id: conversation.into(),
+            service_url: "https://smba.trafficmanager.net/emea/".into(),
+            org_id: "72f988bf-86f1-41af-91ab-2d7cd011db47".into(),
+            bot_id: Some("28:app".into()),
+            user_id: key.starts_with("user:").then(|| "29:maria".to_owned()),
+            updated_at: at(minute),
+        };
+        store.save_conversation(&a, &row("user:aad-maria", "", 1)).await.expect("save");
+        store
+            .save_conversation(&a, &row("conversation:19:deals@thread.tacv2", "19:deals@thread.tacv2", 2))
+            .await
+            .expect("save");
+        // The personal chat, opened later, replaces the row of the person.
+        store.save_conversation(&a, &row("user:aad-maria", "a:maria", 3)).await.expect("replace");
+        let mut discord = row("user:1200", "1300", 4);
+        discord.platform = "discord".into();
+        store.save_conversation(&a, &discord).await.expect("another platform");
+        let teams = store.conversations(&a, "teams").await.expect("read");
+        let keys: Vec<(&str, &str)> = teams.iter().map(|c| (c.key.as_str(), c.conversation_id.as_str())).collect();
+        assert_eq!(
+            keys,
+            [("user:aad-maria", "a:maria"), ("conversation:19:deals@thread.tacv2", "19:deals@thread.tacv2")],
+            "{b}"
+        );
+        assert_eq!(teams[0], row("user:aad-maria", "a:maria", 3), "{b}: every field round-trips");
+        assert_eq!(store.conversations(&a, "discord").await.expect("read").len(), 1, "{b}");
+        assert!(store.conversations(&other, "teams").await.expect("read").is_empty(), "{b}: another tenant sees none");
+    }
+}
