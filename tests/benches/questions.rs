@@ -20,22 +20,7 @@ use std::time::Instant;
 use bot::store::{Role, TenantId};
 use serde_json::{Value, json};
 
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-fn percentiles(mut ms: Vec<f64>) -> String {
-    ms.sort_by(f64::total_cmp);
-    let at = |p: f64| ms[((ms.len() as f64 * p).ceil() as usize).clamp(1, ms.len()) - 1];
-    format!(
-        "n={} p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-        ms.len(),
-        at(0.5),
-        at(0.95),
-        at(0.99),
-        ms[ms.len() - 1]
-    )
-}
+use tests::bench::{env_usize, percentiles};
 
 #[tokio::main]
 async fn main() {
@@ -106,9 +91,9 @@ async fn main() {
         http.push(ms);
         by_intent.entry(answer["intent"].as_str().unwrap_or("?").to_owned()).or_default().push(ms);
     }
-    println!("POST /v1/ask, {deals} deals, candle: {}", percentiles(http));
+    println!("POST /v1/ask, {deals} deals, candle: {}", percentiles(http, 1));
     for (intent, ms) in by_intent {
-        println!("  {intent:<17} {}", percentiles(ms));
+        println!("  {intent:<17} {}", percentiles(ms, 1));
     }
 
     let state = server.state.clone();
@@ -121,5 +106,5 @@ async fn main() {
         bot::chat::ask::ask(&state, &tenant, &admin, scope, q, today, None, "bench").await.expect("ask");
         direct.push(started.elapsed().as_secs_f64() * 1e3);
     }
-    println!("chat::ask in-process, {deals} deals, candle: {}", percentiles(direct));
+    println!("chat::ask in-process, {deals} deals, candle: {}", percentiles(direct, 1));
 }

@@ -235,6 +235,20 @@ impl FakeTeams {
         format!("{}/teams/", self.base)
     }
 
+    /// Points `settings` at this fake: the bot's app id and secret, its Entra tenant, the
+    /// sign-in, metadata and Connector URLs, and this tenant connected to Dealwatch's `tenant`.
+    pub fn configure(&self, settings: &mut bot::config::Settings, tenant: &str) {
+        let inner = self.lock();
+        let t = &mut settings.teams;
+        t.app_id = Some(inner.app_id.clone());
+        t.app_password = Some(inner.app_password.clone().into());
+        t.app_tenant = inner.tenant_id.clone();
+        t.login_url = self.login_url();
+        t.openid_metadata_url = self.openid_metadata_url();
+        t.service_urls = vec![self.service_url()];
+        t.tenants = [(inner.tenant_id.clone(), tenant.to_owned())].into();
+    }
+
     /// The bot's id in Teams conversations, `28:<app id>`.
     pub fn bot_id(&self) -> String {
         format!("28:{}", self.lock().app_id)

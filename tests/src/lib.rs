@@ -21,6 +21,29 @@ use engine::model::{ModelKind, TrainConfig, TrainedModel};
 use engine::score::{RiskScore, Scorer};
 use engine::texts::Texts;
 
+/// Helpers of the benchmarks (`tests/benches`), which print figures rather than assert them.
+pub mod bench {
+    /// A number from the environment (`DEALS=10000`), or `default`.
+    pub fn env_usize(name: &str, default: usize) -> usize {
+        std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    }
+
+    /// "n=500 p50 1.7 ms, p95 …, p99 …, max …" of latencies in milliseconds, with `decimals`.
+    pub fn percentiles(mut ms: Vec<f64>, decimals: usize) -> String {
+        ms.sort_by(f64::total_cmp);
+        let at = |p: f64| ms[((ms.len() as f64 * p).ceil() as usize).clamp(1, ms.len()) - 1];
+        let d = decimals;
+        format!(
+            "n={} p50 {:.d$} ms, p95 {:.d$} ms, p99 {:.d$} ms, max {:.d$} ms",
+            ms.len(),
+            at(0.5),
+            at(0.95),
+            at(0.99),
+            ms[ms.len() - 1]
+        )
+    }
+}
+
 /// The mapping `dealwatch generate` output is read with.
 pub const GENERATED_MAPPING: &str = include_str!("../../bot/mappings/generated.toml");
 

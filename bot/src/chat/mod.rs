@@ -8,6 +8,7 @@ pub mod actions;
 pub mod ask;
 pub mod command;
 pub mod embed;
+pub mod form;
 pub mod pipeline;
 pub mod samples;
 pub mod transport;
@@ -151,23 +152,6 @@ pub async fn answer(
     })
 }
 
-/// How to change alert settings from any chat.
-pub const SETTINGS_HINT: &str = "Change them with `/dealwatch set threshold 80`, `set channels teams,email` (or any), \
-                                 `set digest 09:00` (or off), `set timezone Europe/Berlin`, `set quiet 21:00-07:00` \
-                                 (or off), `set critical off`, and `/dealwatch mute <type>`.";
-
-/// The user's alert settings in words, with how to change them: the settings command's answer
-/// on a platform without a settings form.
-pub async fn settings_in_words(
-    state: &crate::server::AppState,
-    tenant: &crate::store::TenantId,
-    user: &crate::store::User,
-) -> anyhow::Result<Reply> {
-    let stored = state.store.alert_settings(tenant, &user.user_id).await?;
-    let settings = crate::alerts::settings::AlertSettings::from_stored(stored);
-    Ok(Reply::Done { text: describe(&settings, user), hint: Some(SETTINGS_HINT.into()) })
-}
-
 /// "Critical-deal alerts above 75, wherever you can be reached. Daily digest at 08:00
 /// (Europe/Berlin). Quiet hours 20:00–08:00. Muted: segment decline."
 fn describe(settings: &crate::alerts::settings::AlertSettings, user: &crate::store::User) -> String {
@@ -193,6 +177,37 @@ fn describe(settings: &crate::alerts::settings::AlertSettings, user: &crate::sto
         parts.push(format!("Muted: {}.", muted.join(", ")));
     }
     parts.join(" ")
+}
+
+/// A settings form submitted from Teams or Discord: saved through the same checks as the REST
+/// API, answered with the settings now in force, or with what is wrong (the field and why).
+pub async fn save_form(
+    state: &crate::server::AppState,
+    tenant: &crate::store::TenantId,
+    user: &crate::store::User,
+    submission: &form::Submission,
+) -> anyhow::Result<Reply> {
+    use crate::alerts::settings::AlertSettings;
+    let current = AlertSettings::from_stored(state.store.alert_settings(tenant, &user.user_id).await?);
+    let update = match form::settings_from(submission, &current, user).and_then(|u| u.validate().map(|()| u)) {
+        Ok(update) => update,
+        Err(e) => return Ok(Reply::Unreadable { message: format!("Not saved: {}", e.message) }),
+    };
+    let (now_in_force, _) = crate::server::api::update_settings(state, tenant, &user.user_id, update)
+        .await
+        .map_err(|e| anyhow::anyhow!("saving the settings: {e:?}"))?;
+    Ok(Reply::Done { text: format!("✅ Saved. {}", describe(&now_in_force, user)), hint: None })
+}
+
+/// The form a user's settings open in: the values in force, the channels this deployment has.
+pub async fn settings_form(
+    state: &crate::server::AppState,
+    tenant: &crate::store::TenantId,
+    user: &crate::store::User,
+) -> anyhow::Result<form::SettingsForm> {
+    let stored = state.store.alert_settings(tenant, &user.user_id).await?;
+    let settings = crate::alerts::settings::AlertSettings::from_stored(stored);
+    Ok(form::SettingsForm::new(&settings, user, &state.settings.alert_channels(), "command"))
 }
 
 /// `/dealwatch set …`: one setting changed through the same path as the REST API and the

@@ -233,6 +233,26 @@ pub fn person<'a>(
     users.iter().find(|u| stored(u) == Some(platform_id))
 }
 
+/// Stores `id` as `user`'s id on `platform` (`teams`, `discord`) when it is not stored yet, so
+/// that alerts can reach people linked by the config or found by email: the alert sender knows
+/// people only by what the store holds. A failed write is logged; the person is still answered.
+pub async fn remember_link(store: &dyn Store, tenant: &TenantId, user: &User, platform: &str, id: &str) -> User {
+    let mut linked = user.clone();
+    let field = match platform {
+        "teams" => &mut linked.teams_user_id,
+        "discord" => &mut linked.discord_user_id,
+        _ => return linked,
+    };
+    if field.as_deref() == Some(id) {
+        return linked;
+    }
+    *field = Some(id.to_owned());
+    if let Err(e) = store.upsert_user(tenant, &linked).await {
+        tracing::warn!(error = %e, platform, "storing a user's chat id");
+    }
+    linked
+}
+
 /// A platform's organisation (a Teams tenant, a Discord server) → the Dealwatch tenant it is
 /// connected to in the config; a value that is not a tenant id fails at start-up.
 pub fn tenant_map(

@@ -14,7 +14,8 @@ use crate::chat::Reply;
 use crate::chat::ask::{Questions, Style};
 use crate::chat::transport::PlatformTemplates;
 
-const BUNDLED: [(&str, &str); 12] = [
+const BUNDLED: [(&str, &str); 13] = [
+    ("settings_modal.json", include_str!("../../../prompts/discord/settings_modal.json.tera")),
     ("macros.json", include_str!("../../../prompts/discord/macros.json.tera")),
     ("risk_card.json", include_str!("../../../prompts/discord/risk_card.json.tera")),
     ("alert.json", include_str!("../../../prompts/discord/alert.json.tera")),
@@ -70,7 +71,19 @@ impl Messages {
             check_message,
         )?;
         let judge = crate::chat::actions::Judge::Alert("0190f0e2-0000-7000-8000-000000000000".into());
-        check_modal(&self.why_modal(&judge, "Acme <Corp> & Sons")?)
+        check_modal(&self.why_modal(&judge, "Acme <Corp> & Sons")?)?;
+        let user = crate::chat::samples::sample_user();
+        let settings = crate::alerts::settings::AlertSettings::default();
+        let channels = ["discord".to_owned(), "email".to_owned(), "log".to_owned()];
+        let form = crate::chat::form::SettingsForm::new(&settings, &user, &channels, "command");
+        check_modal(&self.settings_modal(&form)?).context("the settings form")
+    }
+
+    /// The settings form, opened with the values in force.
+    pub fn settings_modal(&self, form: &crate::chat::form::SettingsForm) -> anyhow::Result<Value> {
+        let mut context = PlatformTemplates::context();
+        context.insert("form", form);
+        self.templates.json("settings_modal.json", &context)
     }
 
     /// The slash commands, as registered in each server.

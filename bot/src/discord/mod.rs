@@ -265,11 +265,13 @@ async fn identify(
             found.push((tenant, person.clone(), scope));
         }
     }
-    match found.len() {
-        1 => Ok(found.remove(0)),
-        // Known in several tenants and asking in a direct message: which one is unclear.
-        _ => Err(Unknown::User),
+    // Known in several tenants and asking in a direct message: which one is unclear.
+    if found.len() != 1 {
+        return Err(Unknown::User);
     }
+    let (tenant, person, scope) = found.remove(0);
+    let person = crate::chat::transport::remember_link(state.store.as_ref(), &tenant, &person, PLATFORM, &id).await;
+    Ok((tenant, person, scope))
 }
 
 /// One interaction from the gateway (or a test's recorded payload), answered through Discord's
@@ -373,20 +375,21 @@ async fn on_command(state: &AppState, discord: &Arc<DiscordState>, command: &Com
     }
     .unwrap_or_default()
     .to_owned();
+    let parsed = (name != "ask").then(|| crate::chat::command::parse(&name, &text));
+    // The settings open in a form: that must be the interaction's response itself.
+    if let Some(Ok(crate::chat::command::Command::Settings)) = parsed {
+        let form = discord.messages.settings_modal(&crate::chat::settings_form(state, &tenant, &user).await?)?;
+        return respond(discord, command.id, &command.token, MODAL, Some(form)).await;
+    }
     let (state, owned) = (state.clone(), discord.clone());
     let work = async move {
-        let reply = if name == "ask" {
-            let today = Utc::now().date_naive();
-            crate::chat::ask::ask(&state, &tenant, &user, scope, &text, today, None, PLATFORM).await?.reply
-        } else {
-            match crate::chat::command::parse(&name, &text) {
-                Ok(command) => crate::chat::answer(&state, &tenant, &user, scope, command, PLATFORM).await?,
-                Err(e) => Reply::Unreadable { message: e.to_string() },
+        let reply = match parsed {
+            None => {
+                let today = Utc::now().date_naive();
+                crate::chat::ask::ask(&state, &tenant, &user, scope, &text, today, None, PLATFORM).await?.reply
             }
-        };
-        let reply = match reply {
-            Reply::Settings => crate::chat::settings_in_words(&state, &tenant, &user).await?,
-            other => other,
+            Some(Ok(command)) => crate::chat::answer(&state, &tenant, &user, scope, command, PLATFORM).await?,
+            Some(Err(e)) => Reply::Unreadable { message: e.to_string() },
         };
         owned.messages.reply(&reply, &state.questions)
     };
@@ -427,10 +430,6 @@ async fn on_component(state: &AppState, discord: &DiscordState, click: &Componen
     let outcome = actions::act(state, &clicker, action, task_key, true).await?;
     match outcome {
         Outcome::Replace(reply) => {
-            let reply = match reply {
-                Reply::Settings => crate::chat::settings_in_words(state, &tenant, &user).await?,
-                other => other,
-            };
             let message = discord.messages.reply(&reply, &state.questions)?;
             respond(discord, click.id, &click.token, UPDATE, Some(message)).await
         }
@@ -443,10 +442,8 @@ async fn on_component(state: &AppState, discord: &DiscordState, click: &Componen
             respond(discord, click.id, &click.token, REPLY, Some(message)).await
         }
         Outcome::Settings => {
-            let reply = crate::chat::settings_in_words(state, &tenant, &user).await?;
-            let mut message = discord.messages.reply(&reply, &state.questions)?;
-            message["flags"] = json!(EPHEMERAL);
-            respond(discord, click.id, &click.token, REPLY, Some(message)).await
+            let form = discord.messages.settings_modal(&crate::chat::settings_form(state, &tenant, &user).await?)?;
+            respond(discord, click.id, &click.token, MODAL, Some(form)).await
         }
         Outcome::AskWhy { on, subject } => {
             let modal = discord.messages.why_modal(&on, &subject)?;
@@ -455,11 +452,46 @@ async fn on_component(state: &AppState, discord: &DiscordState, click: &Componen
     }
 }
 
-/// The false-alarm form's answer: stored with its reason, and the message it was about updated.
+/// A form's field as typed (`None`: not in the form, or left empty).
+fn typed(modal: &ModalInteraction, id: &str) -> Option<String> {
+    modal.data.components.iter().flat_map(|row| row.components.iter()).find_map(|c| match c {
+        serenity::all::ActionRowComponent::InputText(input) if input.custom_id == id => {
+            input.value.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned)
+        }
+        _ => None,
+    })
+}
+
+/// The settings form, written the way `/dealwatch set` takes each value: what it asks for.
+fn settings_submission(modal: &ModalInteraction) -> crate::chat::form::Submission {
+    let off = |v: &Option<String>| v.as_deref().is_some_and(|v| v.eq_ignore_ascii_case("off"));
+    let (threshold, digest, quiet) = (typed(modal, "threshold"), typed(modal, "digest"), typed(modal, "quiet"));
+    let window = quiet.as_deref().filter(|_| !off(&quiet)).and_then(|q| q.split_once('-'));
+    let channels = typed(modal, "channels").unwrap_or_default();
+    crate::chat::form::Submission {
+        critical: threshold.as_ref().map(|_| !off(&threshold)),
+        threshold: threshold.clone().filter(|_| !off(&threshold)),
+        channels: Some(
+            channels
+                .split(|c: char| c == ',' || c.is_whitespace())
+                .filter(|c| !c.is_empty() && !c.eq_ignore_ascii_case("any"))
+                .map(str::to_ascii_lowercase)
+                .collect(),
+        ),
+        digest: digest.as_ref().map(|_| !off(&digest)),
+        digest_time: digest.clone().filter(|_| !off(&digest)),
+        timezone: typed(modal, "timezone"),
+        quiet: quiet.as_ref().map(|_| !off(&quiet)),
+        // "22:00" without an end is kept whole, so the settings' check names it.
+        quiet_start: window.map(|w| w.0.trim().to_owned()).or_else(|| quiet.clone().filter(|_| !off(&quiet))),
+        quiet_end: window.map(|w| w.1.trim().to_owned()),
+        muted: None,
+    }
+}
+
+/// A form's answer: the settings saved (or why not), or a false alarm stored with its reason
+/// and the message it was about updated.
 async fn on_modal(state: &AppState, discord: &DiscordState, modal: &ModalInteraction) -> anyhow::Result<()> {
-    let Some(judge) = modal.data.custom_id.strip_prefix("why:").and_then(Judge::unpack) else {
-        return respond(discord, modal.id, &modal.token, DEFER_UPDATE, None).await;
-    };
     let (tenant, user, _) = match identify(state, discord, modal.guild_id, &modal.user).await {
         Ok(who) => who,
         Err(unknown) => {
@@ -467,13 +499,18 @@ async fn on_modal(state: &AppState, discord: &DiscordState, modal: &ModalInterac
             return respond(discord, modal.id, &modal.token, REPLY, Some(message)).await;
         }
     };
-    let typed = modal.data.components.iter().flat_map(|row| row.components.iter()).find_map(|c| match c {
-        serenity::all::ActionRowComponent::InputText(input) if input.custom_id == "reason" => input.value.clone(),
-        _ => None,
-    });
+    if modal.data.custom_id == "settings" {
+        let saved = crate::chat::save_form(state, &tenant, &user, &settings_submission(modal)).await?;
+        let mut message = discord.messages.reply(&saved, &state.questions)?;
+        message["flags"] = json!(EPHEMERAL);
+        return respond(discord, modal.id, &modal.token, REPLY, Some(message)).await;
+    }
+    let Some(judge) = modal.data.custom_id.strip_prefix("why:").and_then(Judge::unpack) else {
+        return respond(discord, modal.id, &modal.token, DEFER_UPDATE, None).await;
+    };
     let request = crate::server::api::FeedbackRequest {
         action: crate::alerts::feedback::Action::FalseAlarm,
-        reason: actions::reason(None, typed),
+        reason: actions::reason(None, typed(modal, "reason")),
         snooze: None,
     };
     let Some(verdict) = actions::judge(state, &tenant, &user, &judge, &request).await? else {

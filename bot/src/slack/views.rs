@@ -1,99 +1,13 @@
 //! Modals and the App Home tab: what they show (rendered from `prompts/slack/`), and reading a
 //! submitted settings form back into [`AlertSettings`].
 
-use engine::alerts::AlertKind;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::alerts::settings::{AlertSettings, CriticalDeals, DailyDigest, QuietHours, SettingsError};
+use crate::alerts::settings::{AlertSettings, SettingsError};
 use crate::store::User;
 
-/// One checkbox of a group.
-#[derive(Debug, Clone, Serialize)]
-pub struct Choice {
-    pub value: String,
-    pub label: String,
-    pub on: bool,
-}
-
-/// The values the settings modal opens with.
-#[derive(Debug, Clone, Serialize)]
-pub struct SettingsForm {
-    pub critical: bool,
-    pub threshold: u8,
-    pub channels: Vec<Choice>,
-    pub digest: bool,
-    pub digest_time: String,
-    pub timezone: String,
-    pub quiet: bool,
-    pub quiet_start: String,
-    pub quiet_end: String,
-    pub kinds: Vec<Choice>,
-    /// Where the modal was opened from (`command`, `home`): the home tab is refreshed after a
-    /// save from it.
-    pub metadata: String,
-}
-
-/// A kind's name as people read it: "segment decline".
-pub fn kind_label(kind: AlertKind) -> String {
-    kind.as_str().replace('_', " ")
-}
-
-impl SettingsForm {
-    /// The form for `settings` in force for `user`, offering the deployment's `channels`.
-    pub fn new(settings: &AlertSettings, user: &User, channels: &[String], opened_from: &str) -> SettingsForm {
-        let critical = settings.critical();
-        let digest = settings.digest_for(user.role, &user.time_zone);
-        let hhmm = |t: chrono::NaiveTime| t.format("%H:%M").to_string();
-        let (quiet, quiet_start, quiet_end) = match settings.quiet_window() {
-            Some((start, end)) => (true, hhmm(start), hhmm(end)),
-            None => {
-                let q = settings.quiet_hours.as_ref();
-                (false, q.map_or("20:00".into(), |q| q.start.clone()), q.map_or("08:00".into(), |q| q.end.clone()))
-            }
-        };
-        let stored_digest = settings.daily_digest.as_ref();
-        SettingsForm {
-            critical: critical.enabled,
-            threshold: critical.threshold,
-            channels: channels
-                .iter()
-                .filter(|c| c.as_str() != "log")
-                .map(|c| Choice { value: c.clone(), label: channel_label(c), on: critical.channels.contains(c) })
-                .collect(),
-            digest: digest.is_some(),
-            digest_time: digest.as_ref().or(stored_digest).map_or("08:00".into(), |d| d.time.clone()),
-            timezone: digest.as_ref().or(stored_digest).map_or(user.time_zone.clone(), |d| d.timezone.clone()),
-            quiet,
-            quiet_start,
-            quiet_end,
-            kinds: AlertKind::ALL
-                .into_iter()
-                .map(|k| Choice {
-                    value: k.as_str().to_owned(),
-                    label: capitalised(&kind_label(k)),
-                    on: settings.mutes(k),
-                })
-                .collect(),
-            metadata: opened_from.to_owned(),
-        }
-    }
-}
-
-fn channel_label(c: &str) -> String {
-    match c {
-        "slack" => "Slack".into(),
-        "email" => "Email".into(),
-        "teams" => "Microsoft Teams".into(),
-        "discord" => "Discord".into(),
-        other => other.to_owned(),
-    }
-}
-
-fn capitalised(s: &str) -> String {
-    let mut c = s.chars();
-    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
-}
+pub use crate::chat::form::{Choice, SettingsForm, kind_label};
 
 /// A submitted view's input values: `state.values[block][action]`.
 pub struct Submitted<'a>(&'a Value);
@@ -146,47 +60,23 @@ pub fn block_of(field: &str) -> &'static str {
     }
 }
 
-/// The settings a submitted form asks for, keeping what the form does not show (the digest's
-/// size and floor) from `current`. Errors name the form's block.
+/// The settings a submitted modal asks for (see [`crate::chat::form::settings_from`]). Errors
+/// name the field; [`block_of`] says under which block Slack shows them.
 pub fn settings_from(view: &Value, current: &AlertSettings, user: &User) -> Result<AlertSettings, SettingsError> {
     let form = Submitted::new(view);
-    let threshold = match form.text("threshold") {
-        None => current.critical().threshold,
-        Some(t) => t.parse::<u8>().ok().filter(|t| *t <= 100).ok_or_else(|| {
-            SettingsError::new("critical_deals.threshold", "range", "the threshold is a whole number from 0 to 100")
-        })?,
+    let submission = crate::chat::form::Submission {
+        critical: Some(form.on("critical")),
+        threshold: form.text("threshold"),
+        channels: Some(form.checked("channels")),
+        digest: Some(form.on("digest")),
+        digest_time: form.time("digest_time"),
+        timezone: form.text("timezone"),
+        quiet: Some(form.on("quiet")),
+        quiet_start: form.time("quiet_start"),
+        quiet_end: form.time("quiet_end"),
+        muted: Some(form.checked("muted")),
     };
-    let digest_now = current.digest_for(user.role, &user.time_zone);
-    let keep = current.daily_digest.as_ref().or(digest_now.as_ref());
-    let timezone = form.text("timezone").unwrap_or_else(|| user.time_zone.clone());
-    let mut muted = Vec::new();
-    for value in form.checked("muted") {
-        let kind = AlertKind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == value)
-            .ok_or_else(|| SettingsError::new("muted", "enum", format!("{value:?} is not an alert type")))?;
-        muted.push(kind);
-    }
-    Ok(AlertSettings {
-        critical_deals: Some(CriticalDeals {
-            enabled: form.on("critical"),
-            channels: form.checked("channels"),
-            threshold,
-        }),
-        daily_digest: Some(DailyDigest {
-            enabled: form.on("digest"),
-            time: form.time("digest_time").unwrap_or_else(|| "08:00".into()),
-            timezone,
-            max_deals: keep.map_or(10, |d| d.max_deals),
-            min_risk_score: keep.map_or(51, |d| d.min_risk_score),
-        }),
-        quiet_hours: Some(QuietHours {
-            enabled: form.on("quiet"),
-            start: form.time("quiet_start").unwrap_or_else(|| "20:00".into()),
-            end: form.time("quiet_end").unwrap_or_else(|| "08:00".into()),
-        }),
-        muted: Some(muted),
-    })
+    crate::chat::form::settings_from(&submission, current, user)
 }
 
 /// One deal on the home tab.
@@ -215,6 +105,7 @@ pub use crate::chat::actions::local;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use engine::alerts::AlertKind;
     use serde_json::json;
 
     fn user() -> User {

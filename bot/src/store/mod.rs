@@ -575,6 +575,13 @@ pub trait Store: Send + Sync + fmt::Debug {
     async fn save_conversation(&self, tenant: &TenantId, conversation: &Conversation) -> Result<(), StoreError>;
     /// A tenant's conversations on `platform`, the most recently seen first.
     async fn conversations(&self, tenant: &TenantId, platform: &str) -> Result<Vec<Conversation>, StoreError>;
+    /// One conversation by its key (`user:…`, `conversation:…`).
+    async fn conversation(
+        &self,
+        tenant: &TenantId,
+        platform: &str,
+        key: &str,
+    ) -> Result<Option<Conversation>, StoreError>;
 
     async fn tenant_ids(&self) -> Result<Vec<TenantId>, StoreError>;
 

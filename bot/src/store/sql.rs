@@ -1282,8 +1282,7 @@ macro_rules! implement_store {
 
             async fn conversations(&self, tenant: &TenantId, platform: &str) -> Result<Vec<Conversation>, StoreError> {
                 let mut tx = self.begin(tenant).await?;
-                type Row = (String, String, String, String, String, Option<String>, Option<String>, chrono::DateTime<chrono::Utc>);
-                let rows: Vec<Row> = sqlx::query_as(
+                let rows: Vec<sql::ConversationRow> = sqlx::query_as(
                     "SELECT platform, key, conversation_id, service_url, org_id, bot_id, user_id, updated_at \
                      FROM chat_conversations WHERE tenant_id = $1 AND platform = $2 ORDER BY updated_at DESC, key",
                 )
@@ -1292,19 +1291,27 @@ macro_rules! implement_store {
                 .fetch_all(&mut *tx)
                 .await?;
                 tx.commit().await?;
-                Ok(rows
-                    .into_iter()
-                    .map(|(platform, key, conversation_id, service_url, org_id, bot_id, user_id, updated_at)| Conversation {
-                        platform,
-                        key,
-                        conversation_id,
-                        service_url,
-                        org_id,
-                        bot_id,
-                        user_id,
-                        updated_at,
-                    })
-                    .collect())
+                Ok(rows.into_iter().map(sql::conversation).collect())
+            }
+
+            async fn conversation(
+                &self,
+                tenant: &TenantId,
+                platform: &str,
+                key: &str,
+            ) -> Result<Option<Conversation>, StoreError> {
+                let mut tx = self.begin(tenant).await?;
+                let row: Option<sql::ConversationRow> = sqlx::query_as(
+                    "SELECT platform, key, conversation_id, service_url, org_id, bot_id, user_id, updated_at \
+                     FROM chat_conversations WHERE tenant_id = $1 AND platform = $2 AND key = $3",
+                )
+                .bind(tenant.as_str())
+                .bind(platform)
+                .bind(key)
+                .fetch_optional(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(row.map(sql::conversation))
             }
 
             async fn tenant_ids(&self) -> Result<Vec<TenantId>, StoreError> {
@@ -1754,3 +1761,12 @@ macro_rules! implement_store {
 }
 
 pub(super) use implement_store;
+
+/// A `chat_conversations` row as the queries select it.
+pub(crate) type ConversationRow =
+    (String, String, String, String, String, Option<String>, Option<String>, DateTime<Utc>);
+
+pub(crate) fn conversation(row: ConversationRow) -> super::Conversation {
+    let (platform, key, conversation_id, service_url, org_id, bot_id, user_id, updated_at) = row;
+    super::Conversation { platform, key, conversation_id, service_url, org_id, bot_id, user_id, updated_at }
+}

@@ -13,7 +13,8 @@ use crate::chat::Reply;
 use crate::chat::ask::{Questions, Style};
 use crate::chat::transport::PlatformTemplates;
 
-const BUNDLED: [(&str, &str); 10] = [
+const BUNDLED: [(&str, &str); 11] = [
+    ("settings.json", include_str!("../../../prompts/teams/settings.json.tera")),
     ("macros.json", include_str!("../../../prompts/teams/macros.json.tera")),
     ("risk_card.json", include_str!("../../../prompts/teams/risk_card.json.tera")),
     ("alert.json", include_str!("../../../prompts/teams/alert.json.tera")),
@@ -58,7 +59,28 @@ impl Cards {
                 check_card,
             )?;
         }
+        let user = crate::chat::samples::sample_user();
+        let settings = crate::alerts::settings::AlertSettings::default();
+        let channels = ["teams".to_owned(), "email".to_owned(), "log".to_owned()];
+        let form = crate::chat::form::SettingsForm::new(&settings, &user, &channels, "command");
+        for (notice, failed) in [(None, false), (Some("✅ Saved."), false), (Some("Not saved: no such zone"), true)] {
+            check_card(&self.settings(&form, notice, failed)?).context("the sample settings card")?;
+        }
         Ok(())
+    }
+
+    /// The settings form on a card; `notice` says what the last save did (`failed`: it did not).
+    pub fn settings(
+        &self,
+        form: &crate::chat::form::SettingsForm,
+        notice: Option<&str>,
+        failed: bool,
+    ) -> anyhow::Result<Value> {
+        let mut context = Cards::context(None);
+        context.insert("form", form);
+        context.insert("notice", &notice);
+        context.insert("failed", &failed);
+        self.templates.json("settings.json", &context)
     }
 
     fn context(judged: Option<&str>) -> tera::Context {

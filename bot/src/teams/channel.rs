@@ -35,22 +35,21 @@ impl TeamsChannel {
     async fn conversation(&self, tenant: &TenantId, to: &Address) -> Result<Conversation, SendError> {
         let id =
             to.teams.as_deref().ok_or_else(|| SendError::Permanent(format!("recipient {} has no Teams id", to.id)))?;
-        let known = self.teams.store.conversations(tenant, PLATFORM).await.map_err(|e| SendError::Transient {
-            reason: format!("reading Teams conversations: {e}"),
-            retry_after: None,
-        })?;
+        let read = |key: String| async move {
+            self.teams.store.conversation(tenant, PLATFORM, &key).await.map_err(|e| SendError::Transient {
+                reason: format!("reading Teams conversations: {e}"),
+                retry_after: None,
+            })
+        };
         if to.shared {
             let channel = id.split(';').next().unwrap_or(id);
-            return known
-                .into_iter()
-                .find(|c| c.key == format!("conversation:{channel}"))
-                .ok_or_else(|| {
-                    SendError::Permanent(format!(
-                        "Dealwatch has not been added to the Teams conversation {channel}: add the app to that team or chat first"
-                    ))
-                });
+            return read(format!("conversation:{channel}")).await?.ok_or_else(|| {
+                SendError::Permanent(format!(
+                    "Dealwatch has not been added to the Teams conversation {channel}: add the app to that team or chat first"
+                ))
+            });
         }
-        let Some(mut person) = known.into_iter().find(|c| c.key == format!("user:{id}")) else {
+        let Some(mut person) = read(format!("user:{id}")).await? else {
             return Err(SendError::Permanent(format!(
                 "recipient {} has not used Dealwatch in Teams yet, so there is no chat to write to: they open the app once",
                 to.id

@@ -278,15 +278,16 @@ async fn identify(teams: &TeamsState, activity: &Activity) -> Result<(TenantId, 
     let found = crate::chat::transport::person(&users, &teams.users, |u| u.teams_user_id.as_deref(), aad).cloned();
     let user = match found {
         Some(u) => u,
-        None => by_email(teams, &tenant, &users, activity).await.ok_or(Unknown::User)?,
+        None => by_email(teams, &users, activity).await.ok_or(Unknown::User)?,
     };
+    let user = crate::chat::transport::remember_link(teams.store.as_ref(), &tenant, &user, PLATFORM, aad).await;
     let scope = Scope::for_user(&users, &user.user_id, user.role);
     Ok((tenant, user, scope))
 }
 
-/// The user whose email Teams has for the sender (the conversation's roster), linked for good by
-/// storing their Entra object id with them, so alerts can find them too.
-async fn by_email(teams: &TeamsState, tenant: &TenantId, users: &[User], activity: &Activity) -> Option<User> {
+/// The user whose email Teams has for the sender (the conversation's roster); the caller links
+/// them for good by storing their Entra object id with them, so alerts can find them too.
+async fn by_email(teams: &TeamsState, users: &[User], activity: &Activity) -> Option<User> {
     let aad = activity.sender().to_owned();
     if teams.misses.lock().await.get(&aad).is_some_and(|at| at.elapsed() < MISS_TTL) {
         return None;
@@ -310,16 +311,10 @@ async fn by_email(teams: &TeamsState, tenant: &TenantId, users: &[User], activit
         .iter()
         .filter(|u| u.teams_user_id.is_none())
         .find(|u| u.email.as_deref().is_some_and(|e| emails.contains(&e.to_ascii_lowercase())));
-    let Some(user) = found else {
+    if found.is_none() {
         teams.misses.lock().await.insert(aad, Instant::now());
-        return None;
-    };
-    let mut linked = user.clone();
-    linked.teams_user_id = Some(aad);
-    if let Err(e) = teams.store.upsert_user(tenant, &linked).await {
-        tracing::warn!(error = %e, "storing a Teams user's id");
     }
-    Some(linked)
+    found.cloned()
 }
 
 /// Stores the conversation references the Connector needs to write to the sender later (their
@@ -363,8 +358,8 @@ async fn remember(teams: &TeamsState, tenant: &TenantId, activity: &Activity) {
         }
         // A person's chat seen in a channel only does not overwrite their personal chat.
         if row.conversation_id.is_empty() {
-            let known = teams.store.conversations(tenant, PLATFORM).await.unwrap_or_default();
-            if known.iter().any(|c| c.key == row.key && !c.conversation_id.is_empty()) {
+            let known = teams.store.conversation(tenant, PLATFORM, &row.key).await.ok().flatten();
+            if known.is_some_and(|c| !c.conversation_id.is_empty()) {
                 teams.remembered.lock().await.insert(seen);
                 continue;
             }
@@ -430,17 +425,58 @@ async fn message(state: &AppState, teams: &TeamsState, activity: &Activity) -> a
             crate::chat::ask::ask(state, &tenant, &user, scope, &text, today, None, PLATFORM).await?.reply
         }
     };
-    let reply = settings_words(state, &tenant, &user, reply).await?;
-    let card = teams.cards.reply(&reply, &state.questions)?;
+    let card = match &reply {
+        Reply::Settings => settings_card(state, teams, &tenant, &user, None).await?,
+        other => teams.cards.reply(other, &state.questions)?,
+    };
     send(teams, activity, cards::activity(card, &summary(&reply))).await
 }
 
-/// `dealwatch settings`: Teams shows the settings in words, with how to change them.
-async fn settings_words(state: &AppState, tenant: &TenantId, user: &User, reply: Reply) -> anyhow::Result<Reply> {
-    if !matches!(reply, Reply::Settings) {
-        return Ok(reply);
+/// The settings form on a card, with what the last save did (a `Done` or an `Unreadable`).
+async fn settings_card(
+    state: &AppState,
+    teams: &TeamsState,
+    tenant: &TenantId,
+    user: &User,
+    saved: Option<&Reply>,
+) -> anyhow::Result<Value> {
+    let form = crate::chat::settings_form(state, tenant, user).await?;
+    let (notice, failed) = match saved {
+        Some(Reply::Done { text, .. }) => (Some(text.as_str()), false),
+        Some(Reply::Unreadable { message }) => (Some(message.as_str()), true),
+        _ => (None, false),
+    };
+    teams.cards.settings(&form, notice, failed)
+}
+
+/// The settings form's Save: what its inputs ask for (unticked boxes and empty fields included).
+fn submission(data: &Value) -> crate::chat::form::Submission {
+    let text = |key: &str| data[key].as_str().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
+    let flag = |key: &str| data[key].as_str().map(|v| v == "true");
+    let list = |key: &str| {
+        Some(
+            data[key]
+                .as_str()
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        )
+    };
+    crate::chat::form::Submission {
+        critical: flag("critical"),
+        threshold: text("threshold"),
+        channels: list("channels"),
+        digest: flag("digest"),
+        digest_time: text("digest_time"),
+        timezone: text("timezone"),
+        quiet: flag("quiet"),
+        quiet_start: text("quiet_start"),
+        quiet_end: text("quiet_end"),
+        muted: list("muted"),
     }
-    crate::chat::settings_in_words(state, tenant, user).await
 }
 
 /// The notification line of a reply (what Teams shows in the activity feed).
@@ -610,6 +646,10 @@ async fn clicked(
     (tenant, user, scope): (&TenantId, &User, Scope),
     data: &Value,
 ) -> anyhow::Result<Shown> {
+    if data["verb"] == "save_settings" {
+        let saved = crate::chat::save_form(state, tenant, user, &submission(data)).await?;
+        return Ok(Shown::Card(settings_card(state, teams, tenant, user, Some(&saved)).await?));
+    }
     let Some(action) = click_of(data) else {
         return Ok(Shown::Words("That button is not one of mine any more.".into()));
     };
@@ -621,15 +661,9 @@ async fn clicked(
     // The card asks why itself, so a false alarm comes with its reason.
     let outcome = actions::act(state, &clicker, action, task_key, false).await?;
     Ok(match outcome {
-        Outcome::Replace(reply) => {
-            let reply = settings_words(state, tenant, user, reply).await?;
-            Shown::Card(teams.cards.reply(&reply, &state.questions)?)
-        }
+        Outcome::Replace(reply) => Shown::Card(teams.cards.reply(&reply, &state.questions)?),
         Outcome::Say(text) => Shown::Words(text),
-        Outcome::Settings => {
-            let reply = crate::chat::settings_in_words(state, tenant, user).await?;
-            Shown::Card(teams.cards.reply(&reply, &state.questions)?)
-        }
+        Outcome::Settings => Shown::Card(settings_card(state, teams, tenant, user, None).await?),
         // The card asks why itself; a platform that cannot ask stores the click as it is.
         Outcome::AskWhy { subject, .. } => Shown::Words(format!("Mark {subject} a false alarm from its card.")),
         Outcome::Judged(verdict) => {

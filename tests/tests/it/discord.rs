@@ -168,6 +168,64 @@ async fn recorded_commands_are_answered_privately_through_the_transport_seam() {
         assert!(texts(&set["data"]).contains("Quiet hours 22:00–06:30"), "{b}: {set}");
         let bad = rig.command("dealwatch_command", "set threshold 101").await;
         assert!(texts(&bad["data"]).contains("the threshold is a whole number from 0 to 100"), "{b}: {bad}");
+        // The settings open in a form (a modal), filled in with the values in force.
+        let form = rig.command("dealwatch_command", "settings").await;
+        assert_eq!(
+            (form["type"].as_u64(), form["data"]["custom_id"].as_str()),
+            (Some(9), Some("settings")),
+            "{b}: {form}"
+        );
+        let inputs: Vec<(String, String)> = form["data"]["components"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .map(|r| {
+                (
+                    r["components"][0]["custom_id"].as_str().unwrap_or("").to_owned(),
+                    r["components"][0]["value"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect();
+        assert!(inputs.contains(&("quiet".into(), "22:00-06:30".into())), "{b}: {inputs:?}");
+        let submit = |fields: Vec<(&str, &str)>| {
+            let rows: Vec<Value> = fields
+                .into_iter()
+                .map(|(id, v)| json!({ "type": 1, "components": [{ "type": 4, "custom_id": id, "value": v }] }))
+                .collect();
+            move |i: &mut Value| {
+                i["data"] = json!({ "custom_id": "settings", "components": rows });
+                i.as_object_mut().expect("object").remove("message");
+            }
+        };
+        let saved = rig
+            .interact(
+                "modal_submit",
+                submit(vec![
+                    ("threshold", "off"),
+                    ("channels", "Discord, email"),
+                    ("digest", "07:30"),
+                    ("timezone", "America/New_York"),
+                    ("quiet", "off"),
+                ]),
+            )
+            .await;
+        assert_eq!((saved["type"].as_u64(), saved["data"]["flags"].as_u64()), (Some(4), Some(64)), "{b}: {saved}");
+        assert!(
+            texts(&saved["data"]).contains(
+                "✅ Saved. Critical-deal alerts are off. Daily digest at 07:30 (America/New_York). No quiet hours."
+            ),
+            "{b}: {saved}"
+        );
+        let stored = s.alert_settings(&rig.tenant, "rep_1").await.expect("settings").expect("stored");
+        assert_eq!(stored["critical_deals"]["channels"], json!(["discord", "email"]), "{b}");
+        assert_eq!(stored["muted"], json!(["critical_deal"]), "{b}: what the form does not show is kept");
+        let refused = rig.interact("modal_submit", submit(vec![("threshold", "75"), ("digest", "noon")])).await;
+        assert!(
+            texts(&refused["data"]).contains("Not saved: daily_digest.time must be a time as HH:MM"),
+            "{b}: {refused}"
+        );
+        let stored = s.alert_settings(&rig.tenant, "rep_1").await.expect("settings").expect("stored");
+        assert_eq!(stored["critical_deals"]["enabled"], false, "{b}: nothing half-written");
         // A stranger, and a server that is not connected.
         let stranger = rig
             .interact("deal_risk_command", |i| {
@@ -190,6 +248,8 @@ async fn recorded_commands_are_answered_privately_through_the_transport_seam() {
             })
             .await;
         assert!(texts(&admin["data"]).contains(&format!("{}: risk", theirs.name)), "{b}: {admin}");
+        let stored = s.user(&rig.tenant, "admin").await.expect("user").expect("exists");
+        assert_eq!(stored.discord_user_id, Some(ADA.to_string()), "{b}: stored, so alerts reach them");
     }
 }
 

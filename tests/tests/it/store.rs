@@ -392,5 +392,9 @@ async fn chat_conversations_are_kept_per_tenant_and_platform_newest_first() {
         assert_eq!(teams[0], row("user:aad-maria", "a:maria", 3), "{b}: every field round-trips");
         assert_eq!(store.conversations(&a, "discord").await.expect("read").len(), 1, "{b}");
         assert!(store.conversations(&other, "teams").await.expect("read").is_empty(), "{b}: another tenant sees none");
+        let one = store.conversation(&a, "teams", "user:aad-maria").await.expect("read");
+        assert_eq!(one.map(|c| c.conversation_id), Some("a:maria".to_owned()), "{b}");
+        assert_eq!(store.conversation(&a, "discord", "user:aad-maria").await.expect("read"), None, "{b}");
+        assert_eq!(store.conversation(&other, "teams", "user:aad-maria").await.expect("read"), None, "{b}");
     }
 }

@@ -41,15 +41,9 @@ async fn rig(store: tests::TestStore) -> Rig {
         teams.add_user(id, aad, email, name);
         teams.add_conversation(conversation);
     }
-    let (login, metadata, service) = (teams.login_url(), teams.openid_metadata_url(), teams.service_url());
+    let fake = teams.clone();
     let server = TestServer::start(store, move |s| {
-        s.teams.app_id = Some(APP_ID.into());
-        s.teams.app_password = Some(PASSWORD.to_owned().into());
-        s.teams.app_tenant = AAD.into();
-        s.teams.login_url = login;
-        s.teams.openid_metadata_url = metadata;
-        s.teams.service_urls = vec![service];
-        s.teams.tenants = [(AAD.to_owned(), "acme".to_owned())].into();
+        fake.configure(s, "acme");
         s.teams.users = [("admin".to_owned(), "aad-admin".to_owned())].into();
         s.alerts.deal_url = Some("https://acme.my.salesforce.com/{deal_id}".into());
         s.alerts.fallback_channel = "log".into();
@@ -253,15 +247,8 @@ async fn every_kind_of_bad_bot_framework_token_is_refused_before_the_activity_is
 
     // Keys that cannot be fetched are our problem: 503, so the Bot Connector tries again.
     teams.fail_keys(true);
-    let (login, metadata) = (teams.login_url(), teams.openid_metadata_url());
-    let fresh = TestServer::start(tests::sqlite_store().await, move |s| {
-        s.teams.app_id = Some(APP_ID.into());
-        s.teams.app_password = Some(PASSWORD.to_owned().into());
-        s.teams.login_url = login;
-        s.teams.openid_metadata_url = metadata;
-        s.teams.service_urls = vec![service];
-    })
-    .await;
+    let fake = teams.clone();
+    let fresh = TestServer::start(tests::sqlite_store().await, move |s| fake.configure(s, "acme")).await;
     let response = fresh
         .http
         .post(fresh.url("/api/messages"))
@@ -322,6 +309,8 @@ async fn commands_and_questions_in_teams_are_answered_with_adaptive_cards() {
         // The admin, linked by the config.
         let help = texts(&rig.say("admin", "help").await);
         assert!(help.contains("deal-risk D12345"), "{b}: {help}");
+        let admin = s.user(&rig.tenant, "admin").await.expect("user").expect("exists");
+        assert_eq!(admin.teams_user_id.as_deref(), Some("aad-admin"), "{b}: stored, so alerts reach them");
         // Someone Dealwatch does not know, and an organisation that is not connected.
         let stranger = texts(&rig.say("xavier", "deal-risk Acme").await);
         assert!(stranger.contains("I don't know you yet"), "{b}: {stranger}");
@@ -333,18 +322,39 @@ async fn commands_and_questions_in_teams_are_answered_with_adaptive_cards() {
         assert_eq!(rig.post(&foreign).await.0, 200, "{b}");
         let last = rig.teams.activities().last().cloned().expect("answered");
         assert!(texts(&last.activity).contains("not connected to Dealwatch"), "{b}: {}", last.activity);
-        // Settings in words, changed by a command through the same checks as the REST API.
+        // A setting changed by a command, through the same checks as the REST API.
         let saved = texts(&rig.say("rep_1", "dealwatch set threshold 80").await);
         assert!(saved.contains("✅ Saved") && saved.contains("above 80"), "{b}: {saved}");
         let wrong = texts(&rig.say("rep_1", "dealwatch set timezone Mars/Olympus").await);
         assert!(wrong.contains("unknown time zone \"Mars/Olympus\""), "{b}: {wrong}");
-        let settings = texts(&rig.say("rep_1", "settings").await);
-        assert!(
-            settings.contains("Critical-deal alerts above 80") && settings.contains("set digest"),
-            "{b}: {settings}"
-        );
+        // The settings open in a form on a card, with the values in force; Save stores them.
+        let form = rig.say("rep_1", "settings").await;
+        let input = |card: &Value, id: &str| {
+            card["body"].as_array().and_then(|b| b.iter().find(|e| e["id"] == id)).map(|e| e["value"].clone())
+        };
+        assert_eq!(input(&form, "threshold"), Some(json!(80)), "{b}: {form}");
+        assert_eq!(input(&form, "critical"), Some(json!("true")), "{b}");
+        let save = json!({ "value": "", "choice": "", "critical": "true", "threshold": "85", "channels": "teams",
+            "digest": "true", "digest_time": "09:15", "timezone": "Europe/Berlin", "quiet": "false",
+            "quiet_start": "20:00", "quiet_end": "08:00", "muted": "segment_decline,high_performer" });
+        let answer = rig.click("rep_1", "settings-card", "save_settings", save.clone()).await;
+        let text = texts(&answer["value"]);
+        assert!(text.contains("✅ Saved. Critical-deal alerts above 85, on teams. Daily digest at 09:15 (Europe/Berlin). No quiet hours. Muted: segment decline, high performer."), "{b}: {text}");
+        assert_eq!(input(&answer["value"], "threshold"), Some(json!(85)), "{b}: the form shows what is stored now");
         let stored = s.alert_settings(&rig.tenant, "rep_1").await.expect("settings").expect("stored");
-        assert_eq!(stored["critical_deals"]["threshold"], 80, "{b}");
+        assert_eq!(
+            (stored["critical_deals"]["threshold"].as_u64(), stored["quiet_hours"]["enabled"].as_bool()),
+            (Some(85), Some(false)),
+            "{b}"
+        );
+        // A value the settings refuse: nothing stored, the form says which and why.
+        let mut wrong = save;
+        wrong["timezone"] = "Mars/Olympus".into();
+        wrong["threshold"] = "60".into();
+        let refused = rig.click("rep_1", "settings-card", "save_settings", wrong).await;
+        assert!(texts(&refused["value"]).contains("Not saved: unknown time zone \"Mars/Olympus\""), "{b}: {refused}");
+        let stored = s.alert_settings(&rig.tenant, "rep_1").await.expect("settings").expect("stored");
+        assert_eq!(stored["critical_deals"]["threshold"], 85, "{b}: nothing half-written");
         // The people who wrote are remembered for proactive alerts, with their chats.
         let conversations = s.conversations(&rig.tenant, "teams").await.expect("conversations");
         let rep = conversations.iter().find(|c| c.key == "user:aad-rep1").expect("rep_1's chat");
@@ -352,6 +362,22 @@ async fn commands_and_questions_in_teams_are_answered_with_adaptive_cards() {
         assert_eq!(rep.service_url, rig.teams.service_url(), "{b}");
         // One sign-in served every reply.
         assert_eq!(rig.teams.tokens_issued(), 1, "{b}: the Connector token is cached");
+        // A busy Connector (429 asking for a second): the reply is sent again once, after the wait.
+        rig.teams.script(&[Fault::RateLimited(1)]);
+        let retried = texts(&rig.say("rep_1", "help").await);
+        assert!(retried.contains("deal-risk D12345"), "{b}: {retried}");
+        let replies =
+            rig.teams.calls().iter().filter(|c| c.starts_with("POST /v3/conversations/a:rep1/activities")).count();
+        // Down twice over (500, 500): the reply is lost and logged; Teams gets its 200 anyway,
+        // so it does not deliver the message again.
+        rig.teams.script(&[Fault::ServerError, Fault::ServerError]);
+        let before = rig.teams.activities().len();
+        let lost = rig.teams.message_activity("a:rep1", "29:rep1", "aad-rep1", "help");
+        assert_eq!(rig.post(&lost).await.0, 200, "{b}");
+        assert_eq!(rig.teams.activities().len(), before, "{b}: nothing delivered");
+        let after =
+            rig.teams.calls().iter().filter(|c| c.starts_with("POST /v3/conversations/a:rep1/activities")).count();
+        assert_eq!(after, replies + 2, "{b}: tried twice, no more");
     }
 }
 
