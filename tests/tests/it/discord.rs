@@ -458,3 +458,46 @@ async fn the_gateway_client_in_serve_registers_the_commands_and_answers_interact
     assert!(rig.discord.wait_for_callbacks(2, Wait::from_secs(30)).await, "answered after the resume");
     (running.stop)().await;
 }
+
+// Several threads: the fake answers the server's start-up calls while this one waits for the
+// server's first line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dealwatch_serve_runs_the_gateway_client_when_discord_is_configured() {
+    let store = tests::sqlite_store().await;
+    let today = Utc::now().date_naive();
+    let dataset = seed_tenant(store.store.as_ref(), "acme", 2_000, 4, today).await;
+    let tenant = TenantId::parse("acme").expect("tenant");
+    let mut rep = store.store.user(&tenant, "rep_1").await.expect("user").expect("seeded");
+    rep.discord_user_id = Some(PRIYA.to_string());
+    store.store.upsert_user(&tenant, &rep).await.expect("link");
+    let discord = FakeDiscord::start(TOKEN, APP).await;
+    discord.add_guild(GUILD, "Acme Sales");
+    discord.add_channel(GUILD, CHANNEL, "deal-desk");
+    let dir = tests::scratch();
+    let config = format!(
+        "data_dir = {data:?}\n[discord]\nbot_token = {TOKEN:?}\napplication_id = {APP}\napi_url = {base:?}\nguilds = {{ \"{GUILD}\" = \"acme\" }}\n",
+        data = dir.path().join("data").display().to_string(),
+        base = discord.base,
+    );
+    let config = tests::write(dir.path(), "dealwatch.toml", config);
+    let mut cmd = crate::service_cli::cli(&store);
+    cmd.args(["--config", &config]);
+    let (mut server, _) = crate::service_cli::spawn_server(&mut cmd);
+    let identified = discord.wait_identified(Wait::from_secs(30)).await;
+    let deadline = tokio::time::Instant::now() + Wait::from_secs(30);
+    while discord.commands(GUILD).len() < 4 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Wait::from_millis(100)).await;
+    }
+    let mine = tests::open_deal(&dataset, "rep_1");
+    let mut interaction = discord.fresh_interaction("deal_risk_command");
+    interaction["data"]["options"][0]["value"] = mine.id.to_string().into();
+    discord.dispatch_interaction(interaction);
+    let answered = discord.wait_for_callbacks(1, Wait::from_secs(30)).await;
+    server.kill().expect("stop the server");
+    let _ = server.wait();
+    assert!(identified, "the server connected to the gateway");
+    assert_eq!(discord.commands(GUILD).len(), 4, "the commands were registered");
+    assert!(answered, "the server answered the interaction");
+    let (_, answer) = discord.callbacks().remove(0);
+    assert!(texts(&answer["data"]).contains(&format!("{}: risk", mine.name)), "{answer}");
+}
