@@ -231,7 +231,7 @@ impl Unknown {
             Unknown::User => {
                 "I don't know you yet: ask a Dealwatch admin to link your Discord account to your CRM user ([discord] users)."
             }
-            Unknown::Store => "Something went wrong on our side; please try again in a minute.",
+            Unknown::Store => SORRY,
         }
     }
 }
@@ -323,7 +323,13 @@ async fn answer_in_time(
     };
     match tokio::time::timeout(discord.deadline, &mut task).await {
         Ok(done) => {
-            let message = done.context("the answer task")??;
+            let message = match done.context("the answer task")? {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::error!(error = ?e, "answering a Discord interaction");
+                    discord.messages.words(SORRY)?
+                }
+            };
             respond(discord, id, token, now, Some(flag(message))).await
         }
         Err(_) => {
@@ -333,7 +339,7 @@ async fn answer_in_time(
                 Ok(m) => m,
                 Err(e) => {
                     tracing::error!(error = ?e, "answering a Discord interaction after deferring it");
-                    discord.messages.words(actions_sorry())?
+                    discord.messages.words(SORRY)?
                 }
             };
             discord.http.edit_original_interaction_response(token, &message, Vec::new()).await?;
@@ -342,9 +348,8 @@ async fn answer_in_time(
     }
 }
 
-fn actions_sorry() -> &'static str {
-    "Something went wrong on our side; please try again in a minute."
-}
+/// What a person is told when answering them failed on our side (the cause is logged).
+const SORRY: &str = "Something went wrong on our side; please try again in a minute.";
 
 /// The text of a slash command's string option.
 fn option<'a>(command: &'a CommandInteraction, name: &str) -> Option<&'a str> {
@@ -427,7 +432,14 @@ async fn on_component(state: &AppState, discord: &DiscordState, click: &Componen
     let guild = click.guild_id.map_or_else(|| "dm".to_owned(), |g| g.to_string());
     let message_id = click.message.id.to_string();
     let task_key = |deal: &str| format!("discord:{guild}:{}:{deal}:{message_id}", click.user.id);
-    let outcome = actions::act(state, &clicker, action, task_key, true).await?;
+    let outcome = match actions::act(state, &clicker, action, task_key, true).await {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            tracing::error!(error = ?e, "answering a Discord click");
+            let message = json!({ "flags": EPHEMERAL, "content": SORRY });
+            return respond(discord, click.id, &click.token, REPLY, Some(message)).await;
+        }
+    };
     match outcome {
         Outcome::Replace(reply) => {
             let message = discord.messages.reply(&reply, &state.questions)?;

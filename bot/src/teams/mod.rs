@@ -397,7 +397,8 @@ async fn installed(teams: &TeamsState, activity: &Activity) -> anyhow::Result<()
     Ok(())
 }
 
-/// A message: a command, a question, or an `Action.Submit` click.
+/// A message: a command, a question, or an `Action.Submit` click. A failure of ours is said to
+/// the person (without our internals); a Connector that cannot take the reply is logged.
 async fn message(state: &AppState, teams: &TeamsState, activity: &Activity) -> anyhow::Result<()> {
     let (tenant, user, scope) = match identify(teams, activity).await {
         Ok(who) => who,
@@ -410,26 +411,44 @@ async fn message(state: &AppState, teams: &TeamsState, activity: &Activity) -> a
     if let Some(data) = activity.value.as_ref().filter(|v| v["verb"].is_string()) {
         return submitted(state, teams, activity, (&tenant, &user, scope), data).await;
     }
+    let reply = match answer_message(state, teams, activity, (&tenant, &user, scope)).await {
+        Ok(reply) => reply,
+        Err(e) => {
+            tracing::error!(error = ?e, "answering a Teams message");
+            let sorry = Unknown::Store.message();
+            cards::activity(teams.cards.words(sorry)?, sorry)
+        }
+    };
+    send(teams, activity, reply).await
+}
+
+/// The card answering a message's words: a command's, or a question's.
+async fn answer_message(
+    state: &AppState,
+    teams: &TeamsState,
+    activity: &Activity,
+    (tenant, user, scope): (&TenantId, &User, Scope),
+) -> anyhow::Result<Value> {
     let text = plain_text(activity.text.as_deref().unwrap_or_default());
     let reply = match command_of(&text) {
         Some((name, rest)) => match crate::chat::command::parse(name, rest) {
             Ok(command) => {
                 metrics::counter!("teams_commands_total", "command" => name.to_owned()).increment(1);
-                crate::chat::answer(state, &tenant, &user, scope, command, PLATFORM).await?
+                crate::chat::answer(state, tenant, user, scope, command, PLATFORM).await?
             }
             Err(e) => Reply::Unreadable { message: e.to_string() },
         },
         None if text.is_empty() => Reply::Help,
         None => {
             let today = Utc::now().date_naive();
-            crate::chat::ask::ask(state, &tenant, &user, scope, &text, today, None, PLATFORM).await?.reply
+            crate::chat::ask::ask(state, tenant, user, scope, &text, today, None, PLATFORM).await?.reply
         }
     };
     let card = match &reply {
-        Reply::Settings => settings_card(state, teams, &tenant, &user, None).await?,
+        Reply::Settings => settings_card(state, teams, tenant, user, None).await?,
         other => teams.cards.reply(other, &state.questions)?,
     };
-    send(teams, activity, cards::activity(card, &summary(&reply))).await
+    Ok(cards::activity(card, &summary(&reply)))
 }
 
 /// The settings form on a card, with what the last save did (a `Done` or an `Unreadable`).
