@@ -80,15 +80,29 @@ impl Sender {
     /// The sender the configuration describes: its channels, the templates (from the prompts
     /// directory, else bundled), the retry settings. Fails on a bad template or channel setting.
     pub fn from_settings(settings: &Settings, store: Arc<dyn Store>) -> anyhow::Result<Sender> {
+        let transports = crate::chat::transport::configured(settings, &store)?;
+        Sender::with_transports(settings, store, &transports)
+    }
+
+    /// The same, delivering to the chat platforms through `transports` already built (the
+    /// server's, so a platform's client and its token are made once).
+    pub fn with_transports(
+        settings: &Settings,
+        store: Arc<dyn Store>,
+        transports: &[Arc<dyn crate::chat::transport::Transport>],
+    ) -> anyhow::Result<Sender> {
         super::chart::load_font(settings.alerts.chart_font.as_deref());
         let templates = Templates::load(settings.prompts_dir.as_deref(), settings.alerts.deal_url.clone())?;
-        let channels = Sender::channels(settings, &store)?;
+        let channels = Sender::channels(settings, transports)?;
         Ok(Sender::new(store, channels, Arc::new(templates), SenderConfig::from_settings(settings)))
     }
 
-    /// The channels `settings` configure: the log always, Slack, email and the chat transports
-    /// (Teams, Discord) when configured.
-    pub fn channels(settings: &Settings, store: &Arc<dyn Store>) -> anyhow::Result<Vec<Arc<dyn Channel>>> {
+    /// The channels `settings` configure: the log always, Slack and email when configured, and
+    /// each chat transport's (Teams, Discord).
+    pub fn channels(
+        settings: &Settings,
+        transports: &[Arc<dyn crate::chat::transport::Transport>],
+    ) -> anyhow::Result<Vec<Arc<dyn Channel>>> {
         let mut channels: Vec<Arc<dyn Channel>> =
             vec![Arc::new(LogChannel::new(settings.data_dir.join(&settings.alerts.log_file))?)];
         if let Some(token) = &settings.slack.bot_token {
@@ -98,9 +112,7 @@ impl Sender {
             let from = settings.email.from.as_deref().unwrap_or("Dealwatch <dealwatch@localhost>");
             channels.push(Arc::new(EmailChannel::new(url, from)?));
         }
-        for transport in crate::chat::transport::configured(settings, store)? {
-            channels.push(transport.channel());
-        }
+        channels.extend(transports.iter().map(|t| t.channel()));
         Ok(channels)
     }
 

@@ -311,18 +311,16 @@ pub async fn serve(
         _ => None,
     };
     let listen = settings.server.listen;
-    let sender = if settings.alerts.deliver {
-        Some(
-            crate::alerts::deliver::Sender::from_settings(&settings, store.clone())
-                .context("setting up alert delivery")?,
-        )
-    } else {
-        None
-    };
     let poll = Duration::from_secs(settings.alerts.poll_seconds.max(1));
     let (run_jobs, channels) = (settings.jobs.run, settings.alert_channels());
     let jobs_every = Duration::from_secs(settings.jobs.poll_seconds.max(1));
     let state = AppState::new(settings, store.clone(), texts.clone(), demo.clone())?;
+    let sender = if state.settings.alerts.deliver {
+        let sender = crate::alerts::deliver::Sender::with_transports(&state.settings, store.clone(), &state.transports);
+        Some(sender.context("setting up alert delivery")?)
+    } else {
+        None
+    };
     let jobs = run_jobs.then(|| {
         let work = crate::jobs::ServiceJobs {
             store: store.clone(),
