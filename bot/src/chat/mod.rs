@@ -210,65 +210,31 @@ pub async fn settings_form(
     Ok(form::SettingsForm::new(&settings, user, &state.settings.alert_channels(), "command"))
 }
 
-/// `/dealwatch set …`: one setting changed through the same path as the REST API and the
-/// settings form; a value the settings refuse is said back with why.
+/// `/dealwatch set …`: one setting changed, as if that one field of the settings form were
+/// submitted (the same checks as the REST API; a value the settings refuse is said back).
 async fn set(
     state: &crate::server::AppState,
     tenant: &crate::store::TenantId,
     user: &crate::store::User,
     setting: command::Setting,
 ) -> anyhow::Result<Reply> {
-    use crate::alerts::settings::{AlertSettings, DailyDigest, QuietHours};
     use command::Setting;
-    let current = AlertSettings::from_stored(state.store.alert_settings(tenant, &user.user_id).await?);
-    let mut critical = current.critical();
-    let digest_now = current.digest_for(user.role, &user.time_zone);
-    let mut digest = current.daily_digest.clone().or(digest_now).unwrap_or(DailyDigest {
-        enabled: false,
-        time: "08:00".into(),
-        timezone: user.time_zone.clone(),
-        max_deals: 10,
-        min_risk_score: 51,
-    });
-    let mut update = AlertSettings::default();
-    match setting {
-        Setting::Critical(on) => {
-            critical.enabled = on;
-            update.critical_deals = Some(critical);
-        }
-        Setting::Threshold(t) => {
-            critical.threshold = t;
-            update.critical_deals = Some(critical);
-        }
-        Setting::Channels(channels) => {
-            critical.channels = channels;
-            update.critical_deals = Some(critical);
-        }
+    let submission = match setting {
+        Setting::Critical(on) => form::Submission { critical: Some(on), ..Default::default() },
+        Setting::Threshold(t) => form::Submission { threshold: Some(t.to_string()), ..Default::default() },
+        Setting::Channels(channels) => form::Submission { channels: Some(channels), ..Default::default() },
         Setting::Digest(time) => {
-            digest.enabled = time.is_some();
-            if let Some(time) = time {
-                digest.time = time;
-            }
-            update.daily_digest = Some(digest);
+            form::Submission { digest: Some(time.is_some()), digest_time: time, ..Default::default() }
         }
-        Setting::TimeZone(zone) => {
-            digest.timezone = zone;
-            update.daily_digest = Some(digest);
-        }
-        Setting::Quiet(window) => {
-            update.quiet_hours = Some(match window {
-                Some((start, end)) => QuietHours { enabled: true, start, end },
-                None => QuietHours { enabled: false, start: "20:00".into(), end: "08:00".into() },
-            });
-        }
-    }
-    if let Err(e) = update.validate() {
-        return Ok(Reply::Unreadable { message: e.message });
-    }
-    let (now_in_force, _) = crate::server::api::update_settings(state, tenant, &user.user_id, update)
-        .await
-        .map_err(|e| anyhow::anyhow!("saving the settings: {e:?}"))?;
-    Ok(Reply::Done { text: format!("✅ Saved. {}", describe(&now_in_force, user)), hint: None })
+        Setting::TimeZone(zone) => form::Submission { timezone: Some(zone), ..Default::default() },
+        Setting::Quiet(window) => form::Submission {
+            quiet: Some(window.is_some()),
+            quiet_start: window.as_ref().map(|w| w.0.clone()),
+            quiet_end: window.map(|w| w.1),
+            ..Default::default()
+        },
+    };
+    save_form(state, tenant, user, &submission).await
 }
 
 /// The risk card of the deal `query` names (an id, an account or a deal name) in `engine`,
