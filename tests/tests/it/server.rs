@@ -22,17 +22,7 @@ fn admin() -> String {
 
 /// An open deal of `owner` (and its id).
 fn open_deal_of(dataset: &engine::dataset::Dataset, owner: &str) -> String {
-    let today = chrono::Utc::now().date_naive();
-    let c = dataset.schema.owner_column().expect("owner column");
-    dataset
-        .deals
-        .iter()
-        .find(|d| {
-            engine::asof::status(d, Some(today)) == engine::asof::Status::Open
-                && dataset.cat_name(c, d.cats[c]) == Some(owner)
-        })
-        .map(|d| d.id.to_string())
-        .expect("an open deal for that owner")
+    tests::open_deal(dataset, owner).id.to_string()
 }
 
 #[tokio::test]
