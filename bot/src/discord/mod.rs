@@ -79,6 +79,17 @@ impl std::fmt::Debug for DiscordState {
     }
 }
 
+/// Discord's HTTP client for the bot, at `[discord] api_url`.
+fn http(d: &crate::config::Discord, token: &secrecy::SecretString, application: ApplicationId) -> Http {
+    let builder = serenity::http::HttpBuilder::new(token.expose_secret()).application_id(application);
+    match d.api_url.trim_end_matches('/') {
+        "https://discord.com" => builder.build(),
+        // serenity sends through a proxy only with its rate limiter off (the limiter builds
+        // requests for discord.com itself); a 429 then reaches the sender, which backs off.
+        proxy => builder.proxy(proxy).ratelimiter_disabled(true).build(),
+    }
+}
+
 impl Discord {
     /// The adapter `[discord]` configures; `None` without a bot token.
     pub fn configured(settings: &crate::config::Settings) -> anyhow::Result<Option<Discord>> {
@@ -94,15 +105,8 @@ impl Discord {
             api.scheme() == "https" || loopback,
             "[discord] api_url must be https:// (plain http only to a local test server)"
         );
-        let mut builder =
-            serenity::http::HttpBuilder::new(token.expose_secret()).application_id(ApplicationId::new(application));
-        if d.api_url.trim_end_matches('/') != "https://discord.com" {
-            // serenity sends through a proxy only with its rate limiter off (the limiter builds
-            // requests for discord.com itself); a 429 then reaches the sender, which backs off.
-            builder = builder.proxy(d.api_url.trim_end_matches('/')).ratelimiter_disabled(true);
-        }
         let state = DiscordState {
-            http: Arc::new(builder.build()),
+            http: Arc::new(http(d, &token, ApplicationId::new(application))),
             token,
             messages: messages::Messages::load(settings)?,
             alerts: Arc::new(Templates::load(settings.prompts_dir.as_deref(), settings.alerts.deal_url.clone())?),
@@ -140,14 +144,10 @@ impl Transport for Discord {
             return Ok(None);
         }
         let handler = Gateway { app: state.clone(), discord: self.state.clone() };
-        // The shared HTTP client (and its rate limits) serves the gateway's calls too.
-        let http = serenity::http::HttpBuilder::new(self.state.token.expose_secret())
-            .application_id(self.state.http.application_id().context("the Discord application id")?);
-        let http = match state.settings.discord.api_url.trim_end_matches('/') {
-            "https://discord.com" => http,
-            proxy => http.proxy(proxy).ratelimiter_disabled(true),
-        };
-        let mut client = serenity::client::ClientBuilder::new_with_http(http.build(), GatewayIntents::GUILDS)
+        // The gateway client takes an HTTP client of its own (serenity owns it), made the same way.
+        let application = self.state.http.application_id().context("the Discord application id")?;
+        let http = http(&state.settings.discord, &self.state.token, application);
+        let mut client = serenity::client::ClientBuilder::new_with_http(http, GatewayIntents::GUILDS)
             .event_handler(handler)
             .await
             .context("building the Discord gateway client")?;
