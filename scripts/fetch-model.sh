@@ -8,7 +8,9 @@
 # against a hard-coded sha256 before it is copied.
 #
 # Usage: scripts/fetch-model.sh [DEST_DIR]
-#   DEST_DIR defaults to $DEALWATCH_MODEL_DIR, else <repo>/models/all-MiniLM-L6-v2
+#   DEST_DIR defaults to $DEALWATCH_MODEL_DIR, else the per-user data directory
+#   ${XDG_DATA_HOME:-~/.local/share}/dealwatch/models/all-MiniLM-L6-v2, which is where
+#   `dealwatch` looks by default from any working directory.
 #
 # Idempotent: if DEST_DIR already holds the files with the expected hashes,
 # nothing is downloaded.
@@ -40,9 +42,9 @@ declare -A SHA256=(
 log() { printf 'fetch-model: %s\n' "$*"; }
 die() { printf 'fetch-model: error: %s\n' "$*" >&2; exit 1; }
 
-SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-REPO_ROOT="$(cd "$SCRIPT_DIR/.." && pwd)"
-DEST="${1:-${DEALWATCH_MODEL_DIR:-$REPO_ROOT/models/all-MiniLM-L6-v2}}"
+# The same default as the binary's (bot/src/chat/embed.rs, default_model_dir).
+DATA_HOME="${XDG_DATA_HOME:-${HOME:?HOME is not set; give DEST_DIR}/.local/share}"
+DEST="${1:-${DEALWATCH_MODEL_DIR:-$DATA_HOME/dealwatch/models/all-MiniLM-L6-v2}}"
 
 sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
 

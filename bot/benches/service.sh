@@ -13,6 +13,7 @@ rate=${RATE:-1000}
 export DEALWATCH_AUTH__HS256_SECRETS='["bench-secret-bench-secret-bench-secret-0123"]'
 export DEALWATCH_LIMITS__PER_USER_PER_MINUTE=100000000
 export DEALWATCH_LIMITS__PER_TENANT_PER_MINUTE=100000000
+export DEALWATCH_LIMITS__PER_SOURCE_PER_MINUTE=100000000
 export DEALWATCH_LOG__LEVEL=warn
 # The API alone: no scheduled jobs (a catch-up retrain at start would share the cores).
 export DEALWATCH_JOBS__RUN=false

@@ -22,6 +22,12 @@
 //!   of forged `kid`s must not turn this service into a load generator against the provider. When
 //!   a fetch fails the keys already cached stay in use; only with none at all does verification
 //!   fail with [`AuthError::KeysUnavailable`].
+//! - **Our own tokens say who they are for, and not for long.** HS256 tokens (minted by
+//!   `dealwatch token` and the demo) carry `iss` [`HS256_ISSUER`] and `aud` [`HS256_AUDIENCE`],
+//!   and must; no token of either kind may be valid for more than [`MAX_TOKEN_HOURS`] (an HS256
+//!   token must say when it was issued). What a token may do is further limited by the caller's
+//!   role in the users table when it is used, and tokens a user was issued before a revocation
+//!   are refused (the server checks both; see `server::authenticate`).
 //! - **Errors name the failure, never the evidence.** No [`AuthError`] message contains the token,
 //!   a part of it, or a secret, so errors can be logged and returned to clients as they are.
 
@@ -45,6 +51,12 @@ const MIN_SECONDS_BETWEEN_FETCHES: i64 = 60;
 const MAX_TOKEN_BYTES: usize = 16 * 1024;
 /// RSA moduli below 2048 bits are factorable in practice; such JWKS keys are ignored.
 const MIN_RSA_MODULUS_BYTES: usize = 256;
+/// The `iss` of the HS256 tokens Dealwatch mints.
+pub const HS256_ISSUER: &str = "dealwatch";
+/// The `aud` of the HS256 tokens Dealwatch mints: its REST API.
+pub const HS256_AUDIENCE: &str = "dealwatch-api";
+/// The longest a token may be valid: a week.
+pub const MAX_TOKEN_HOURS: i64 = 7 * 24;
 
 /// Installs rustls's ring provider as the process default, once; later calls do nothing.
 ///
@@ -244,7 +256,7 @@ impl Authenticator {
             _ => return Err(AuthError::BadSignature),
         }
         let payload = decode_object(parts.payload)?;
-        self.check_claims(&payload, now)
+        self.check_claims(&payload, &alg, now)
     }
 
     /// Verifies the token in an `Authorization` header value: `Bearer <token>`, with the scheme
@@ -273,8 +285,9 @@ impl Authenticator {
 
     /// Checks the payload of a token whose signature is valid, in order: times, issuer,
     /// audience, then the claims Dealwatch needs.
-    fn check_claims(&self, payload: &Map<String, Value>, now: i64) -> Result<Claims, AuthError> {
+    fn check_claims(&self, payload: &Map<String, Value>, alg: &str, now: i64) -> Result<Claims, AuthError> {
         let inner = &self.inner;
+        let ours = alg == "HS256";
         let exp = number(payload, "exp")?.ok_or_else(|| bad_claims("exp is missing"))?;
         // RFC 7519: the token is valid only *before* exp; the leeway extends that for clock skew.
         if now >= exp.saturating_add(inner.leeway) {
@@ -286,14 +299,28 @@ impl Authenticator {
             return Err(bad_claims("the token is not valid yet (nbf)"));
         }
         let iat = number(payload, "iat")?;
+        let max = MAX_TOKEN_HOURS * 3600;
+        match iat {
+            Some(iat) if iat > now.saturating_add(inner.leeway) => {
+                return Err(bad_claims("the token was issued in the future (iat)"));
+            }
+            Some(iat) if exp.saturating_sub(iat) > max => {
+                return Err(bad_claims("the token is valid for longer than a week"));
+            }
+            None if ours => return Err(bad_claims("iat is missing")),
+            _ if exp.saturating_sub(now) > max => return Err(bad_claims("the token is valid for longer than a week")),
+            _ => {}
+        }
 
         let iss = match payload.get("iss") {
             None | Some(Value::Null) => None,
             Some(Value::String(iss)) => Some(iss.clone()),
             Some(_) => return Err(bad_claims("iss must be a string")),
         };
-        if let Some(expected) = &inner.issuer
-            && iss.as_ref() != Some(expected)
+        // Our own tokens name us; an identity provider's, the configured issuer.
+        let expected_issuer = if ours { Some(HS256_ISSUER) } else { inner.issuer.as_deref() };
+        if let Some(expected) = expected_issuer
+            && iss.as_deref() != Some(expected)
         {
             return Err(AuthError::WrongIssuer);
         }
@@ -309,8 +336,9 @@ impl Authenticator {
                 .ok_or_else(|| bad_claims("aud must hold strings"))?,
             Some(_) => return Err(bad_claims("aud must be a string or an array of strings")),
         };
-        let aud = match &inner.audience {
-            Some(expected) if audiences.contains(&expected.as_str()) => Some(expected.clone()),
+        let expected_audience = if ours { Some(HS256_AUDIENCE) } else { inner.audience.as_deref() };
+        let aud = match expected_audience {
+            Some(expected) if audiences.contains(&expected) => Some(expected.to_owned()),
             Some(_) => return Err(AuthError::WrongAudience),
             None => match audiences.as_slice() {
                 [only] => Some((*only).to_owned()),
@@ -331,13 +359,15 @@ impl Authenticator {
     }
 }
 
-/// Mints an HS256 token (for `dealwatch demo --serve` and tests). The secret should be one the
+/// Mints an HS256 token (for `dealwatch token`, `dealwatch demo --serve` and tests), stamped
+/// with our issuer and audience (whatever `claims` say of them). The secret should be one the
 /// [`Authenticator`] accepts: at least 32 bytes.
 pub fn mint_hs256(secret: &SecretString, claims: &Claims) -> Result<String, AuthError> {
     let key = EncodingKey::from_secret(secret.expose_secret().as_bytes());
+    let claims = Claims { iss: Some(HS256_ISSUER.to_owned()), aud: Some(HS256_AUDIENCE.to_owned()), ..claims.clone() };
     // Serialising `Claims` and HMAC signing cannot fail in practice; the error text is not
     // passed on in case it ever quoted its input.
-    jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &key)
+    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key)
         .map_err(|_| AuthError::BadClaims("the claims could not be signed".to_owned()))
 }
 
@@ -791,9 +821,18 @@ zQIDAQAB
             role: Role::Manager,
             exp: NOW + 600,
             iat: Some(NOW),
-            iss: None,
-            aud: None,
+            iss: Some(HS256_ISSUER.to_owned()),
+            aud: Some(HS256_AUDIENCE.to_owned()),
         }
+    }
+
+    /// `payload` as our own HS256 tokens carry it: issued now, by us, for the API (where it
+    /// does not say otherwise).
+    fn ours(mut payload: Value) -> Value {
+        for (key, value) in [("iat", json!(NOW)), ("iss", json!(HS256_ISSUER)), ("aud", json!(HS256_AUDIENCE))] {
+            payload.as_object_mut().expect("an object").entry(key).or_insert(value);
+        }
+        payload
     }
 
     fn hs256_config() -> AuthConfig {
@@ -977,7 +1016,7 @@ zQIDAQAB
         let token = |nbf: i64| {
             sign_hs256_json(
                 SECRET,
-                &json!({ "sub": "u", "tenant_id": "t", "role": "rep", "exp": NOW + 600, "nbf": nbf }),
+                &ours(json!({ "sub": "u", "tenant_id": "t", "role": "rep", "exp": NOW + 600, "nbf": nbf })),
             )
         };
         assert!(auth.verify(&token(NOW + 60), NOW).await.is_ok());
@@ -1154,10 +1193,10 @@ zQIDAQAB
 
     #[tokio::test]
     async fn the_issuer_must_match_when_one_is_configured() {
-        let auth = authenticator(AuthConfig { issuer: Some("https://id.example.com/".to_owned()), ..hs256_config() });
-        let token = |iss: Option<&str>| {
-            mint_hs256(&secret(SECRET), &Claims { iss: iss.map(str::to_owned), ..claims() }).expect("mint")
-        };
+        let jwks = FakeJwks::start(test_jwks(KID)).await;
+        let auth =
+            authenticator(AuthConfig { issuer: Some("https://id.example.com/".to_owned()), ..jwks_config(&jwks) });
+        let token = |iss: Option<&str>| sign_rs256(Some(KID), &Claims { iss: iss.map(str::to_owned), ..claims() });
         assert!(auth.verify(&token(Some("https://id.example.com/")), NOW).await.is_ok());
         assert_eq!(auth.verify(&token(Some("https://evil.example.com/")), NOW).await, Err(AuthError::WrongIssuer));
         assert_eq!(auth.verify(&token(None), NOW).await, Err(AuthError::WrongIssuer));
@@ -1165,12 +1204,10 @@ zQIDAQAB
 
     #[tokio::test]
     async fn the_audience_must_be_listed_when_one_is_configured() {
-        let auth = authenticator(AuthConfig { audience: Some("dealwatch".to_owned()), ..hs256_config() });
+        let jwks = FakeJwks::start(test_jwks(KID)).await;
+        let auth = authenticator(AuthConfig { audience: Some("dealwatch".to_owned()), ..jwks_config(&jwks) });
         let token = |aud: Value| {
-            sign_hs256_json(
-                SECRET,
-                &json!({ "sub": "u", "tenant_id": "t", "role": "rep", "exp": NOW + 600, "aud": aud }),
-            )
+            sign_rs256(Some(KID), &json!({ "sub": "u", "tenant_id": "t", "role": "rep", "exp": NOW + 600, "aud": aud }))
         };
         let accepted = auth.verify(&token(json!(["crm", "dealwatch"])), NOW).await.expect("listed audience");
         assert_eq!(accepted.aud.as_deref(), Some("dealwatch"));
@@ -1178,6 +1215,40 @@ zQIDAQAB
         assert_eq!(auth.verify(&token(json!("crm")), NOW).await, Err(AuthError::WrongAudience));
         assert_eq!(auth.verify(&token(json!([])), NOW).await, Err(AuthError::WrongAudience));
         assert_eq!(auth.verify(&token(Value::Null), NOW).await, Err(AuthError::WrongAudience));
+    }
+
+    #[tokio::test]
+    async fn our_own_tokens_name_us_say_when_they_were_issued_and_last_a_week_at_most() {
+        // Whatever an identity provider is configured with, an HS256 token must be ours.
+        let auth = authenticator(AuthConfig {
+            issuer: Some("https://id.example.com/".to_owned()),
+            audience: Some("dealwatch".to_owned()),
+            ..hs256_config()
+        });
+        let base = || json!({ "sub": "u", "tenant_id": "t", "role": "rep", "exp": NOW + 600 });
+        let signed = |payload: Value| sign_hs256_json(SECRET, &payload);
+        assert!(auth.verify(&signed(ours(base())), NOW).await.is_ok());
+        let with = |key: &str, value: Value| {
+            let mut payload = ours(base());
+            payload[key] = value;
+            signed(payload)
+        };
+        assert_eq!(auth.verify(&with("iss", json!("https://id.example.com/")), NOW).await, Err(AuthError::WrongIssuer));
+        assert_eq!(auth.verify(&with("aud", json!("dealwatch")), NOW).await, Err(AuthError::WrongAudience));
+        let mut no_iat = ours(base());
+        no_iat.as_object_mut().expect("object").remove("iat");
+        assert!(matches!(auth.verify(&signed(no_iat), NOW).await, Err(AuthError::BadClaims(_))), "no iat");
+        let week = MAX_TOKEN_HOURS * 3600;
+        assert!(auth.verify(&with("exp", json!(NOW + week)), NOW).await.is_ok(), "a week exactly");
+        let year = with("exp", json!(NOW + 365 * 24 * 3600));
+        assert!(matches!(auth.verify(&year, NOW).await, Err(AuthError::BadClaims(_))), "a year");
+        let future = with("iat", json!(NOW + 3600));
+        assert!(matches!(auth.verify(&future, NOW).await, Err(AuthError::BadClaims(_))), "issued later");
+        // An identity provider's token without iat is held to the same week from now.
+        let jwks = FakeJwks::start(test_jwks(KID)).await;
+        let rs = authenticator(jwks_config(&jwks));
+        let far = sign_rs256(Some(KID), &json!({ "sub": "u", "tenant_id": "t", "role": "rep", "exp": NOW + week + 1 }));
+        assert!(matches!(rs.verify(&far, NOW).await, Err(AuthError::BadClaims(_))));
     }
 
     #[tokio::test]
@@ -1232,7 +1303,7 @@ zQIDAQAB
     #[tokio::test]
     async fn claims_without_a_tenant_or_with_an_unknown_role_are_refused() {
         let auth = authenticator(hs256_config());
-        let valid = json!({ "sub": "rep_15", "tenant_id": "acme", "role": "rep", "exp": NOW + 600 });
+        let valid = ours(json!({ "sub": "rep_15", "tenant_id": "acme", "role": "rep", "exp": NOW + 600 }));
         let with = |field: &str, value: Value| {
             let mut payload = valid.clone();
             payload[field] = value;
@@ -1276,13 +1347,16 @@ zQIDAQAB
         let tokens = [
             mint_hs256(&secret(SECRET), &Claims { exp: NOW - 3600, ..good.clone() }).expect("mint"),
             mint_hs256(&secret(SECOND_SECRET), &good).expect("mint"),
-            mint_hs256(&secret(SECRET), &Claims { iss: None, ..good.clone() }).expect("mint"),
-            mint_hs256(&secret(SECRET), &Claims { aud: None, ..good.clone() }).expect("mint"),
-            mint_hs256(&secret(SECRET), &Claims { tenant_id: String::new(), ..good.clone() }).expect("mint"),
             sign_hs256_json(
                 SECRET,
-                &json!({ "sub": SECRET, "tenant_id": "t", "role": SECRET, "exp": NOW + 60, "iss": "issuer", "aud": "dealwatch" }),
+                &ours(json!({ "sub": "u", "tenant_id": "t", "role": "rep", "exp": NOW + 60, "iss": null })),
             ),
+            sign_hs256_json(
+                SECRET,
+                &ours(json!({ "sub": "u", "tenant_id": "t", "role": "rep", "exp": NOW + 60, "aud": null })),
+            ),
+            mint_hs256(&secret(SECRET), &Claims { tenant_id: String::new(), ..good.clone() }).expect("mint"),
+            sign_hs256_json(SECRET, &ours(json!({ "sub": SECRET, "tenant_id": "t", "role": SECRET, "exp": NOW + 60 }))),
             sign_rs256(Some(KID), &good),
             "garbage.token.value".to_owned(),
         ];

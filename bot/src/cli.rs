@@ -57,17 +57,24 @@ pub struct AsOf {
 }
 
 fn parse_as_of(s: &str) -> Result<AsOf, String> {
-    if let Ok(date) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        let at = date.and_time(chrono::NaiveTime::MIN).and_utc();
-        return Ok(AsOf { date, at });
-    }
-    match chrono::DateTime::parse_from_rfc3339(s) {
-        Ok(t) => {
-            let at = t.with_timezone(&chrono::Utc);
-            Ok(AsOf { date: at.date_naive(), at })
+    let parsed = if let Ok(date) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        AsOf { date, at: date.and_time(chrono::NaiveTime::MIN).and_utc() }
+    } else {
+        match chrono::DateTime::parse_from_rfc3339(s) {
+            Ok(t) => {
+                let at = t.with_timezone(&chrono::Utc);
+                AsOf { date: at.date_naive(), at }
+            }
+            Err(_) => {
+                return Err(format!("{s:?} is neither a date (2024-03-31) nor a moment (2024-03-31T08:00:00Z)"));
+            }
         }
-        Err(_) => Err(format!("{s:?} is neither a date (2024-03-31) nor a moment (2024-03-31T08:00:00Z)")),
+    };
+    let range = engine::domain::supported_dates();
+    if !range.contains(&parsed.date) {
+        return Err(format!("{s:?} is outside the dates Dealwatch works with ({} to {})", range.start(), range.end()));
     }
+    Ok(parsed)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -106,7 +113,8 @@ pub enum Command {
     Migrate,
     /// Run the HTTP service (REST API, health, metrics).
     Serve(ServeArgs),
-    /// Mint an API token (HS256, with the first configured secret) for a user of a tenant.
+    /// Mint an API token (HS256, with the first configured secret) for a user of a tenant, or
+    /// revoke the user's tokens.
     Token(TokenArgs),
     /// The alert outbox: deliver what is due, or list alerts.
     #[command(subcommand)]
@@ -184,12 +192,16 @@ pub struct TokenArgs {
     /// The user (`sub` claim): their CRM owner name or e-mail, as stored in the users table.
     #[arg(long)]
     pub sub: String,
-    /// rep (their own deals), manager (their team's) or admin (the tenant's).
+    /// rep (their own deals), manager (their team's) or admin (the tenant's); default: the
+    /// user's role. A token never grants more than the user's role when it is used.
     #[arg(long, value_parser = parse_role)]
-    pub role: crate::store::Role,
-    /// Hours until the token expires.
-    #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u32).range(1..=8760))]
+    pub role: Option<crate::store::Role>,
+    /// Hours until the token expires (at most a week).
+    #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u32).range(1..=168))]
     pub hours: u32,
+    /// Instead of minting one: refuse from now on every token the user was issued until now.
+    #[arg(long, conflicts_with_all = ["role", "hours"])]
+    pub revoke: bool,
 }
 
 fn parse_role(s: &str) -> Result<crate::store::Role, String> {

@@ -74,6 +74,10 @@ pub struct Database {
     pub url: Option<String>,
     /// PostgreSQL: a URL for a role owning the tables, used only to apply migrations.
     pub migration_url: Option<String>,
+    /// PostgreSQL, development only: run as a role that bypasses row-level security (a
+    /// superuser, `BYPASSRLS`, or the tables' owner) instead of refusing to start.
+    #[serde(default)]
+    pub allow_rls_bypass: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -83,6 +87,9 @@ pub struct Server {
     pub request_timeout_seconds: u64,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Behind a reverse proxy: the client's address is the last one the proxy appended to
+    /// `X-Forwarded-For` (the per-source limits count it). Off: the connection's address.
+    pub trust_forwarded_for: bool,
 }
 
 impl Default for Server {
@@ -91,6 +98,7 @@ impl Default for Server {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             request_timeout_seconds: 10,
             max_body_bytes: 1 << 20,
+            trust_forwarded_for: false,
         }
     }
 }
@@ -126,16 +134,28 @@ fn redacted<S: serde::Serializer>(secrets: &[SecretString], s: S) -> Result<S::O
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
 pub struct Limits {
     /// Requests per minute per user (seed 002: 100).
     pub per_user_per_minute: u32,
     /// Requests per minute per tenant (seed 002: 1,000).
     pub per_tenant_per_minute: u32,
+    /// Requests per minute from one source address, before anything is authenticated (Slack,
+    /// Teams and Salesforce call from a few addresses each: keep this well above their rate).
+    pub per_source_per_minute: u32,
+    /// Refused authentications (bad tokens, signatures) per minute from one source address;
+    /// past it the source gets 429 until a minute's allowance has come back.
+    pub refused_per_source_per_minute: u32,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { per_user_per_minute: 100, per_tenant_per_minute: 1000 }
+        Limits {
+            per_user_per_minute: 100,
+            per_tenant_per_minute: 1000,
+            per_source_per_minute: 6000,
+            refused_per_source_per_minute: 60,
+        }
     }
 }
 
@@ -237,11 +257,12 @@ pub struct Slack {
     /// required with `client_id`. Generate one with `openssl rand -base64 32`.
     #[serde(default, serialize_with = "redacted_option")]
     pub token_key: Option<SecretString>,
-    /// The Slack user ids (`U…`) of people by Dealwatch user id, for those whose Slack email
-    /// differs from their CRM email: `maria = "U024BE7LH"`. Others are found by email
-    /// (`users.lookupByEmail`) or by the `slack_user_id` stored with the user.
+    /// The Slack user ids (`U…`) of people, per tenant, for those whose Slack email differs
+    /// from their CRM email: `[slack.users.acme] maria = "U024BE7LH"`. A link counts only in a
+    /// workspace of that tenant. Others are found by email (`users.lookupByEmail`) or by the
+    /// `slack_user_id` stored with the user.
     #[serde(default)]
-    pub users: std::collections::BTreeMap<String, String>,
+    pub users: UserLinks,
     /// Socket Mode, for running without a public URL (a laptop, a closed network): the server
     /// opens WebSockets to Slack (`apps.connections.open`) and takes commands, clicks and events
     /// over them instead of on `/slack/*`. Needs `app_token`; turn Socket Mode on in the app's
@@ -299,9 +320,10 @@ pub struct Teams {
     pub service_urls: Vec<String>,
     /// Microsoft 365 tenant (Entra tenant id of the users) → Dealwatch tenant.
     pub tenants: std::collections::BTreeMap<String, String>,
-    /// Dealwatch user id → Entra object id, for people whose Teams email differs from their CRM
-    /// email. Others are found by the id stored with the user, or by email.
-    pub users: std::collections::BTreeMap<String, String>,
+    /// Per tenant, Dealwatch user id → Entra object id, for people whose Teams email differs
+    /// from their CRM email (`[teams.users.acme] maria = "…"`). Others are found by the id stored
+    /// with the user, or by email.
+    pub users: UserLinks,
     /// How long the signing keys and the metadata are trusted before they are fetched again.
     pub keys_cache_seconds: u64,
     /// Seconds a call to the Connector or Entra may take.
@@ -343,8 +365,9 @@ pub struct Discord {
     pub gateway: bool,
     /// Discord server (guild id) → Dealwatch tenant.
     pub guilds: std::collections::BTreeMap<String, String>,
-    /// Dealwatch user id → Discord user id, for people not linked by the id stored with them.
-    pub users: std::collections::BTreeMap<String, String>,
+    /// Per tenant, Dealwatch user id → Discord user id, for people not linked by the id stored
+    /// with them (`[discord.users.acme] maria = "1200…"`).
+    pub users: UserLinks,
     /// Discord wants an interaction answered within 3 s: an answer not ready after this many
     /// milliseconds is deferred and finished by editing the reply (0: always deferred).
     pub answer_within_ms: u64,
@@ -363,6 +386,9 @@ impl Default for Discord {
         }
     }
 }
+
+/// The shortest Salesforce webhook secret accepted.
+pub const MIN_WEBHOOK_SECRET: usize = 16;
 
 /// Salesforce orgs, one per tenant that syncs with one: `[salesforce.tenants.acme]`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -468,6 +494,55 @@ pub struct Email {
     pub from: Option<String>,
 }
 
+/// People's chat ids named in the config, per tenant: `[slack.users.acme] maria = "U024BE7LH"`.
+/// A chat id links a person only in that tenant's workspace (server, organisation): the same
+/// Dealwatch user id (`admin`) in another tenant is another person.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "std::collections::BTreeMap<String, serde_json::Value>")]
+pub struct UserLinks(std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>);
+
+impl UserLinks {
+    /// `tenant`'s links: Dealwatch user id → chat id.
+    pub fn of(&self, tenant: &str) -> &std::collections::BTreeMap<String, String> {
+        static NONE: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
+        self.0.get(tenant).unwrap_or(&NONE)
+    }
+
+    /// Links for `tenant` (tests and set-up code).
+    pub fn with(mut self, tenant: &str, user: &str, chat_id: &str) -> Self {
+        self.0.entry(tenant.to_owned()).or_default().insert(user.to_owned(), chat_id.to_owned());
+        self
+    }
+
+    pub fn tenants(&self) -> impl Iterator<Item = &String> {
+        self.0.keys()
+    }
+}
+
+impl TryFrom<std::collections::BTreeMap<String, serde_json::Value>> for UserLinks {
+    type Error = String;
+    fn try_from(raw: std::collections::BTreeMap<String, serde_json::Value>) -> Result<Self, String> {
+        let mut links = std::collections::BTreeMap::new();
+        for (tenant, table) in raw {
+            let serde_json::Value::Object(people) = table else {
+                return Err(format!(
+                    "users: links are per tenant: write [<platform>.users.<tenant>] {tenant} = \"…\" \
+                     (found {tenant} = {table} outside a tenant's table)"
+                ));
+            };
+            let mut map = std::collections::BTreeMap::new();
+            for (user, id) in people {
+                let serde_json::Value::String(id) = id else {
+                    return Err(format!("users.{tenant}.{user}: a chat id must be a string, found {id}"));
+                };
+                map.insert(user, id);
+            }
+            links.insert(tenant, map);
+        }
+        Ok(UserLinks(links))
+    }
+}
+
 fn redacted_option<S: serde::Serializer>(secret: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
     match secret {
         Some(_) => s.serialize_some("[REDACTED]"),
@@ -522,7 +597,32 @@ impl Settings {
         }
         figment = figment.merge(Env::prefixed("DEALWATCH_").split("__").ignore(&["log"]));
         let settings: Settings = figment.extract().context("reading the configuration")?;
+        settings.check()?;
         Ok(settings)
+    }
+
+    /// What the types cannot say: links name real tenant ids, webhook secrets are secrets.
+    pub fn check(&self) -> anyhow::Result<()> {
+        for (section, links) in
+            [("slack", &self.slack.users), ("teams", &self.teams.users), ("discord", &self.discord.users)]
+        {
+            for tenant in links.tenants() {
+                crate::store::TenantId::parse(tenant)
+                    .map_err(|e| anyhow::anyhow!("[{section}.users.{tenant}]: not a tenant id: {e}"))?;
+            }
+        }
+        for (tenant, org) in &self.salesforce.tenants {
+            for (i, secret) in org.webhook_secrets.iter().enumerate() {
+                use secrecy::ExposeSecret;
+                let len = secret.expose_secret().trim().len();
+                anyhow::ensure!(
+                    len >= MIN_WEBHOOK_SECRET,
+                    "[salesforce.tenants.{tenant}] webhook_secrets[{i}] is {len} characters long; at least \
+                     {MIN_WEBHOOK_SECRET} are required (an empty or short secret lets anyone sign the webhook)"
+                );
+            }
+        }
+        Ok(())
     }
 
     /// The channels alerts can be delivered on here, in order of preference: Slack, Teams,

@@ -15,16 +15,42 @@ pub type Sym = u32;
 pub const MISSING: Sym = Sym::MAX;
 
 /// The distinct values of one categorical column, in order of first appearance. Values that
-/// differ only in case, spacing or punctuation are the same value; the first spelling is shown.
+/// differ only in case, spacing or punctuation are the same value (the first spelling is
+/// shown), unless the vocabulary is [`Vocab::exact`]: owners are people, and `rep_11` and
+/// `rep_1_1`, or `j.smith@…` and `jsmith@…`, are two of them.
 #[derive(Debug, Clone, Default)]
 pub struct Vocab {
     values: Vec<String>,
     index: HashMap<String, Sym>,
     /// Raw spellings seen, so a repeated value is found without normalising it again.
     raw: HashMap<String, Sym>,
+    /// Values are kept as written (trimmed), never merged.
+    exact: bool,
 }
 
 impl Vocab {
+    /// A vocabulary that keeps every value as written (trimmed): the deal owner's.
+    pub fn exact() -> Self {
+        Vocab { exact: true, ..Vocab::default() }
+    }
+
+    /// The vocabulary a column of `kind` keeps its values in.
+    pub fn for_kind(kind: CatKind) -> Self {
+        if kind == CatKind::Owner { Vocab::exact() } else { Vocab::default() }
+    }
+
+    pub fn is_exact(&self) -> bool {
+        self.exact
+    }
+
+    fn key(&self, value: &str) -> String {
+        if self.exact {
+            return value.to_owned();
+        }
+        let key = normalize_key(value);
+        if key.is_empty() { value.to_owned() } else { key }
+    }
+
     pub fn intern(&mut self, value: &str) -> Sym {
         let value = value.trim();
         if value.is_empty() {
@@ -33,8 +59,7 @@ impl Vocab {
         if let Some(&sym) = self.raw.get(value) {
             return sym;
         }
-        let key = normalize_key(value);
-        let key = if key.is_empty() { value.to_owned() } else { key };
+        let key = self.key(value);
         let sym = match self.index.get(&key) {
             Some(&sym) => sym,
             None => {
@@ -48,10 +73,31 @@ impl Vocab {
         sym
     }
 
+    /// The value `value` names: in an exact vocabulary the value as written, else (or when
+    /// none is written so) the one value it matches without case, spacing or punctuation.
     pub fn lookup(&self, value: &str) -> Option<Sym> {
-        let key = normalize_key(value);
-        let key = if key.is_empty() { value.trim().to_owned() } else { key };
-        self.index.get(&key).copied()
+        if let Some(&sym) = self.index.get(&self.key(value.trim())) {
+            return Some(sym);
+        }
+        if !self.exact {
+            return None;
+        }
+        let wanted = normalize_key(value);
+        let mut matching = self.values.iter().enumerate().filter(|(_, v)| normalize_key(v) == wanted);
+        match (matching.next(), matching.next()) {
+            (Some((sym, _)), None) => Some(sym as Sym),
+            _ => None,
+        }
+    }
+
+    /// Groups of values kept apart that differ only in case, spacing or punctuation (an exact
+    /// vocabulary's near-collisions: two people, or one person spelt two ways in the CRM).
+    pub fn near_collisions(&self) -> Vec<Vec<&str>> {
+        let mut groups: std::collections::BTreeMap<String, Vec<&str>> = std::collections::BTreeMap::new();
+        for value in &self.values {
+            groups.entry(normalize_key(value)).or_default().push(value);
+        }
+        groups.into_values().filter(|g| g.len() > 1).collect()
     }
 
     pub fn name(&self, sym: Sym) -> Option<&str> {
@@ -189,6 +235,21 @@ impl Dataset {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn owners_are_kept_as_written_and_near_collisions_are_named() {
+        let mut v = Vocab::for_kind(CatKind::Owner);
+        let (a, b) = (v.intern("rep_11"), v.intern("rep_1_1"));
+        assert_ne!(a, b, "two people");
+        assert_ne!(v.intern("j.smith@acme.com"), v.intern("jsmith@acme.com"));
+        assert_eq!(v.intern(" rep_11 "), a, "surrounding spaces are not part of a name");
+        assert_eq!(v.lookup("rep_1_1"), Some(b));
+        assert_eq!(v.lookup("REP_1_1"), None, "ambiguous without its exact spelling");
+        let dana = v.intern("Dana Lee");
+        assert_eq!(v.lookup("dana lee"), Some(dana), "one match without case and spacing");
+        assert_eq!(v.near_collisions(), vec![vec!["j.smith@acme.com", "jsmith@acme.com"], vec!["rep_11", "rep_1_1"]]);
+        assert!(Vocab::for_kind(CatKind::Segment).near_collisions().is_empty());
+    }
 
     #[test]
     fn vocab_merges_spellings_and_keeps_the_first() {

@@ -5,7 +5,23 @@
 
 use std::fmt;
 
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
+
+/// The dates Dealwatch reasons about: 1900-01-01 to 2199-12-31. An as-of date outside them is
+/// refused where it comes in (the API, the command line) and clamped by the analyses that take
+/// one, so date arithmetic (a quarter back, a year ahead) can never overflow.
+pub fn supported_dates() -> std::ops::RangeInclusive<NaiveDate> {
+    let first = NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or(NaiveDate::MIN);
+    let last = NaiveDate::from_ymd_opt(2199, 12, 31).unwrap_or(NaiveDate::MAX);
+    first..=last
+}
+
+/// `date` moved into [`supported_dates`].
+pub fn clamp_date(date: NaiveDate) -> NaiveDate {
+    let range = supported_dates();
+    date.clamp(*range.start(), *range.end())
+}
 
 /// A CRM record id: non-empty, trimmed, at most 128 bytes, no control characters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -315,7 +315,7 @@ pub fn ingest<R: Read>(input: R, mapping: &Mapping, joins: Vec<Table>, ctx: Cont
         cell
     };
     let mut add_cat = |schema: &mut Schema, name: &str, column: &str, kind: CatKind, cell: Cell| {
-        schema.categorical.push(CatColumn { name: name.to_owned(), kind, vocab: Vocab::default() });
+        schema.categorical.push(CatColumn { name: name.to_owned(), kind, vocab: Vocab::for_kind(kind) });
         cat_inputs.push(Input { field: name.to_owned(), column: column.to_owned(), cell });
     };
     for (name, column) in &mapping.segments {
@@ -745,6 +745,19 @@ pub fn ingest<R: Read>(input: R, mapping: &Mapping, joins: Vec<Table>, ctx: Cont
     }
 
     flag_outliers(&deals, mapping, amount_in.as_ref().map(|i| i.column.as_str()), &mut report);
+    // Owners are people, stored as written: names that differ only in case, spacing or
+    // punctuation are kept apart and named, for someone to check in the CRM.
+    for column in schema.categorical.iter().filter(|c| c.kind == CatKind::Owner) {
+        for group in column.vocab.near_collisions() {
+            let names: Vec<String> = group.iter().map(|n| format!("{n:?}")).collect();
+            report.notices.push(format!(
+                "{}: {} differ only in case, spacing or punctuation; kept as {} different people (check the CRM if they are one)",
+                column.name,
+                names.join(" and "),
+                group.len()
+            ));
+        }
+    }
 
     let rows = report.rows_read.max(1) as f64;
     report.rows_accepted = deals.len();

@@ -47,7 +47,7 @@ impl SchemaSpec {
 
     /// An empty schema with these columns, ready to intern values into.
     pub fn schema(&self) -> Schema {
-        let column = |name: &String, kind| CatColumn { name: name.clone(), kind, vocab: Vocab::default() };
+        let column = |name: &String, kind| CatColumn { name: name.clone(), kind, vocab: Vocab::for_kind(kind) };
         let mut categorical: Vec<CatColumn> = self.segments.iter().map(|n| column(n, CatKind::Segment)).collect();
         if self.has_owner {
             categorical.push(column(&crate::features::OWNER.to_owned(), CatKind::Owner));

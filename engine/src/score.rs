@@ -125,9 +125,17 @@ pub struct Scorer<'a> {
     group_keys: Vec<String>,
     feature_group: Vec<usize>,
     warnings: Vec<String>,
+    /// Which won deals may be shown as similar (all when `None`).
+    similar_keep: Option<&'a (dyn Fn(&Deal) -> bool + Sync)>,
 }
 
 impl<'a> Scorer<'a> {
+    /// Shows as similar deals only those `keep` lets through (the deals the reader may see).
+    pub fn similar_among(mut self, keep: &'a (dyn Fn(&Deal) -> bool + Sync)) -> Self {
+        self.similar_keep = Some(keep);
+        self
+    }
+
     pub fn new(model: &'a TrainedModel, dataset: &'a Dataset, view: &View, texts: &'a Texts) -> Self {
         let won: Vec<usize> =
             view.closed.iter().copied().filter(|&i| status(&dataset.deals[i], view.as_of) == Status::Won).collect();
@@ -194,6 +202,7 @@ impl<'a> Scorer<'a> {
             groups,
             feature_group,
             warnings,
+            similar_keep: None,
         }
     }
 
@@ -271,7 +280,10 @@ impl<'a> Scorer<'a> {
             risk_factors,
             positive_factors,
             contributions,
-            similar_deals: self.similar.find(self.similar_dataset, deal, 3),
+            similar_deals: match self.similar_keep {
+                Some(keep) => self.similar.find_among(self.similar_dataset, deal, 3, keep),
+                None => self.similar.find(self.similar_dataset, deal, 3),
+            },
             as_of: self.as_of,
             model_version: self.model.version.clone(),
             warnings,

@@ -60,6 +60,18 @@ impl SimilarIndex {
 
     /// Up to `limit` won deals most similar to `deal` (never the deal itself).
     pub fn find(&self, dataset: &Dataset, deal: &Deal, limit: usize) -> Vec<SimilarDeal> {
+        self.find_among(dataset, deal, limit, &|_| true)
+    }
+
+    /// Up to `limit` won deals most similar to `deal` among those `keep` lets through: the
+    /// deals a user may see, so a card never shows another team's deals.
+    pub fn find_among(
+        &self,
+        dataset: &Dataset,
+        deal: &Deal,
+        limit: usize,
+        keep: &dyn Fn(&Deal) -> bool,
+    ) -> Vec<SimilarDeal> {
         if self.groups.is_empty() || limit == 0 {
             return Vec::new();
         }
@@ -67,11 +79,12 @@ impl SimilarIndex {
             .primary
             .map_or(0, |p| if deal.cats[p] == MISSING { self.groups.len() - 1 } else { deal.cats[p] as usize });
         let amount = deal.amount.map(|a| a.get());
-        let mut candidates: Vec<usize> = nearest(&self.groups[slot], amount, MAX_CANDIDATES);
+        let kept = |i: usize| keep(&dataset.deals[i]);
+        let mut candidates: Vec<usize> = nearest(&self.groups[slot], amount, MAX_CANDIDATES, &kept);
         if candidates.len() < limit {
             // Too few in the same segment: look across all of them.
             for g in self.groups.iter().enumerate().filter(|(s, _)| *s != slot).map(|(_, g)| g) {
-                candidates.extend(nearest(g, amount, MAX_CANDIDATES / 4));
+                candidates.extend(nearest(g, amount, MAX_CANDIDATES / 4, &kept));
             }
         }
         let mut scored: Vec<(f64, usize)> = candidates
@@ -131,9 +144,9 @@ impl SimilarIndex {
 }
 
 /// The `k` entries nearest to `amount` in a group sorted by amount.
-fn nearest(group: &[(f64, usize)], amount: Option<f64>, k: usize) -> Vec<usize> {
+fn nearest(group: &[(f64, usize)], amount: Option<f64>, k: usize, keep: &dyn Fn(usize) -> bool) -> Vec<usize> {
     let Some(amount) = amount else {
-        return group.iter().rev().take(k).map(|g| g.1).collect();
+        return group.iter().rev().map(|g| g.1).filter(|&i| keep(i)).take(k).collect();
     };
     let mid = group.partition_point(|g| g.0 < amount);
     let (mut lo, mut hi) = (mid, mid);
@@ -143,12 +156,15 @@ fn nearest(group: &[(f64, usize)], amount: Option<f64>, k: usize) -> Vec<usize> 
             (true, true) => (amount - group[lo - 1].0) <= (group[hi].0 - amount),
             (low, _) => low,
         };
-        if take_low {
+        let next = if take_low {
             lo -= 1;
-            out.push(group[lo].1);
+            group[lo].1
         } else {
-            out.push(group[hi].1);
             hi += 1;
+            group[hi - 1].1
+        };
+        if keep(next) {
+            out.push(next);
         }
     }
     out
@@ -161,9 +177,14 @@ mod tests {
     #[test]
     fn nearest_walks_outward_by_amount() {
         let g = [(10.0, 0), (20.0, 1), (30.0, 2), (100.0, 3)];
-        assert_eq!(nearest(&g, Some(24.0), 3), vec![1, 2, 0]);
-        assert_eq!(nearest(&g, Some(500.0), 2), vec![3, 2]);
-        assert_eq!(nearest(&g, None, 1), vec![3]);
-        assert!(nearest(&[], Some(1.0), 3).is_empty());
+        let all = |_: usize| true;
+        assert_eq!(nearest(&g, Some(24.0), 3, &all), vec![1, 2, 0]);
+        assert_eq!(nearest(&g, Some(500.0), 2, &all), vec![3, 2]);
+        assert_eq!(nearest(&g, None, 1, &all), vec![3]);
+        assert!(nearest(&[], Some(1.0), 3, &all).is_empty());
+        // Only the deals kept count, however near the others are.
+        let odd = |i: usize| i % 2 == 1;
+        assert_eq!(nearest(&g, Some(24.0), 3, &odd), vec![1, 3]);
+        assert_eq!(nearest(&g, None, 1, &odd), vec![3]);
     }
 }

@@ -25,8 +25,7 @@ use tests::bench::{env_usize, percentiles};
 #[tokio::main]
 async fn main() {
     let deals = env_usize("DEALS", 100_000);
-    let model_dir = std::env::var_os("DEALWATCH_MODEL_DIR")
-        .map_or_else(|| tests::repo_root().join("models/all-MiniLM-L6-v2"), std::path::PathBuf::from);
+    let model_dir = bot::chat::embed::default_model_dir();
 
     // 1. Start-up: the weights, then the examples.
     let started = Instant::now();

@@ -1,4 +1,5 @@
-//! A fake Slack Web API on 127.0.0.1, for tests: `chat.postMessage`, `conversations.open`,
+//! A fake Slack Web API on 127.0.0.1, for tests: `chat.postMessage`, `chat.postEphemeral`
+//! (kept apart: only its user sees it), `auth.test`, `conversations.open`,
 //! `conversations.history` (with message metadata), the file upload flow, `views.open`,
 //! `views.publish`, `views.update`, `users.lookupByEmail`, `oauth.v2.access` and
 //! `apps.connections.open` (Socket Mode, see [`crate::fake_socket`]), checking the bot
@@ -116,6 +117,8 @@ struct Inner {
     chaos: Option<(u64, u32, u64)>,
     /// Channels (C…) the bot is a member of; posting into another answers `not_in_channel`.
     joined: std::collections::HashSet<String>,
+    /// Messages shown to one user only (`chat.postEphemeral`): (user, the message).
+    ephemeral: Vec<(String, Posted)>,
     /// Messages posted to response URLs: (the URL's id, the JSON body).
     responses: Vec<(String, Value)>,
     /// Views opened, published or updated, by view id, as last answered.
@@ -155,6 +158,8 @@ impl FakeSlack {
         lock(&inner).tokens.insert(token.to_owned(), TEAM_ID.to_owned());
         let app = Router::new()
             .route("/api/chat.postMessage", post(post_message))
+            .route("/api/chat.postEphemeral", post(post_ephemeral))
+            .route("/api/auth.test", post(auth_test).get(auth_test))
             .route("/api/conversations.open", post(open))
             .route("/api/conversations.history", get(history))
             .route("/api/files.getUploadURLExternal", get(upload_url))
@@ -256,6 +261,11 @@ impl FakeSlack {
 
     pub fn posted(&self) -> Vec<Posted> {
         self.lock().posted.clone()
+    }
+
+    /// Messages shown to one user only: (that user, the message).
+    pub fn ephemeral(&self) -> Vec<(String, Posted)> {
+        self.lock().ephemeral.clone()
     }
 
     /// Every method called, in order (`upload` for the bytes sent to an upload URL).
@@ -462,6 +472,49 @@ async fn post_message(State(inner): State<Shared>, headers: HeaderMap, body: Str
         "ts": posted.ts,
         "message": { "type": "message", "ts": posted.ts, "text": posted.text },
     }))
+    .into_response()
+}
+
+/// `chat.postEphemeral`: a message only `user` sees, in a channel the bot is in. Its faults come
+/// from the method's script only.
+async fn post_ephemeral(State(inner): State<Shared>, headers: HeaderMap, body: String) -> Response {
+    let request: Value = serde_json::from_str(&body).unwrap_or_default();
+    record(&inner, "chat.postEphemeral", &headers, Some(request.clone()));
+    if !authorized(&inner, &headers) {
+        return slack_error("invalid_auth");
+    }
+    let (Some(channel), Some(user)) = (request["channel"].as_str(), request["user"].as_str()) else {
+        return slack_error("invalid_arguments");
+    };
+    if channel.starts_with('C') && !lock(&inner).joined.contains(channel) {
+        return slack_error("not_in_channel");
+    }
+    let fault = lock(&inner).method_scripts.get_mut("chat.postEphemeral").and_then(VecDeque::pop_front);
+    if let Some(answer) = fault_answer(fault.unwrap_or(Fault::None)).await {
+        return answer;
+    }
+    let ts = format!("{}.{:06}", chrono::Utc::now().timestamp(), lock(&inner).ephemeral.len() + 500_000);
+    let posted = Posted {
+        channel: channel.to_owned(),
+        ts: ts.clone(),
+        text: request["text"].as_str().map(str::to_owned),
+        blocks: request.get("blocks").cloned(),
+        metadata: None,
+        at: std::time::Instant::now(),
+    };
+    lock(&inner).ephemeral.push((user.to_owned(), posted));
+    axum::Json(json!({ "ok": true, "message_ts": ts })).into_response()
+}
+
+/// `auth.test`: the token's workspace.
+async fn auth_test(State(inner): State<Shared>, headers: HeaderMap) -> Response {
+    record(&inner, "auth.test", &headers, None);
+    if !authorized(&inner, &headers) {
+        return slack_error("invalid_auth");
+    }
+    let team = team_of(&inner, &headers);
+    axum::Json(json!({ "ok": true, "url": "https://fake.slack.com/", "team": "Fake", "user": "dealwatch",
+        "team_id": team, "user_id": "U0BOT", "bot_id": BOT_ID }))
     .into_response()
 }
 

@@ -418,11 +418,13 @@ impl TestServer {
         settings.auth.hs256_secrets = vec![secrecy::SecretString::from(TEST_SECRET.to_owned())];
         settings.limits.per_user_per_minute = 100_000;
         settings.limits.per_tenant_per_minute = 1_000_000;
+        settings.limits.per_source_per_minute = 1_000_000;
+        settings.limits.refused_per_source_per_minute = 100_000;
         configure(&mut settings);
         let state = bot::server::AppState::new(settings, store.store.clone(), texts(), None).expect("app state");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
         let addr = listener.local_addr().expect("address");
-        let app = bot::server::app(state.clone());
+        let app = bot::server::app(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });

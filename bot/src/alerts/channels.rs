@@ -310,7 +310,7 @@ impl Channel for SlackChannel {
             event_payload: Some([("alert_id".to_owned(), alert.alert_id.clone())].into_iter().collect()),
         };
         let content =
-            SlackMessageContent::new().with_text(message.subject.clone()).with_blocks(blocks).with_metadata(metadata);
+            SlackMessageContent::new().with_text(message.slack_text()).with_blocks(blocks).with_metadata(metadata);
         let request = SlackApiChatPostMessageRequest::new(SlackChannelId::new(target), content);
         let session = self.client.open_session(&self.token);
         let response = session.chat_post_message(&request).await.map_err(slack_error)?;

@@ -81,6 +81,9 @@ pub struct Feedback {
     pub reason: Option<String>,
     pub snooze_until_ms: Option<i64>,
     pub snooze_score: Option<u8>,
+    /// The risk score judged: the alert's, or the deal's on the card clicked (as we scored it,
+    /// never as the button said).
+    pub score: Option<u8>,
     pub created_at: DateTime<Utc>,
     pub dedup_key: String,
 }
@@ -145,6 +148,7 @@ impl Feedback {
             reason: reason.map(|r| r.trim().chars().take(500).collect()).filter(|r: &String| !r.is_empty()),
             snooze_until_ms: until,
             snooze_score: score,
+            score: on.score,
             created_at: now,
             dedup_key: format!("{}:{user_id}:{}{variant}", on.id, action.as_str()),
         }
@@ -207,9 +211,21 @@ impl Loop {
 }
 
 /// Judgements of a tenant's alerts of `kind` (the latest `window`), for threshold tuning.
+///
+/// One vote per person and subject: the latest of someone's judgements of a deal (on its
+/// alerts or its card) counts, once. A risk card judged below the critical threshold says
+/// nothing about the threshold, and does not count.
 pub fn counts(feedback: &[Feedback], kind: AlertKind, window: usize) -> FeedbackCounts {
+    let critical = engine::alerts::CriticalRule::default().threshold;
+    let mut voted: HashSet<(&str, &str)> = HashSet::new();
     let mut c = FeedbackCounts::default();
-    for f in feedback.iter().rev().filter(|f| f.kind == kind && f.action != Action::Snooze).take(window) {
+    let votes = feedback
+        .iter()
+        .rev()
+        .filter(|f| f.kind == kind && f.action != Action::Snooze)
+        .filter(|f| !f.alert_id.starts_with("card:") || f.score.is_some_and(|s| s >= critical))
+        .filter(|f| voted.insert((f.user_id.as_str(), f.subject.as_str())));
+    for f in votes.take(window) {
         match f.action {
             Action::Useful => c.useful += 1,
             Action::NotRelevant | Action::FalseAlarm => c.dismissed += 1,
@@ -345,7 +361,7 @@ mod tests {
     #[test]
     fn three_dismissals_in_a_row_demote_and_a_useful_click_restores() {
         let click = |i: usize, action| {
-            Feedback::new(&alert(&format!("a{i}"), "D", 80), "omar", action, None, None, at(i as i64))
+            Feedback::new(&alert(&format!("a{i}"), &format!("D{i}"), 80), "omar", action, None, None, at(i as i64))
         };
         let dismissed: Vec<Feedback> = (0..3).map(|i| click(i, Action::FalseAlarm)).collect();
         assert!(Loop::new(&dismissed).demoted("omar", AlertKind::CriticalDeal));
@@ -356,6 +372,29 @@ mod tests {
         assert!(!Loop::new(&dismissed).demoted("maria", AlertKind::CriticalDeal));
         let c = counts(&then_useful, AlertKind::CriticalDeal, 30);
         assert_eq!((c.useful, c.dismissed), (1, 3));
+    }
+
+    #[test]
+    fn one_person_has_one_vote_per_deal_and_cards_below_critical_do_not_count() {
+        let now = at(0);
+        let on_alert =
+            |id: &str, deal: &str, who: &str, action| Feedback::new(&alert(id, deal, 80), who, action, None, None, now);
+        let on_card =
+            |deal: &str, score: u8, who: &str, action| Feedback::on_card(deal, score, who, action, None, None, now);
+        let clicks = vec![
+            // The same rep judging one deal five ways: the latest counts, once.
+            on_alert("a1", "D1", "rep", Action::FalseAlarm),
+            on_card("D1", 80, "rep", Action::FalseAlarm),
+            on_alert("a2", "D1", "rep", Action::NotRelevant),
+            on_card("D1", 81, "rep", Action::Useful),
+            // Another person's judgement of the same deal is their own vote.
+            on_alert("a3", "D1", "boss", Action::FalseAlarm),
+            // A card judged at medium risk says nothing about the critical threshold.
+            on_card("D2", 40, "rep", Action::FalseAlarm),
+            on_card("D3", 75, "rep", Action::FalseAlarm),
+        ];
+        let c = counts(&clicks, AlertKind::CriticalDeal, 30);
+        assert_eq!((c.useful, c.dismissed), (1, 2), "rep on D1 (useful), boss on D1, rep on D3");
     }
 
     #[test]

@@ -55,6 +55,14 @@ pub struct Message {
     pub attachments: Vec<Attachment>,
 }
 
+impl Message {
+    /// The text a Slack message carries beside its blocks (notifications show it, as mrkdwn):
+    /// the subject, escaped.
+    pub fn slack_text(&self) -> String {
+        mrkdwn(&self.subject)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Attachment {
     pub filename: String,
@@ -152,10 +160,14 @@ impl Templates {
     }
 }
 
-/// The filters every message template may use: `money` ($45K) and `slack` (mrkdwn escaping).
+/// The filters every message template may use: `money` ($45K), `slack` (mrkdwn escaping) and
+/// `md` (Markdown escaping, for Teams' Adaptive Cards and Discord). Every value that comes from
+/// the CRM or a person goes through the escaping of the markup it lands in, so a deal named
+/// `<!channel>` or `[Log in](https://…)` shows as written and does nothing.
 pub(crate) fn register_filters(tera: &mut Tera) {
     tera.register_filter("money", money_filter);
     tera.register_filter("slack", slack_escape);
+    tera.register_filter("md", markdown_escape);
 }
 
 fn money_filter(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> {
@@ -172,13 +184,42 @@ pub(crate) fn money(amount: f64) -> String {
     }
 }
 
-/// Escapes the three characters Slack's mrkdwn reserves.
-fn slack_escape(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> {
-    let text = match value {
+/// A template value as text: a string as it is, anything else as JSON.
+fn text_of(value: &Value) -> String {
+    match value {
         Value::String(s) => s.clone(),
         other => other.to_string(),
-    };
-    Ok(Value::String(text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")))
+    }
+}
+
+/// Escapes the three characters Slack's mrkdwn reserves.
+fn slack_escape(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> {
+    Ok(Value::String(mrkdwn(&text_of(value))))
+}
+
+/// `text` with the three characters Slack's mrkdwn reserves escaped: no mention, channel ping
+/// or link can come from it.
+pub(crate) fn mrkdwn(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// Escapes what Markdown (CommonMark, Teams' and Discord's flavours) reads as markup, with a
+/// backslash: emphasis, code, links (`[…](…)`), headings, quotes, strike-through, spoilers,
+/// and `<…>` (Discord's mentions and timestamps, HTML).
+fn markdown_escape(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> {
+    Ok(Value::String(markdown(&text_of(value))))
+}
+
+/// `text` with Markdown's markup characters escaped.
+pub(crate) fn markdown(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if matches!(c, '\\' | '*' | '_' | '~' | '`' | '|' | '>' | '<' | '#' | '[' | ']') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 pub(crate) fn urlencoding(s: &str) -> String {
@@ -187,6 +228,51 @@ pub(crate) fn urlencoding(s: &str) -> String {
 
 /// A representative alert of `kind`, for checking templates.
 pub fn sample(kind: AlertKind) -> Alert {
+    sample_named(kind, &crate::chat::samples::same)
+}
+
+/// The payload fields of a sample alert that hold what the CRM or a person wrote: deal ids and
+/// names, owners, stages, segment values, field names, reps.
+const NAMED: [&str; 16] = [
+    "deal_id",
+    "company",
+    "owner",
+    "stage",
+    "current_stage",
+    "rep_id",
+    "rep",
+    "label",
+    "field",
+    "description",
+    "action",
+    "recipient_name",
+    "owners",
+    "subject",
+    "factor",
+    "segment",
+];
+
+/// [`sample`] with the names in it given by `n`.
+pub fn sample_named(kind: AlertKind, n: crate::chat::samples::Names<'_>) -> Alert {
+    fn rename(value: &mut Value, n: crate::chat::samples::Names<'_>, named: bool) {
+        match value {
+            Value::String(s) if named => *s = n(s),
+            Value::Array(items) => items.iter_mut().for_each(|v| rename(v, n, named)),
+            Value::Object(map) => {
+                for (key, v) in map.iter_mut() {
+                    rename(v, n, NAMED.contains(&key.as_str()));
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut alert = sample_of(kind);
+    rename(&mut alert.payload, n, false);
+    alert.subject = n(&alert.subject);
+    alert
+}
+
+fn sample_of(kind: AlertKind) -> Alert {
     let deal = serde_json::json!({
         "deal_id": "D12345", "company": "Acme <Corp> & Sons", "owner": "rep_15", "amount": 45000.0,
         "stage": "Proposal", "risk_score": 82, "risk_category": "critical", "model_version": "add-0123abcd",

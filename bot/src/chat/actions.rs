@@ -175,8 +175,10 @@ pub fn local(at: chrono::DateTime<Utc>, time_zone: &str) -> String {
     at.with_timezone(&tz).format("%a %d %b %H:%M").to_string()
 }
 
-/// Said when someone judges an alert that was not sent to them.
-pub const NOT_YOURS: &str = "That alert was sent to someone else, so I can't record your answer.";
+/// Said when someone judges an alert that was not sent to them, or the card of a deal they
+/// cannot see (or one no longer open).
+pub const NOT_YOURS: &str =
+    "I can't record that: the alert was sent to someone else, or the deal is not an open one of yours to judge.";
 
 /// Stores `user`'s judgement once (a click delivered twice has one effect) and retunes the
 /// team's threshold; `None` when the alert is not the user's to judge.
@@ -195,11 +197,10 @@ pub async fn judge(
                 Verdict { threshold: j.tuning.as_ref().filter(|_| j.recorded).map(|t| t.threshold), given: j.given }
             })
         }
-        Judge::Card(deal, score) => {
-            let (given, recorded, tuning) =
-                give_card_feedback(state, tenant, &user.user_id, deal, *score, request).await.map_err(failed)?;
-            Some(Verdict { given, threshold: tuning.filter(|_| recorded).map(|t| t.threshold) })
-        }
+        // The score on the button is not trusted: the card is judged at the deal's score now.
+        Judge::Card(deal, _) => give_card_feedback(state, tenant, user, deal, request).await.map_err(failed)?.map(
+            |(given, recorded, tuning)| Verdict { given, threshold: tuning.filter(|_| recorded).map(|t| t.threshold) },
+        ),
     })
 }
 
@@ -243,6 +244,8 @@ pub async fn follow_up_task(
         Reply::Closed { .. } => return Ok(format!("{deal} is closed; no task was created.")),
         _ => return Ok(format!("I can't find an open deal {deal}; no task was created.")),
     };
+    // The task is on the deal the lookup found (a name may have been typed), by its id.
+    let deal = card.deal_id.as_str();
     let now = Utc::now();
     let tz: chrono_tz::Tz = user.time_zone.parse().unwrap_or(chrono_tz::Tz::UTC);
     let due = crate::workflow::next_working_day(now.with_timezone(&tz).date_naive());

@@ -61,15 +61,49 @@ pub struct Style {
     pub bold: &'static str,
     /// Around a table: a code fence where the platform renders one in a fixed-width font.
     pub fence: &'static str,
+    /// The markup names from the CRM are escaped for.
+    pub markup: Markup,
+}
+
+/// Which markup a text is read in, so what the CRM or a person wrote is escaped for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Markup {
+    Plain,
+    /// Slack's mrkdwn: `&`, `<`, `>` (mentions, links).
+    Slack,
+    /// Markdown (Teams, Discord): emphasis, links, code, mentions.
+    Markdown,
+}
+
+impl Markup {
+    /// `text` as it must be written to show as written.
+    pub fn escape(self, text: &str) -> String {
+        match self {
+            Markup::Plain => text.to_owned(),
+            Markup::Slack => crate::alerts::templates::mrkdwn(text),
+            Markup::Markdown => crate::alerts::templates::markdown(text),
+        }
+    }
+
+    /// Every string in `value` escaped (the values an answer's template reads: names and
+    /// labels; its words are the template's own).
+    pub fn escape_all(self, value: &Value) -> Value {
+        match value {
+            Value::String(s) => Value::String(self.escape(s)),
+            Value::Array(items) => Value::Array(items.iter().map(|v| self.escape_all(v)).collect()),
+            Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), self.escape_all(v))).collect()),
+            other => other.clone(),
+        }
+    }
 }
 
 impl Style {
     /// A terminal or a JSON field: no markup.
-    pub const PLAIN: Style = Style { bold: "", fence: "" };
+    pub const PLAIN: Style = Style { bold: "", fence: "", markup: Markup::Plain };
     /// Slack mrkdwn: `*bold*`, fenced tables.
-    pub const SLACK: Style = Style { bold: "*", fence: "```" };
-    /// Markdown as Discord renders it: `**bold**`, fenced tables.
-    pub const MARKDOWN: Style = Style { bold: "**", fence: "```" };
+    pub const SLACK: Style = Style { bold: "*", fence: "```", markup: Markup::Slack };
+    /// Markdown as Discord and Teams render it: `**bold**`, fenced tables.
+    pub const MARKDOWN: Style = Style { bold: "**", fence: "```", markup: Markup::Markdown };
 }
 
 /// An answer, before a platform renders it: the template and its values, what was understood,
@@ -160,9 +194,9 @@ impl Questions {
         Ok(text.trim().to_owned())
     }
 
-    /// The answer's words in `style`.
+    /// The answer's words in `style`, the names in them escaped for its markup.
     pub fn text(&self, answered: &Answered, style: Style) -> anyhow::Result<String> {
-        self.render(&answered.template, &answered.values, style)
+        self.render(&answered.template, &style.markup.escape_all(&answered.values), style)
     }
 
     /// The words asking which reading was meant.
@@ -328,8 +362,13 @@ pub async fn ask(
     via: &'static str,
 ) -> anyhow::Result<Asked> {
     let questions = &state.questions;
-    let engine =
-        state.cache.get(&state.store, tenant, as_of).await.map_err(|e| anyhow::anyhow!("loading the tenant: {e:?}"))?;
+    // A question as of another date gets an engine of its own, never today's in its place.
+    let today = chrono::Utc::now().date_naive();
+    let engine = state
+        .cache
+        .get_as_of(&state.store, tenant, as_of, today)
+        .await
+        .map_err(|e| anyhow::anyhow!("loading the tenant: {e:?}"))?;
     let Some(engine) = engine else {
         let reply = Reply::NoModel;
         return Ok(Asked {

@@ -193,11 +193,26 @@ fn loaded(backend: &str, dir: &Path, started: Instant) -> String {
     format!("questions: intent by {backend} from {} (loaded in {} ms)", dir.display(), started.elapsed().as_millis())
 }
 
-/// Where the model is looked for by default: `models/all-MiniLM-L6-v2` under the working
-/// directory, or `$DEALWATCH_MODEL_DIR` (what `scripts/fetch-model.sh` installs into).
+/// Where the model is looked for by default, wherever `dealwatch` is started from:
+/// `$DEALWATCH_MODEL_DIR` when set, else the per-user data directory
+/// (`$XDG_DATA_HOME/dealwatch/models/all-MiniLM-L6-v2`, by default under
+/// `~/.local/share`). `scripts/fetch-model.sh` installs into the same place; `[questions]
+/// model_dir` overrides both.
 pub fn default_model_dir() -> PathBuf {
-    std::env::var_os("DEALWATCH_MODEL_DIR").map_or_else(|| PathBuf::from("models/all-MiniLM-L6-v2"), PathBuf::from)
+    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    if let Some(dir) = var("DEALWATCH_MODEL_DIR") {
+        return dir;
+    }
+    let data = var("XDG_DATA_HOME").or_else(|| var("HOME").map(|home| home.join(".local/share")));
+    match data {
+        Some(data) => data.join("dealwatch/models").join(MODEL_NAME),
+        // No home directory (a bare service account): the working directory, as before.
+        None => PathBuf::from("models").join(MODEL_NAME),
+    }
 }
+
+/// The sentence-embedding model's directory name.
+pub const MODEL_NAME: &str = "all-MiniLM-L6-v2";
 
 /// The rust-bert backend: the same weights, converted to libtorch's format, run by
 /// rust-bert's sentence-embeddings pipeline (mean pooling and normalisation from the

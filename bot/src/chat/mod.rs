@@ -91,16 +91,19 @@ pub enum Reply {
 /// and for help, which each platform words for its own commands.
 pub fn notice(reply: &Reply, style: ask::Style) -> Option<(String, Option<String>)> {
     let b = style.bold;
+    let e = |name: &str| style.markup.escape(name);
     Some(match reply {
         Reply::Closed { deal_id, company, won } => (
             format!(
-                "{deal_id} ({company}) is already {}: risk scores are for open deals.",
+                "{} ({}) is already {}: risk scores are for open deals.",
+                e(deal_id),
+                e(company),
                 if *won { "won" } else { "lost" }
             ),
             None,
         ),
         Reply::Refused { query } => (
-            format!("Sorry, {b}{query}{b} is in a pipeline you don't have access to."),
+            format!("Sorry, {b}{}{b} is in a pipeline you don't have access to.", e(query)),
             Some("Ask your manager or a Dealwatch admin if you should see it.".into()),
         ),
         Reply::NoModel => (
@@ -350,7 +353,7 @@ pub fn deal_risk(engine: &TenantEngine, query: &str, scope: &Scope, texts: &engi
             return Reply::Refused { query: query.to_owned() };
         }
         return match status(&data.deals[i], Some(engine.as_of)) {
-            Status::Open => score(engine, model, i, texts),
+            Status::Open => score(engine, model, i, scope, texts),
             Status::Won | Status::Lost => Reply::Closed {
                 deal_id: data.deals[i].id.to_string(),
                 company: data.deals[i].name.clone(),
@@ -372,11 +375,12 @@ pub fn deal_risk(engine: &TenantEngine, query: &str, scope: &Scope, texts: &engi
             .flat_map(|(_, deals)| deals.iter().copied())
             .collect(),
     };
+    // Names the user may not see are as if absent: "in a pipeline you don't have access to"
+    // would tell a rep that someone else's account name contains what they typed.
     let visible: Vec<usize> = matches.iter().copied().filter(|&i| scope.allows(owner_of(i))).collect();
     match visible.as_slice() {
-        [] if !matches.is_empty() => Reply::Refused { query: query.to_owned() },
         [] => not_found(engine, query, scope, &owner_of, &candidate),
-        [one] => score(engine, model, *one, texts),
+        [one] => score(engine, model, *one, scope, texts),
         many => {
             let mut many = many.to_vec();
             // The biggest deals first: the likeliest to be meant.
@@ -392,9 +396,19 @@ pub fn deal_risk(engine: &TenantEngine, query: &str, scope: &Scope, texts: &engi
     }
 }
 
-fn score(engine: &TenantEngine, model: &engine::model::TrainedModel, i: usize, texts: &engine::texts::Texts) -> Reply {
+/// The card of deal `i`, its similar won deals among those `scope` may see.
+fn score(
+    engine: &TenantEngine,
+    model: &engine::model::TrainedModel,
+    i: usize,
+    scope: &Scope,
+    texts: &engine::texts::Texts,
+) -> Reply {
+    let filter = scope.deal_filter(&engine.dataset);
+    let keep = |d: &engine::dataset::Deal| filter.as_ref().is_none_or(|f| f.keeps(d));
     let scorer =
-        Scorer::with_similar(model, &engine.dataset, Some(engine.as_of), texts, &engine.similar, &engine.dataset);
+        Scorer::with_similar(model, &engine.dataset, Some(engine.as_of), texts, &engine.similar, &engine.dataset)
+            .similar_among(&keep);
     let mut work = scorer.work();
     Reply::RiskCard { card: Box::new(scorer.score(i, &mut work)) }
 }

@@ -34,6 +34,9 @@ pub trait Transport: Send + Sync + std::fmt::Debug {
     fn channel(&self) -> Arc<dyn Channel>;
     /// Starts what runs beside the HTTP server (a gateway connection), if anything.
     async fn start(&self, state: &AppState) -> anyhow::Result<Option<Running>>;
+    /// Whether `tenant` may route alerts to the shared destination `to` (a channel id): only a
+    /// channel of the tenant's own organisation or server. `Err` says why not, for the admin.
+    async fn owns_destination(&self, tenant: &TenantId, to: &str) -> Result<(), String>;
 }
 
 /// Something a transport runs beside the server, stopped when the server stops.
@@ -136,25 +139,27 @@ impl PlatformTemplates {
     }
 }
 
-/// Draws the sample risk card, every sample reply and a sample of every alert kind with a
-/// platform's drawing functions, and checks each against the platform's limits with `check`:
+/// Draws the sample risk card, every sample reply and a sample of every alert kind (their names
+/// given by `names`) with a platform's drawing functions, and checks each with `check` (the
+/// platform's limits; or, with hostile names, that no markup from a name came alive):
 /// run at start-up, so a template that breaks fails there.
 pub fn check_samples(
     alerts: &crate::alerts::templates::Templates,
+    names: super::samples::Names<'_>,
     risk_card: impl Fn(&serde_json::Value) -> anyhow::Result<serde_json::Value>,
     reply: impl Fn(&Reply) -> anyhow::Result<serde_json::Value>,
     alert: impl Fn(&crate::alerts::Alert, &crate::alerts::templates::Message) -> anyhow::Result<serde_json::Value>,
     check: impl Fn(&serde_json::Value) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     use anyhow::Context as _;
-    let card = risk_card(&super::samples::sample_card()).context("drawing the sample risk card")?;
+    let card = risk_card(&super::samples::sample_card_named(names)).context("drawing the sample risk card")?;
     check(&card).context("the sample risk card")?;
-    for sample in super::samples::samples() {
+    for sample in super::samples::samples_named(names) {
         let drawn = reply(&sample).with_context(|| format!("drawing a sample {sample:?}"))?;
         check(&drawn).with_context(|| format!("the sample {sample:?}"))?;
     }
     for kind in crate::alerts::templates::RENDERED {
-        let sample = crate::alerts::templates::sample(kind);
+        let sample = crate::alerts::templates::sample_named(kind, names);
         let drawn =
             alert(&sample, &alerts.render(&sample)?).with_context(|| format!("a sample {} alert", kind.as_str()))?;
         check(&drawn).with_context(|| format!("the sample {} alert", kind.as_str()))?;

@@ -68,14 +68,16 @@ pub fn validate(ctx: &Ctx, args: &InputArgs) -> anyhow::Result<()> {
             for p in &ingested.report.problems {
                 let kind = serde_json::to_value(p.kind)?;
                 let severity = serde_json::to_value(p.severity)?;
+                // Every text from the export is neutralised: it opens in spreadsheets.
+                let text = super::csv_text;
                 w.write_record([
                     p.row.to_string(),
-                    p.deal_id.clone().unwrap_or_default(),
-                    p.column.clone(),
-                    p.value.clone(),
+                    text(p.deal_id.as_deref().unwrap_or_default()),
+                    text(&p.column),
+                    text(&p.value),
                     kind.as_str().unwrap_or_default().to_owned(),
                     severity.as_str().unwrap_or_default().to_owned(),
-                    p.reason.clone(),
+                    text(&p.reason),
                 ])?;
             }
             w.flush()?;
@@ -186,7 +188,11 @@ pub async fn sync(ctx: &Ctx, args: &crate::cli::SyncArgs) -> anyhow::Result<()> 
 
 /// Applies the migrations (opening the store does) and says where.
 pub async fn migrate(ctx: &Ctx) -> anyhow::Result<()> {
-    let store = ctx.store().await?;
+    // Migrating is the owner's work: the owner's URL is fine here, where it serves nothing.
+    let url = ctx.settings.database_url();
+    let store = crate::store::open_with(&url, ctx.settings.database.migration_url.as_deref(), true)
+        .await
+        .with_context(|| format!("opening the store at {}", redact_url(&url)))?;
     store.ping().await?;
     println!("{} store at {} is migrated", store.backend(), redact_url(&ctx.settings.database_url()));
     Ok(())

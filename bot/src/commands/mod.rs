@@ -38,7 +38,8 @@ impl Ctx {
     /// Opens (and migrates) the configured store.
     pub async fn store(&self) -> anyhow::Result<Arc<dyn Store>> {
         let url = self.settings.database_url();
-        store::open(&url, self.settings.database.migration_url.as_deref())
+        let db = &self.settings.database;
+        store::open_with(&url, db.migration_url.as_deref(), db.allow_rls_bypass)
             .await
             .with_context(|| format!("opening the store at {}", redact_url(&url)))
     }
@@ -95,32 +96,55 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let store = ctx.store().await?;
             crate::server::serve(ctx.settings, store, ctx.texts, None).await
         }
-        Command::Token(args) => token(&ctx, &args),
+        Command::Token(args) => token(&ctx, &args).await,
         Command::Alerts(command) => alerts::alerts(&ctx, &command).await,
         Command::Jobs(command) => alerts::jobs(&ctx, &command).await,
     }
 }
 
 /// Prints a bearer token for `args.sub` in `args.tenant`, signed with the first configured secret.
-fn token(ctx: &Ctx, args: &crate::cli::TokenArgs) -> anyhow::Result<()> {
+async fn token(ctx: &Ctx, args: &crate::cli::TokenArgs) -> anyhow::Result<()> {
     let tenant = TenantId::parse(&args.tenant)?;
+    let sub = args.sub.trim();
+    if sub.is_empty() {
+        bail!("--sub must not be empty");
+    }
+    let store = ctx.store().await?;
+    let Some(user) = store.user(&tenant, sub).await? else {
+        bail!("there is no user {sub:?} in tenant {tenant}: a token is for a user of the users table");
+    };
+    let now = chrono::Utc::now();
+    if args.revoke {
+        store.revoke_tokens(&tenant, sub, now).await?;
+        let entry = store::AuditEntry {
+            at: now,
+            actor: "dealwatch token".into(),
+            action: "tokens.revoke".into(),
+            target: Some(sub.to_owned()),
+            details: None,
+            request_id: None,
+        };
+        store.audit(&tenant, &[entry]).await?;
+        println!("every token of {sub} in {tenant} issued until {} is refused from now on", now.to_rfc3339());
+        return Ok(());
+    }
     let Some(secret) = ctx.settings.auth.hs256_secrets.first() else {
         bail!(
             "no HS256 secret is configured: set [auth] hs256_secrets in the configuration or DEALWATCH_AUTH__HS256_SECRETS"
         );
     };
-    if args.sub.trim().is_empty() {
-        bail!("--sub must not be empty");
+    let role = args.role.unwrap_or(user.role);
+    if role > user.role {
+        bail!("{sub} is a {} in {tenant}: a token cannot grant {role}", user.role);
     }
-    let now = chrono::Utc::now().timestamp();
     let claims = crate::auth::Claims {
-        sub: args.sub.trim().to_owned(),
+        sub: sub.to_owned(),
         tenant_id: tenant.to_string(),
-        role: args.role,
-        exp: now + i64::from(args.hours) * 3600,
-        iat: Some(now),
-        iss: ctx.settings.auth.issuer.clone(),
-        aud: ctx.settings.auth.audience.clone(),
+        role,
+        exp: now.timestamp() + i64::from(args.hours) * 3600,
+        iat: Some(now.timestamp()),
+        iss: None,
+        aud: None,
     };
     let token = crate::auth::mint_hs256(secret, &claims).map_err(|e| anyhow::anyhow!("minting the token: {e}"))?;
     println!("{token}");
@@ -177,5 +201,35 @@ pub fn redact_url(url: &str) -> String {
             u.to_string()
         }
         _ => url.to_owned(),
+    }
+}
+
+/// A text cell of a CSV export, safe to open in a spreadsheet: a value that begins like a
+/// formula (`=`, `+`, `-`, `@`, a tab or a carriage return) gets a leading `'`, so
+/// `=HYPERLINK(…)` from the CRM is shown as text instead of run (OWASP's CSV injection advice).
+pub fn csv_text(value: &str) -> String {
+    match value.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{value}"),
+        _ => value.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csv_text;
+
+    #[test]
+    fn export_cells_that_look_like_formulas_are_neutralised() {
+        for (raw, cell) in [
+            ("=HYPERLINK(\"https://evil.example\",\"click\")", "'=HYPERLINK(\"https://evil.example\",\"click\")"),
+            ("+1+2", "'+1+2"),
+            ("-2+3", "'-2+3"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tcmd", "'\tcmd"),
+            ("Acme = Corp", "Acme = Corp"),
+            ("", ""),
+        ] {
+            assert_eq!(csv_text(raw), cell, "{raw:?}");
+        }
     }
 }

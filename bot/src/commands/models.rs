@@ -238,14 +238,16 @@ fn write_csv(out: &mut impl Write, scores: impl Iterator<Item = RiskScore>) -> a
         "top_action",
         "model_version",
     ])?;
+    // Every text from the CRM is neutralised: the export opens in spreadsheets.
+    let text = super::csv_text;
     for s in scores {
         let factor = |k: usize| {
-            s.risk_factors.get(k).map_or(String::new(), |f| format!("{} ({:+.1} pts)", f.description, f.impact))
+            s.risk_factors.get(k).map_or(String::new(), |f| text(&format!("{} ({:+.1} pts)", f.description, f.impact)))
         };
         w.write_record([
-            s.deal_id.clone(),
-            s.company.clone(),
-            s.owner.clone().unwrap_or_default(),
+            text(&s.deal_id),
+            text(&s.company),
+            text(s.owner.as_deref().unwrap_or_default()),
             s.amount.map_or(String::new(), |a| a.to_string()),
             s.risk_score.to_string(),
             s.risk_category.to_string(),
@@ -254,7 +256,7 @@ fn write_csv(out: &mut impl Write, scores: impl Iterator<Item = RiskScore>) -> a
             factor(0),
             factor(1),
             factor(2),
-            s.recommendations.first().map_or(String::new(), |r| r.action.clone()),
+            s.recommendations.first().map_or(String::new(), |r| text(&r.action)),
             s.model_version.clone(),
         ])?;
     }

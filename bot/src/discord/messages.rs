@@ -3,8 +3,6 @@
 //! Loaded and checked once at start-up against Discord's limits: every reply and every alert
 //! kind is rendered with sample data.
 
-use std::collections::HashMap;
-
 use anyhow::Context as _;
 use serde_json::{Value, json};
 
@@ -36,26 +34,9 @@ pub struct Messages {
     templates: PlatformTemplates,
 }
 
-/// Escapes the characters Discord's markdown reads, so a name shows as written.
-fn markdown_escape(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> {
-    let text = match value {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '*' | '_' | '~' | '`' | '|' | '>' | '#' | '[' | ']' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    Ok(Value::String(out))
-}
-
 impl Messages {
     pub fn load(settings: &crate::config::Settings) -> anyhow::Result<Messages> {
-        let mut templates = PlatformTemplates::load(settings, "discord", &BUNDLED)?;
-        templates.tera_mut().register_filter("md", markdown_escape);
+        let templates = PlatformTemplates::load(settings, "discord", &BUNDLED)?;
         let messages = Messages { templates };
         messages.commands().context("prompts/discord/commands.json")?;
         Ok(messages)
@@ -65,6 +46,7 @@ impl Messages {
     pub fn check(&self, questions: &Questions, alerts: &crate::alerts::templates::Templates) -> anyhow::Result<()> {
         crate::chat::transport::check_samples(
             alerts,
+            &crate::chat::samples::same,
             |card| self.risk_card(card),
             |reply| self.reply(reply, questions),
             |alert, message| self.alert(alert, message),
@@ -277,6 +259,22 @@ mod tests {
         let questions = Questions::load(None, None).expect("questions");
         let alerts = crate::alerts::templates::Templates::load(None, None).expect("alert templates");
         messages().check(&questions, &alerts).expect("every sample renders and passes the checks");
+    }
+
+    #[test]
+    fn names_from_the_crm_stay_text_on_discord() {
+        let questions = Questions::load(None, None).expect("questions");
+        let alerts = crate::alerts::templates::Templates::load(None, None).expect("alert templates");
+        let m = messages();
+        crate::chat::transport::check_samples(
+            &alerts,
+            &crate::chat::samples::hostile,
+            |card| m.risk_card(card),
+            |reply| m.reply(reply, &questions),
+            |alert, message| m.alert(alert, message),
+            crate::chat::samples::inert::discord,
+        )
+        .expect("no markup from a name comes alive, and nobody is pinged");
     }
 
     #[test]

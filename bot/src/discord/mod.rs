@@ -68,7 +68,7 @@ pub struct DiscordState {
     /// Discord server (guild id) → tenant.
     guilds: BTreeMap<String, TenantId>,
     /// Dealwatch user id → Discord user id.
-    users: BTreeMap<String, String>,
+    users: crate::config::UserLinks,
     deadline: Duration,
     gateway: bool,
 }
@@ -127,6 +127,24 @@ impl Discord {
 impl Transport for Discord {
     fn name(&self) -> &'static str {
         PLATFORM
+    }
+
+    /// A channel of a Discord server connected to this tenant (`[discord] guilds`), as Discord
+    /// says: the shared bot could post into any server's channel it can see.
+    async fn owns_destination(&self, tenant: &TenantId, to: &str) -> Result<(), String> {
+        let id =
+            to.parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| format!("{to:?} is not a Discord channel id"))?;
+        let channel = self.state.http.get_channel(serenity::all::ChannelId::new(id)).await.map_err(|e| {
+            channel::sorted("reading the channel", &e).to_string() + ": the bot cannot see that channel"
+        })?;
+        let guild = match channel {
+            serenity::all::Channel::Guild(c) => c.guild_id.to_string(),
+            _ => return Err(format!("{to} is not a channel of a Discord server")),
+        };
+        match self.state.guilds.get(&guild) {
+            Some(owner) if owner == tenant => Ok(()),
+            _ => Err(format!("channel {to} is in a Discord server that is not connected to this tenant")),
+        }
     }
 
     /// Discord is reached through the gateway: no HTTP endpoint.
@@ -259,7 +277,12 @@ async fn identify(
             tracing::error!(error = %e, "reading users");
             Unknown::Store
         })?;
-        let person = crate::chat::transport::person(&users, &discord.users, |u| u.discord_user_id.as_deref(), &id);
+        let person = crate::chat::transport::person(
+            &users,
+            discord.users.of(tenant.as_str()),
+            |u| u.discord_user_id.as_deref(),
+            &id,
+        );
         if let Some(person) = person {
             let scope = Scope::for_user(&users, &person.user_id, person.role);
             found.push((tenant, person.clone(), scope));
@@ -593,6 +616,7 @@ mod tests {
             reason: None,
             snooze_until_ms: None,
             snooze_score: None,
+            score: Some(80),
             created_at: Utc::now(),
             dedup_key: "k".into(),
         };

@@ -4,7 +4,8 @@
 //! The request is the package's, signed like Slack's: `X-Dealwatch-Timestamp` (Unix seconds,
 //! within 5 minutes) and `X-Dealwatch-Signature: v1=<hex HMAC-SHA256 of "{timestamp}.{body}">`
 //! under one of the tenant's `webhook_secrets`, the tenant in `X-Dealwatch-Tenant`. A forged,
-//! stale or unsigned request is answered 401 before the body is read as JSON.
+//! stale, unsigned or replayed request (the same signature twice) is answered 401 before the
+//! body is read as JSON.
 //!
 //! Our own write-backs do not start another round: they change only the risk fields, which the
 //! mapping does not read, so the import finds the records unchanged and nothing is rescored (the
@@ -105,7 +106,9 @@ fn verify(
         return Err("stale timestamp");
     }
     let signature = header("x-dealwatch-signature").and_then(signature_bytes).ok_or("no v1 signature")?;
-    let signed = connection.settings.webhook_secrets.iter().any(|secret| {
+    // An empty secret would let anyone sign (the config refuses one; this holds regardless).
+    let secrets = connection.settings.webhook_secrets.iter().filter(|s| !s.expose_secret().trim().is_empty());
+    let signed = secrets.into_iter().any(|secret| {
         let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes()) else { return false };
         mac.update(ts.to_string().as_bytes());
         mac.update(b".");
@@ -151,6 +154,23 @@ pub async fn opportunity_changed(State(state): State<AppState>, headers: HeaderM
             return refuse(StatusCode::UNAUTHORIZED, "the request is not signed by this tenant's Salesforce package");
         }
     };
+    // The same signature again is a replay (each notice is signed at its own second; a retry
+    // by the package is signed anew): it would cost API calls and a rescore.
+    let signature = headers.get("x-dealwatch-signature").map(|v| v.as_bytes()).unwrap_or_default();
+    let digest = {
+        use sha2::Digest as _;
+        hex::encode(Sha256::digest(signature))
+    };
+    let scope = format!("sfdc:{}", connection.tenant);
+    match state.store.claim_once(&scope, &digest, now + chrono::Duration::seconds(2 * WINDOW_SECONDS), now).await {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::warn!(tenant = %connection.tenant, "a Salesforce webhook request replayed");
+            metrics::counter!("salesforce_webhook_refused_total").increment(1);
+            return refuse(StatusCode::UNAUTHORIZED, "this signed request was received already");
+        }
+        Err(e) => return refuse(StatusCode::SERVICE_UNAVAILABLE, format!("recording the request: {e}")),
+    }
     let changed: Changed = match serde_json::from_slice(&body) {
         Ok(c) => c,
         Err(e) => return refuse(StatusCode::BAD_REQUEST, format!("the body is not {{\"ids\": [...]}}: {e}")),

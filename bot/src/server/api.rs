@@ -61,6 +61,23 @@ fn today() -> NaiveDate {
     Utc::now().date_naive()
 }
 
+/// An `as_of` a client sent (default today): a date from 1900 to a year ahead. Questions about
+/// the past are answered; a date past the data or beyond what chrono can count back from is not.
+fn checked_as_of(as_of: Option<NaiveDate>) -> ApiResult<NaiveDate> {
+    let today = today();
+    let Some(date) = as_of else { return Ok(today) };
+    let first = *engine::domain::supported_dates().start();
+    let last = today + chrono::Duration::days(366);
+    if date < first || date > last {
+        return Err(ApiError::validation(
+            "as_of",
+            "range",
+            format!("as_of must be between {first} and {last} (a year from today)"),
+        ));
+    }
+    Ok(date)
+}
+
 /// Whether an audit entry records a read (written behind the request, in batches) or a change
 /// or admin action (written before the request answers).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -227,6 +244,9 @@ pub async fn score_deal(
             )));
         }
     }
+    // Similar won deals come from what the caller may see, like everything else on the card.
+    let filter = scope.deal_filter(&engine.dataset);
+    let keep = |d: &engine::dataset::Deal| filter.as_ref().is_none_or(|f| f.keeps(d));
     let (card, ignored) = if request.is_id_only() {
         let i = stored.ok_or_else(|| ApiError::NotFound(format!("no deal {deal_id}")))?;
         let deal = &engine.dataset.deals[i];
@@ -245,7 +265,8 @@ pub async fn score_deal(
             }
         }
         let scorer =
-            Scorer::with_similar(model, &engine.dataset, Some(as_of), &state.texts, &engine.similar, &engine.dataset);
+            Scorer::with_similar(model, &engine.dataset, Some(as_of), &state.texts, &engine.similar, &engine.dataset)
+                .similar_among(&keep);
         let mut work = scorer.work();
         (scorer.score(i, &mut work), Vec::new())
     } else {
@@ -255,7 +276,8 @@ pub async fn score_deal(
         }
         let mut single = engine::dataset::Dataset { schema: engine.dataset.schema.clone(), deals: Vec::new() };
         single.push_record(&record).map_err(|e| ApiError::validation("deal", "valid", e.to_string()))?;
-        let scorer = Scorer::with_similar(model, &single, Some(as_of), &state.texts, &engine.similar, &engine.dataset);
+        let scorer = Scorer::with_similar(model, &single, Some(as_of), &state.texts, &engine.similar, &engine.dataset)
+            .similar_among(&keep);
         let mut work = scorer.work();
         (scorer.score(0, &mut work), ignored)
     };
@@ -683,7 +705,7 @@ pub async fn ask(
         .into_iter()
         .find(|u| u.user_id == caller.claims.sub)
         .unwrap_or_else(|| crate::store::User::named(&caller.claims.sub, &caller.claims.sub, caller.claims.role));
-    let as_of = request.as_of.unwrap_or_else(today);
+    let as_of = checked_as_of(request.as_of)?;
     let asked = crate::chat::ask::ask(&state, &caller.tenant, &user, scope, question, as_of, request.intent, "api")
         .await
         .map_err(ApiError::internal)?;
@@ -928,19 +950,30 @@ pub(crate) async fn give_feedback(
     Ok(Some(Judged { alert, given, recorded, tuning }))
 }
 
-/// Records `actor`'s click on the risk card of `deal_id` (scored `score`): stored once like a
-/// click on an alert, logged, and a judgement retunes the critical-deal threshold. Returns the
-/// stored click and whether it is new.
+/// Records `user`'s click on the risk card of `deal_id`: stored once like a click on an alert,
+/// logged, and a judgement retunes the critical-deal threshold. Only a card the user could have
+/// been shown counts: an open deal of theirs to see, judged at the score we give it now (a
+/// button's value is the client's to change). `None`: not such a card.
 pub(crate) async fn give_card_feedback(
     state: &AppState,
     tenant: &crate::store::TenantId,
-    actor: &str,
+    user: &crate::store::User,
     deal_id: &str,
-    score: u8,
     request: &FeedbackRequest,
-) -> ApiResult<(crate::alerts::feedback::Feedback, bool, Option<crate::alerts::feedback::Tuning>)> {
+) -> ApiResult<Option<(crate::alerts::feedback::Feedback, bool, Option<crate::alerts::feedback::Tuning>)>> {
     use crate::alerts::feedback::{Action, Feedback};
-    let now = Utc::now();
+    let Some(engine) = state.cache.get(&state.store, tenant, today()).await? else { return Ok(None) };
+    let Some(&i) = engine.index.get(deal_id) else { return Ok(None) };
+    let deal = &engine.dataset.deals[i];
+    let owner = engine.dataset.schema.owner_column().and_then(|c| engine.dataset.cat_name(c, deal.cats[c]));
+    let users = state.store.users(tenant).await?;
+    let scope = Scope::for_user(&users, &user.user_id, user.role);
+    if !scope.allows(owner) || status(deal, Some(engine.as_of)) != Status::Open {
+        return Ok(None);
+    }
+    let Some(p_loss) = engine.open_risk(engine.as_of, &state.texts).map(|risk| risk[i]) else { return Ok(None) };
+    let score = engine::domain::risk_score(p_loss);
+    let (actor, now) = (user.user_id.as_str(), Utc::now());
     let given = Feedback::on_card(deal_id, score, actor, request.action, request.reason.clone(), request.snooze, now);
     let recorded = state.store.record_feedback(tenant, &given).await?;
     let mut tuning = None;
@@ -952,7 +985,7 @@ pub(crate) async fn give_card_feedback(
             tuning = retune(state, tenant, actor, engine::alerts::AlertKind::CriticalDeal, now).await?;
         }
     }
-    Ok((given, recorded, tuning))
+    Ok(Some((given, recorded, tuning)))
 }
 
 /// Writes a change to the audit log before the request answers.
@@ -1115,10 +1148,37 @@ pub async fn set_routes(
     require_admin(&caller)?;
     let routes: AlertRoutes = parse_json(&body)?;
     routes.validate()?;
+    check_destinations(&state, &caller.tenant, &routes).await?;
     let value = serde_json::to_value(&routes).map_err(|e| ApiError::Internal(e.into()))?;
     state.store.save_tenant_setting(&caller.tenant, SETTING, &value, &caller.claims.sub, Utc::now()).await?;
     audit(&state, &caller, Audit::Change, "alerts.routes", None, Some(value)).await?;
     Ok(Json(routes))
+}
+
+/// Every chat channel a route names must be the tenant's own: a Slack channel of the workspace
+/// alerts are posted with, a Teams conversation or Discord channel of the tenant's organisation
+/// or server. Email addresses and the log are the admin's to choose.
+async fn check_destinations(
+    state: &AppState,
+    tenant: &crate::store::TenantId,
+    routes: &crate::alerts::routes::AlertRoutes,
+) -> ApiResult<()> {
+    for (kind, route) in &routes.routes {
+        for (i, target) in route.targets.iter().enumerate() {
+            let refused = |why: String| ApiError::validation(format!("routes.{kind}.targets[{i}].to"), "owned", why);
+            match target.channel.as_str() {
+                "slack" => crate::slack::owns_channel(state, tenant).await.map_err(refused)?,
+                "teams" | "discord" => {
+                    let Some(transport) = state.transports.iter().find(|t| t.name() == target.channel) else {
+                        return Err(refused(format!("{} is not configured here", target.channel)));
+                    };
+                    transport.owns_destination(tenant, &target.to).await.map_err(refused)?;
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
 }
 
 #[utoipa::path(get, path = "/v1/alerts/effectiveness", tag = "alerts",
@@ -1132,15 +1192,29 @@ pub async fn alert_effectiveness(
     if caller.claims.role == Role::Rep {
         return Err(ApiError::Forbidden("Access denied: alert effectiveness is for managers and admins".into()));
     }
+    // Every alert and click of the tenant: computed at most once per EFFECTIVENESS_TTL per
+    // tenant (one at a time), with the deals from the tenant's engine rather than the database.
+    let mut kept = state.effectiveness.lock().await;
+    if let Some((_, known)) = kept.get(&caller.tenant).filter(|(at, _)| at.elapsed() < EFFECTIVENESS_TTL) {
+        return Ok(Json(known.clone()));
+    }
     let alerts = state
         .store
         .alerts(&caller.tenant, &crate::alerts::AlertQuery { limit: Some(u32::MAX), ..Default::default() })
         .await?;
     let feedback = state.store.feedback(&caller.tenant, DateTime::<Utc>::UNIX_EPOCH).await?;
     let deals: Vec<(String, Outcome, Option<NaiveDate>)> =
-        state.store.deals(&caller.tenant).await?.into_iter().map(|d| (d.id, d.outcome, d.closed)).collect();
-    Ok(Json(crate::alerts::feedback::effectiveness(&alerts, &feedback, &deals)))
+        match state.cache.get(&state.store, &caller.tenant, today()).await? {
+            Some(engine) => engine.dataset.deals.iter().map(|d| (d.id.to_string(), d.outcome, d.closed)).collect(),
+            None => Vec::new(),
+        };
+    let computed = crate::alerts::feedback::effectiveness(&alerts, &feedback, &deals);
+    kept.insert(caller.tenant.clone(), (std::time::Instant::now(), computed.clone()));
+    Ok(Json(computed))
 }
+
+/// How long a tenant's alert effectiveness is served before it is computed again.
+const EFFECTIVENESS_TTL: std::time::Duration = std::time::Duration::from_secs(300);
 
 // ---------------------------------------------------------------------------------------------
 // POST /v1/slack/install-link (admin)

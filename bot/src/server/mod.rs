@@ -1,7 +1,7 @@
 //! The HTTP service: `fn app(state) -> Router`, and `serve` to run it.
 //!
-//! Every request gets an id (`x-request-id`, generated if absent) that appears in its log line
-//! and in 5xx bodies. `/v1` requests are authenticated (JWT) before anything else, rate limited
+//! Every request gets an id of ours (`x-request-id`; one sent by the client is replaced) that
+//! appears in its log line, the audit log and 5xx bodies. `/v1` requests are authenticated (JWT) before anything else, rate limited
 //! per user and per tenant, and POSTs with an `Idempotency-Key` are run at most once.
 //! `/healthz` says the process is up; `/readyz` that the database answers (and the demo tenant's
 //! model loads); `/metrics` is Prometheus text.
@@ -9,6 +9,7 @@
 pub mod api;
 pub mod audit;
 pub mod error;
+pub mod sources;
 pub mod tenants;
 
 use std::net::SocketAddr;
@@ -37,6 +38,9 @@ use crate::auth::{AuthConfig, Authenticator, Claims};
 use crate::config::Settings;
 use crate::store::{IdempotencyState, Store, TenantId};
 
+/// A request still "in progress" after this long died with its process: its key is taken over.
+const IDEMPOTENCY_LAPSE: chrono::Duration = chrono::Duration::minutes(10);
+
 /// Everything a request handler needs, built once at start-up.
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
@@ -50,6 +54,11 @@ pub struct Inner {
     pub cache: TenantCache,
     per_user: DefaultKeyedRateLimiter<String>,
     per_tenant: DefaultKeyedRateLimiter<String>,
+    /// Limits per source address, before authentication.
+    pub sources: sources::Sources,
+    /// Each tenant's alert effectiveness, and when it was computed.
+    pub effectiveness:
+        tokio::sync::Mutex<std::collections::HashMap<TenantId, (Instant, crate::alerts::feedback::Effectiveness)>>,
     pub metrics: PrometheusHandle,
     /// The tenant whose model `/readyz` requires (the demo's).
     pub ready_tenant: Option<TenantId>,
@@ -79,6 +88,7 @@ impl AppState {
         ready_tenant: Option<TenantId>,
     ) -> anyhow::Result<Self> {
         crate::auth::install_crypto_provider();
+        settings.check()?;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .connect_timeout(Duration::from_secs(5))
@@ -107,6 +117,7 @@ impl AppState {
         let quota = |n: u32| Quota::per_minute(NonZeroU32::new(n.max(1)).unwrap_or(NonZeroU32::MIN));
         let per_user = RateLimiter::keyed(quota(settings.limits.per_user_per_minute));
         let per_tenant = RateLimiter::keyed(quota(settings.limits.per_tenant_per_minute));
+        let sources = sources::Sources::new(&settings.limits, &settings.server);
         let questions = Arc::new(crate::chat::ask::Questions::configured(&settings)?);
         let slack =
             crate::slack::SlackState::new(&settings, questions.clone()).context("configuring Slack ([slack])")?;
@@ -126,6 +137,8 @@ impl AppState {
             cache: TenantCache::default(),
             per_user,
             per_tenant,
+            sources,
+            effectiveness: Default::default(),
             metrics: prometheus(),
             ready_tenant,
             alerts_raised: Arc::new(tokio::sync::Notify::new()),
@@ -166,6 +179,7 @@ pub fn app(state: AppState) -> Router {
     router
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .layer(axum::extract::DefaultBodyLimit::max(state.settings.server.max_body_bytes))
+        .layer(middleware::from_fn_with_state(state.clone(), sources::limit))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -174,13 +188,25 @@ pub fn app(state: AppState) -> Router {
         .layer(CatchPanicLayer::new())
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        // Request ids are ours: one a client sends is not trusted into the logs and the audit
+        // log (it could forge another request's id, or inject text); ours goes back to it.
+        .layer(middleware::map_request(|mut request: Request| async move {
+            request.headers_mut().remove("x-request-id");
+            request
+        }))
         .with_state(state)
 }
 
 /// Logs and measures every request, and makes its id available to error bodies.
 async fn observe(State(_state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().clone();
+    // A method name is the client's to choose: only the standard ones become metric labels.
+    let method = match *request.method() {
+        Method::GET | Method::POST | Method::PUT | Method::DELETE | Method::PATCH | Method::HEAD | Method::OPTIONS => {
+            request.method().as_str().to_owned()
+        }
+        _ => "other".to_owned(),
+    };
     let route =
         request.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-").to_owned();
@@ -217,6 +243,7 @@ async fn authenticate(State(state): State<AppState>, mut request: Request, next:
     })?;
     let tenant =
         TenantId::parse(&claims.tenant_id).map_err(|_| ApiError::Unauthorized("Invalid or expired JWT token"))?;
+    let claims = current_claims(&state, &tenant, claims).await?;
     let limited = |limiter: &DefaultKeyedRateLimiter<String>, key: String, limit: u32, whom: &str| {
         limiter.check_key(&key).map_err(|not_until| {
             let wait = not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
@@ -233,9 +260,36 @@ async fn authenticate(State(state): State<AppState>, mut request: Request, next:
     Ok(next.run(request).await)
 }
 
+/// A verified token's claims as the user stands now: refused when the user is not (or no
+/// longer) in the tenant or revoked their tokens after this one was issued; the role is the
+/// lower of the token's and the user's current one, so a demoted admin's old token is a
+/// manager's.
+async fn current_claims(state: &AppState, tenant: &TenantId, mut claims: Claims) -> Result<Claims, ApiError> {
+    let refused = |why: &str| {
+        tracing::info!(reason = why, "authentication refused");
+        ApiError::Unauthorized("Invalid or expired JWT token")
+    };
+    let Some(user) = state.store.user(tenant, &claims.sub).await? else {
+        return Err(refused("the token's user is not in its tenant"));
+    };
+    if let Some(not_before) = state.store.tokens_not_before(tenant, &claims.sub).await? {
+        // A token without `iat` (an identity provider's) is as old as its revocation allows.
+        if claims.iat.is_none_or(|iat| iat <= not_before.timestamp()) {
+            return Err(refused("the user's tokens were revoked"));
+        }
+    }
+    claims.role = claims.role.min(user.role);
+    Ok(claims)
+}
+
 /// `Idempotency-Key` on POST: the first response is kept and replayed to retries, so a retried
 /// request does nothing twice. A key reused with a different body is refused; a request that
 /// failed on our side (5xx) is forgotten so its retry runs again.
+///
+/// The request runs to its end in a task of its own, so a client that leaves (or the 10 s
+/// timeout) cannot leave its key "in progress": the response is recorded and the retry gets
+/// it. A key whose process died mid-request is taken over after [`IDEMPOTENCY_LAPSE`]; keys
+/// expire after a day.
 async fn idempotency(State(state): State<AppState>, request: Request, next: Next) -> Result<Response, ApiError> {
     let key = request.headers().get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let (Some(key), true) = (key, request.method() == Method::POST) else { return Ok(next.run(request).await) };
@@ -260,7 +314,8 @@ async fn idempotency(State(state): State<AppState>, request: Request, next: Next
     );
     let store = &state.store;
     let user = caller.claims.sub.as_str();
-    match store.idempotency_begin(&caller.tenant, user, &key, &hash, chrono::Utc::now()).await? {
+    let now = chrono::Utc::now();
+    match store.idempotency_begin(&caller.tenant, user, &key, &hash, now, IDEMPOTENCY_LAPSE).await? {
         IdempotencyState::Done { status, body } => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
             let mut response = (status, axum::Json(body)).into_response();
@@ -276,17 +331,33 @@ async fn idempotency(State(state): State<AppState>, request: Request, next: Next
             "this Idempotency-Key was already used with a different request",
         )),
         IdempotencyState::New => {
-            let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
-            let status = response.status();
-            if status.is_server_error() {
-                store.idempotency_abandon(&caller.tenant, user, &key).await?;
-                return Ok(response);
+            let id = REQUEST_ID.try_with(Clone::clone).unwrap_or_default();
+            let (store, tenant) = (store.clone(), caller.tenant.clone());
+            let (owner, released) = (user.to_owned(), key.clone());
+            let run = async move {
+                let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+                let status = response.status();
+                if status.is_server_error() {
+                    store.idempotency_abandon(&tenant, &owner, &key).await?;
+                    return Ok(response);
+                }
+                let (parts, body) = response.into_parts();
+                let bytes = axum::body::to_bytes(body, usize::MAX).await.map_err(ApiError::internal)?;
+                let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+                store.idempotency_finish(&tenant, &owner, &key, status.as_u16(), &json).await?;
+                Ok::<_, ApiError>(Response::from_parts(parts, Body::from(bytes)))
+            };
+            let task = tokio::spawn(REQUEST_ID.scope(id, run));
+            match task.await {
+                Ok(result) => result,
+                // The handler panicked: nothing was recorded, so the key is released for a retry.
+                Err(e) => {
+                    if let Err(store_error) = state.store.idempotency_abandon(&caller.tenant, user, &released).await {
+                        tracing::error!(error = %store_error, "releasing the Idempotency-Key of a failed request");
+                    }
+                    Err(ApiError::internal(e))
+                }
             }
-            let (parts, body) = response.into_parts();
-            let bytes = axum::body::to_bytes(body, usize::MAX).await.map_err(ApiError::internal)?;
-            let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
-            store.idempotency_finish(&caller.tenant, user, &key, status.as_u16(), &json).await?;
-            Ok(Response::from_parts(parts, Body::from(bytes)))
         }
     }
 }
@@ -348,7 +419,8 @@ pub async fn serve(
     }
     use std::io::Write;
     std::io::stdout().flush()?;
-    axum::serve(listener, app(state.clone())).with_graceful_shutdown(shutdown_signal()).await.context("serving")?;
+    let service = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, service).with_graceful_shutdown(shutdown_signal()).await.context("serving")?;
     // A pass cut off here leaves its alerts or job leased; the next start takes them over.
     for task in [delivery, scheduler].into_iter().flatten() {
         task.abort();

@@ -99,12 +99,34 @@ impl TenantEngine {
 
 #[derive(Debug, Default)]
 pub struct TenantCache {
+    /// Each tenant's engine as of today: what every ordinary request reads.
     engines: Arc<RwLock<HashMap<TenantId, Arc<TenantEngine>>>>,
+    /// Engines as of other dates (a question asked "as of" a past date), kept a few minutes and
+    /// apart from today's, so such a question never evicts or delays the engine everyone uses.
+    past: Arc<Mutex<Vec<PastEngine>>>,
     /// Every scored open deal, for the high-risk listing, reloaded when scores or deals change.
     boards: RwLock<HashMap<TenantId, Arc<RiskBoard>>>,
-    /// One rebuild at a time per process; concurrent requests wait for it.
-    building: Arc<Mutex<()>>,
+    /// One rebuild at a time per tenant (and one past-date build at a time per tenant):
+    /// requests for that tenant wait for it, other tenants' do not.
+    building: std::sync::Mutex<HashMap<(TenantId, bool), BuildLock>>,
 }
+
+/// The lock a tenant's builds take turns on.
+type BuildLock = Arc<Mutex<()>>;
+
+/// An engine as of a date other than today, and when it was built.
+#[derive(Debug)]
+struct PastEngine {
+    tenant: TenantId,
+    built: std::time::Instant,
+    engine: Arc<TenantEngine>,
+}
+
+/// How long an engine as of another date is kept (questions about the same date in a row).
+const PAST_TTL: std::time::Duration = std::time::Duration::from_secs(300);
+/// Engines as of other dates kept at most, per tenant and in all.
+const PAST_PER_TENANT: usize = 2;
+const PAST_IN_ALL: usize = 16;
 
 impl TenantCache {
     /// The tenant's engine as of `today`, rebuilt if stale. `None`: the tenant has no data.
@@ -123,11 +145,12 @@ impl TenantCache {
         if let Some(engine) = current.as_ref().filter(|e| fresh(e)) {
             return Ok(Some(engine.clone()));
         }
+        let lock = self.build_lock(tenant, false);
         // Stale from a change of data or model today: keep answering from it while one rebuild
         // runs in the background (rebuilding a 100K-deal tenant takes seconds, and every
         // request would otherwise wait for it). A new day, or no engine yet, waits.
         if let Some(stale) = current.filter(|e| e.as_of == today) {
-            if let Ok(guard) = self.building.clone().try_lock_owned() {
+            if let Ok(guard) = lock.try_lock_owned() {
                 let rebuild = self.rebuild(guard, store, tenant, stamp, today);
                 tokio::spawn(async move {
                     if let Err(e) = rebuild.await {
@@ -137,11 +160,77 @@ impl TenantCache {
             }
             return Ok(Some(stale));
         }
-        let guard = self.building.clone().lock_owned().await;
+        let guard = lock.lock_owned().await;
         if let Some(engine) = self.engines.read().await.get(tenant).filter(|e| fresh(e)) {
             return Ok(Some(engine.clone()));
         }
         tokio::spawn(self.rebuild(guard, store, tenant, stamp, today)).await.map_err(ApiError::internal)?
+    }
+
+    /// The tenant's engine as of `as_of`: today's ([`TenantCache::get`]) when `as_of` is
+    /// `today`, else one built for that date and kept a few minutes beside it, never in its
+    /// place. One such build runs at a time per tenant.
+    pub async fn get_as_of(
+        &self,
+        store: &Arc<dyn Store>,
+        tenant: &TenantId,
+        as_of: NaiveDate,
+        today: NaiveDate,
+    ) -> Result<Option<Arc<TenantEngine>>, ApiError> {
+        if as_of == today {
+            return self.get(store, tenant, today).await;
+        }
+        let stamp = store.stamp(tenant).await?.data;
+        let kept = |past: &[PastEngine]| {
+            past.iter()
+                .find(|p| {
+                    &p.tenant == tenant
+                        && p.engine.as_of == as_of
+                        && p.engine.stamp == stamp
+                        && p.built.elapsed() < PAST_TTL
+                })
+                .map(|p| p.engine.clone())
+        };
+        if let Some(engine) = kept(&self.past.lock().await) {
+            return Ok(Some(engine));
+        }
+        let guard = self.build_lock(tenant, true).lock_owned().await;
+        if let Some(engine) = kept(&self.past.lock().await) {
+            return Ok(Some(engine));
+        }
+        let (store, owned) = (store.clone(), tenant.clone());
+        let built = tokio::spawn(async move {
+            let _guard = guard;
+            build(store.as_ref(), &owned, stamp, as_of).await
+        })
+        .await
+        .map_err(ApiError::internal)??;
+        if let Some(engine) = &built {
+            let mut past = self.past.lock().await;
+            past.retain(|p| p.built.elapsed() < PAST_TTL && !(&p.tenant == tenant && p.engine.as_of == as_of));
+            past.push(PastEngine { tenant: tenant.clone(), built: std::time::Instant::now(), engine: engine.clone() });
+            // The oldest go first: beyond a few per tenant, and beyond a few in all.
+            while past.iter().filter(|p| &p.tenant == tenant).count() > PAST_PER_TENANT {
+                let oldest = past.iter().position(|p| &p.tenant == tenant).unwrap_or(0);
+                past.remove(oldest);
+            }
+            while past.len() > PAST_IN_ALL {
+                past.remove(0);
+            }
+        }
+        Ok(built)
+    }
+
+    /// The engine today's requests of `tenant` are answered from, if one is built (for tests
+    /// and diagnostics: it neither builds nor checks freshness).
+    pub async fn current(&self, tenant: &TenantId) -> Option<Arc<TenantEngine>> {
+        self.engines.read().await.get(tenant).cloned()
+    }
+
+    /// The lock a tenant's builds (today's, or `past` dates') take turns on.
+    fn build_lock(&self, tenant: &TenantId, past: bool) -> BuildLock {
+        let mut locks = self.building.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        locks.entry((tenant.clone(), past)).or_default().clone()
     }
 
     /// Builds the tenant's engine and keeps it, holding the build lock until done.
@@ -238,6 +327,20 @@ async fn build(
     Ok(Some(Arc::new(built)))
 }
 
+/// The deals of a dataset a [`Scope`] may see, by owner symbol: checked per deal without a
+/// string comparison.
+#[derive(Debug, Clone)]
+pub struct DealFilter {
+    column: Option<usize>,
+    syms: HashSet<engine::dataset::Sym>,
+}
+
+impl DealFilter {
+    pub fn keeps(&self, deal: &engine::dataset::Deal) -> bool {
+        self.column.is_some_and(|c| self.syms.contains(&deal.cats[c]))
+    }
+}
+
 /// Whose deals a caller may see: a rep their own, a manager their team's and their own, an
 /// admin the tenant's.
 #[derive(Debug, Clone, PartialEq)]
@@ -276,6 +379,17 @@ impl Scope {
             }
         }
         Scope::Owners(owners)
+    }
+
+    /// Which of `dataset`'s deals this scope lets a card show (as similar deals, say): `None`
+    /// when every deal.
+    pub fn deal_filter(&self, dataset: &Dataset) -> Option<DealFilter> {
+        let Scope::Owners(owners) = self else { return None };
+        let column = dataset.schema.owner_column();
+        let syms = column
+            .map(|c| owners.iter().filter_map(|o| dataset.schema.categorical[c].vocab.lookup(o)).collect())
+            .unwrap_or_default();
+        Some(DealFilter { column, syms })
     }
 
     pub fn allows(&self, owner: Option<&str>) -> bool {

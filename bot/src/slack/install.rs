@@ -3,13 +3,16 @@
 //! 1. An admin asks for an install link (`POST /v1/slack/install-link`): a `/slack/install`
 //!    URL whose `state` names their tenant, expires in an hour, and is signed with the
 //!    deployment's token key.
-//! 2. `GET /slack/install?state=…` checks the state and sends the browser to Slack's consent
-//!    screen with it.
+//! 2. `GET /slack/install?state=…` checks the state, uses the link up (it works once), and sends
+//!    the browser to Slack's consent screen with a state of ten minutes bound to that browser:
+//!    a random value in the state and in an HttpOnly cookie.
 //! 3. Slack sends the browser back to `GET /slack/oauth/callback?code=…&state=…`; the state is
-//!    checked again, the code is exchanged (`oauth.v2.access`), and the workspace's bot token is
-//!    sealed (XChaCha20-Poly1305, bound to the workspace id) and stored with its tenant.
+//!    checked again and must match the browser's cookie, the code is exchanged
+//!    (`oauth.v2.access`), and the workspace's bot token is sealed (XChaCha20-Poly1305, bound to
+//!    the workspace id) and stored with its tenant.
 //!
 //! Requests from that workspace then resolve to the tenant and are answered with its own token.
+//! A workspace installed for one tenant is never moved to another by a later install.
 
 use anyhow::Context as _;
 use axum::extract::{Query, State};
@@ -21,6 +24,7 @@ use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use hmac::{Hmac, Mac};
 use secrecy::ExposeSecret;
+use sha2::Digest as _;
 use slack_morphism::prelude::*;
 
 use crate::server::AppState;
@@ -30,6 +34,20 @@ use crate::store::{SlackInstallation, TenantId};
 pub const SCOPES: &str = "commands,chat:write,im:write,im:history,app_mentions:read,users:read,users:read.email";
 /// How long an install link works.
 const LINK_HOURS: i64 = 1;
+/// How long the browser has at Slack's consent screen.
+const CONSENT_MINUTES: i64 = 10;
+/// The cookie that binds an install to the browser that opened the link.
+const COOKIE: &str = "dealwatch_slack_install";
+
+/// What a verified state names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstallState {
+    pub tenant: TenantId,
+    /// The admin who asked for the link.
+    pub by: String,
+    /// The browser's random value (in its cookie); none in a link not yet opened.
+    pub browser: Option<String>,
+}
 
 /// The deployment's sealing key and OAuth client, when installing is configured.
 pub struct Installer {
@@ -103,17 +121,18 @@ impl Installer {
         <Hmac<sha2::Sha256> as Mac>::new_from_slice(&derive.finalize().into_bytes()).expect("any key length")
     }
 
-    /// A state for `tenant`, installed by `by`, valid until `expires` (epoch seconds).
-    pub fn state(&self, tenant: &TenantId, by: &str, expires: i64) -> String {
-        let body = format!("{tenant}|{by}|{expires}");
+    /// A state for `tenant`, installed by `by`, valid until `expires` (epoch seconds), for the
+    /// browser holding `browser` in its cookie (none: an install link).
+    pub fn state(&self, tenant: &TenantId, by: &str, expires: i64, browser: Option<&str>) -> String {
+        let body = format!("{tenant}|{expires}|{}|{by}", browser.unwrap_or_default());
         let mut mac = self.mac();
         mac.update(body.as_bytes());
         let sig = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
         format!("{}.{sig}", URL_SAFE_NO_PAD.encode(body))
     }
 
-    /// The tenant and installer a state names, if its signature holds and it has not expired.
-    pub fn check_state(&self, state: &str, now: i64) -> Result<(TenantId, String), &'static str> {
+    /// What a state names, if its signature holds and it has not expired.
+    pub fn check_state(&self, state: &str, now: i64) -> Result<InstallState, &'static str> {
         let (body, sig) = state.split_once('.').ok_or("the link is damaged")?;
         let body = URL_SAFE_NO_PAD.decode(body).map_err(|_| "the link is damaged")?;
         let sig = URL_SAFE_NO_PAD.decode(sig).map_err(|_| "the link is damaged")?;
@@ -121,8 +140,10 @@ impl Installer {
         mac.update(&body);
         mac.verify_slice(&sig).map_err(|_| "the link was not issued by this Dealwatch")?;
         let body = String::from_utf8(body).map_err(|_| "the link is damaged")?;
-        let mut parts = body.splitn(3, '|');
-        let (Some(tenant), Some(by), Some(expires)) = (parts.next(), parts.next(), parts.next()) else {
+        let mut parts = body.splitn(4, '|');
+        let (Some(tenant), Some(expires), Some(browser), Some(by)) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
             return Err("the link is damaged");
         };
         let expires: i64 = expires.parse().map_err(|_| "the link is damaged")?;
@@ -130,7 +151,8 @@ impl Installer {
             return Err("the link has expired: ask for a new one");
         }
         let tenant = TenantId::parse(tenant).map_err(|_| "the link is damaged")?;
-        Ok((tenant, by.to_owned()))
+        let browser = (!browser.is_empty()).then(|| browser.to_owned());
+        Ok(InstallState { tenant, by: by.to_owned(), browser })
     }
 
     /// Slack's consent screen for `state`.
@@ -148,7 +170,7 @@ impl Installer {
 /// The `/slack/install` link for `tenant`, issued to admin `by`, valid for an hour.
 pub fn install_link(installer: &Installer, tenant: &TenantId, by: &str) -> (String, chrono::DateTime<chrono::Utc>) {
     let expires = chrono::Utc::now() + chrono::Duration::hours(LINK_HOURS);
-    let state = installer.state(tenant, by, expires.timestamp());
+    let state = installer.state(tenant, by, expires.timestamp(), None);
     let mut link = installer.redirect_url.clone();
     link.set_path(&installer.redirect_url.path().replace("/slack/oauth/callback", "/slack/install"));
     link.set_query(None);
@@ -172,7 +194,8 @@ fn page(status: StatusCode, title: &str, text: &str) -> Response {
     (status, Html(body)).into_response()
 }
 
-/// `GET /slack/install?state=…`: on to Slack's consent screen.
+/// `GET /slack/install?state=…`: the link is used up, and the browser goes on to Slack's
+/// consent screen with a state only it can bring back (its cookie holds the other half).
 pub async fn install(State(state): State<AppState>, Query(q): Query<InstallQuery>) -> Response {
     let Some(installer) = state.slack.installer.as_ref() else {
         return page(StatusCode::NOT_FOUND, "Not available", "Installing through Slack is not configured here.");
@@ -180,10 +203,40 @@ pub async fn install(State(state): State<AppState>, Query(q): Query<InstallQuery
     let Some(link_state) = q.state else {
         return page(StatusCode::BAD_REQUEST, "Install link needed", "Ask a Dealwatch admin for an install link.");
     };
-    if let Err(why) = installer.check_state(&link_state, chrono::Utc::now().timestamp()) {
-        return page(StatusCode::BAD_REQUEST, "This install link does not work", why);
+    let now = chrono::Utc::now();
+    let link = match installer.check_state(&link_state, now.timestamp()) {
+        Ok(link) if link.browser.is_none() => link,
+        Ok(_) => return page(StatusCode::BAD_REQUEST, "This install link does not work", "the link is damaged"),
+        Err(why) => return page(StatusCode::BAD_REQUEST, "This install link does not work", why),
+    };
+    let digest = hex::encode(sha2::Sha256::digest(link_state.as_bytes()));
+    let kept = now + chrono::Duration::hours(LINK_HOURS + 1);
+    match state.store.claim_once("slack-install-link", &digest, kept, now).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return page(
+                StatusCode::BAD_REQUEST,
+                "This install link was used already",
+                "An install link works once. Ask a Dealwatch admin for a new one.",
+            );
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "recording an install link's use");
+            return page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Try again",
+                "Something went wrong on our side; try the link again in a minute.",
+            );
+        }
     }
-    (StatusCode::FOUND, [(header::LOCATION, installer.authorize(&link_state))]).into_response()
+    let browser = uuid::Uuid::new_v4().simple().to_string();
+    let expires = now + chrono::Duration::minutes(CONSENT_MINUTES);
+    let consent = installer.state(&link.tenant, &link.by, expires.timestamp(), Some(&browser));
+    let secure = if installer.redirect_url.scheme() == "https" { "; Secure" } else { "" };
+    let cookie =
+        format!("{COOKIE}={browser}; Path=/slack; Max-Age={}; HttpOnly; SameSite=Lax{secure}", CONSENT_MINUTES * 60);
+    (StatusCode::FOUND, [(header::LOCATION, installer.authorize(&consent)), (header::SET_COOKIE, cookie)])
+        .into_response()
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -193,8 +246,24 @@ pub struct CallbackQuery {
     error: Option<String>,
 }
 
+/// The install cookie's value in a request's `Cookie` headers.
+fn cookie(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE)
+        .map(|(_, value)| value.trim().to_owned())
+}
+
 /// `GET /slack/oauth/callback`: exchanges the code and stores the workspace's sealed token.
-pub async fn callback(State(state): State<AppState>, Query(q): Query<CallbackQuery>) -> Response {
+pub async fn callback(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    Query(q): Query<CallbackQuery>,
+) -> Response {
     let Some(installer) = state.slack.installer.as_ref() else {
         return page(StatusCode::NOT_FOUND, "Not available", "Installing through Slack is not configured here.");
     };
@@ -205,16 +274,35 @@ pub async fn callback(State(state): State<AppState>, Query(q): Query<CallbackQue
     let (Some(code), Some(link_state)) = (q.code, q.state) else {
         return page(StatusCode::BAD_REQUEST, "Not installed", "Slack's answer lacks its code or state.");
     };
-    let (tenant, by) = match installer.check_state(&link_state, chrono::Utc::now().timestamp()) {
+    let consent = match installer.check_state(&link_state, chrono::Utc::now().timestamp()) {
         Ok(t) => t,
         Err(why) => return page(StatusCode::BAD_REQUEST, "Not installed", why),
     };
+    // The browser that opened the install link, and only it, may finish the install (the
+    // state is in the URL for anyone to see; the cookie is not).
+    let same_browser = consent.browser.as_deref().is_some_and(|b| cookie(&headers).as_deref() == Some(b));
+    if !same_browser {
+        tracing::warn!(tenant = %consent.tenant, "a Slack install finished in another browser than the one that opened the link");
+        return page(
+            StatusCode::BAD_REQUEST,
+            "Not installed",
+            "This install was started in another browser. Open the install link again in this one.",
+        );
+    }
+    let (tenant, by) = (consent.tenant, consent.by);
     match finish(&state, installer, &tenant, &by, &code).await {
         Ok(team_name) => page(
             StatusCode::OK,
             "Dealwatch is installed",
             &format!("Dealwatch now answers in {team_name}. Try /deal-risk in any channel."),
         ),
+        Err(e) if matches!(e.downcast_ref::<crate::store::StoreError>(), Some(crate::store::StoreError::Taken(_))) => {
+            page(
+                StatusCode::CONFLICT,
+                "Not installed",
+                "This Slack workspace is already connected to another Dealwatch tenant. Nothing was changed.",
+            )
+        }
         Err(e) => {
             tracing::error!(error = ?e, tenant = %tenant, "finishing a Slack install");
             page(StatusCode::BAD_GATEWAY, "Not installed", &format!("{e:#}. Nothing was changed; try the link again."))
@@ -249,7 +337,7 @@ async fn finish(
         installed_by: Some(by.to_owned()),
         installed_at: chrono::Utc::now(),
     };
-    state.store.save_slack_installation(&installation).await.context("storing the installation")?;
+    state.store.save_slack_installation(&installation).await?;
     let entry = crate::store::AuditEntry {
         at: chrono::Utc::now(),
         actor: by.to_owned(),
@@ -301,10 +389,14 @@ mod tests {
     fn an_install_state_is_signed_and_expires() {
         let i = installer();
         let tenant = TenantId::parse("acme").expect("tenant");
-        let state = i.state(&tenant, "admin", 1_000);
-        assert_eq!(i.check_state(&state, 999), Ok((tenant.clone(), "admin".to_owned())));
+        let state = i.state(&tenant, "admin", 1_000, None);
+        let named = InstallState { tenant: tenant.clone(), by: "admin".to_owned(), browser: None };
+        assert_eq!(i.check_state(&state, 999), Ok(named.clone()));
         assert!(i.check_state(&state, 1_001).is_err_and(|e| e.contains("expired")));
-        let forged = i.state(&TenantId::parse("other").expect("tenant"), "admin", 1_000);
+        let bound = i.state(&tenant, "ad|min", 1_000, Some("b123"));
+        let browser = InstallState { by: "ad|min".to_owned(), browser: Some("b123".to_owned()), ..named };
+        assert_eq!(i.check_state(&bound, 999), Ok(browser));
+        let forged = i.state(&TenantId::parse("other").expect("tenant"), "admin", 1_000, None);
         let (body, _) = forged.split_once('.').expect("dot");
         let (_, sig) = state.split_once('.').expect("dot");
         assert!(i.check_state(&format!("{body}.{sig}"), 0).is_err_and(|e| e.contains("not issued")));

@@ -90,6 +90,16 @@ async fn block_actions(state: &AppState, raw: &Value) {
     let clicker = Clicker { tenant: &ws.tenant, user: &user, scope, via: "slack" };
     for action in raw["actions"].as_array().into_iter().flatten() {
         let id = action["action_id"].as_str().unwrap_or_default();
+        if id == "share_answer" {
+            let question = action["value"].as_str().unwrap_or_default();
+            if let Err(e) = share(state, &ws, &clicker, question, &origin).await {
+                tracing::error!(error = ?e, "sharing an answer in a Slack channel");
+                if let Some(url) = &origin.url {
+                    respond(state, url, json!({ "text": SORRY }), false).await;
+                }
+            }
+            continue;
+        }
         let choice = action["selected_option"]["value"].as_str();
         let Some(click) = Action::read(id, action["value"].as_str(), choice) else { continue };
         // A modal can ask why only with a trigger and a bot token to open it with.
@@ -107,6 +117,51 @@ async fn block_actions(state: &AppState, raw: &Value) {
             }
         }
     }
+}
+
+/// "Share in channel" under an answer only its asker saw: the question is answered again with
+/// the clicker's access (what the button says is not trusted) and posted in the channel, in the
+/// thread it was asked in, naming who shared it; the private copy goes.
+async fn share(
+    state: &AppState,
+    ws: &Workspace,
+    clicker: &Clicker<'_>,
+    question: &str,
+    origin: &Origin<'_>,
+) -> anyhow::Result<()> {
+    let (Some(web), Some(channel)) = (ws.web.as_ref(), origin.raw["container"]["channel_id"].as_str()) else {
+        return Ok(());
+    };
+    let today = chrono::Utc::now().date_naive();
+    let asked = crate::chat::ask::ask(
+        state,
+        clicker.tenant,
+        clicker.user,
+        clicker.scope.clone(),
+        question,
+        today,
+        None,
+        "slack",
+    )
+    .await?;
+    let mut message = state.slack.render(&asked.reply)?;
+    if let Some(blocks) = message["blocks"].as_array_mut() {
+        let by = format!("Shared by <@{}> · asked: {}", origin.slack_user, crate::alerts::templates::mrkdwn(question));
+        blocks.insert(0, json!({ "type": "context", "elements": [{ "type": "mrkdwn", "text": by }] }));
+    }
+    let blocks: Vec<slack_morphism::prelude::SlackBlock> = serde_json::from_value(message["blocks"].clone())?;
+    let content = slack_morphism::prelude::SlackMessageContent::new()
+        .with_text(message["text"].as_str().unwrap_or("Dealwatch").to_owned())
+        .with_blocks(blocks);
+    let mut request = slack_morphism::prelude::SlackApiChatPostMessageRequest::new(channel.to_owned().into(), content);
+    if let Some(thread) = origin.raw["container"]["thread_ts"].as_str() {
+        request = request.with_thread_ts(thread.to_owned().into());
+    }
+    web.client.open_session(&web.token).chat_post_message(&request).await?;
+    if let Some(url) = &origin.url {
+        respond(state, url, json!({ "delete_original": true }), false).await;
+    }
+    Ok(())
 }
 
 /// Shows what came of a click: a card or answer in place of the message, the message judged,

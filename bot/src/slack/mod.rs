@@ -40,6 +40,7 @@ use slack_morphism::prelude::*;
 use tera::Tera;
 
 use crate::alerts::channels::{SendError, SlackWebClient, slack_error};
+use crate::alerts::templates::mrkdwn;
 use crate::chat::Reply;
 use crate::chat::command::{self, Command};
 use crate::server::AppState;
@@ -53,7 +54,7 @@ pub struct SlackState {
     /// Workspaces connected by the config (team id → tenant), answered with `bot_token`.
     workspaces: BTreeMap<String, TenantId>,
     /// Dealwatch user id → Slack user id, from the config.
-    users: BTreeMap<String, String>,
+    users: crate::config::UserLinks,
     replies: Tera,
     /// How question answers are worded (shared with the other chat platforms).
     questions: Arc<crate::chat::ask::Questions>,
@@ -69,6 +70,8 @@ pub struct SlackState {
     config_token: Option<SlackApiToken>,
     /// OAuth installation, when configured.
     pub installer: Option<install::Installer>,
+    /// The workspace of `[slack] bot_token`, once asked (`auth.test`).
+    token_team: std::sync::OnceLock<String>,
     /// The app-level token Socket Mode connects with, when `[slack] socket_mode` is on.
     app_token: Option<SlackApiToken>,
     pub directory: workspace::Directory,
@@ -131,6 +134,7 @@ impl SlackState {
             installer,
             app_token,
             directory: workspace::Directory::default(),
+            token_team: Default::default(),
         };
         state.check()?;
         Ok(state)
@@ -237,14 +241,17 @@ impl SlackState {
         self.deal_url.as_ref().map(|u| u.replace("{deal_id}", &crate::alerts::templates::urlencoding(deal_id)))
     }
 
-    /// A risk card (the engine's `RiskScore` as JSON) as a Slack message.
+    /// A risk card (the engine's `RiskScore` as JSON) as a Slack message. Every text here and in
+    /// the templates that a name can reach is escaped for mrkdwn (its `text` too, which
+    /// notifications read).
     pub fn render_card(&self, card: &Value) -> anyhow::Result<Value> {
         let mut context = tera::Context::new();
         context.insert("nl", "\n");
         context.insert("card", card);
         let id = card["deal_id"].as_str().unwrap_or_default();
         context.insert("deal_url", &self.deal_link(id));
-        let text = format!("{}: risk {}/100", card["company"].as_str().unwrap_or(id), card["risk_score"]);
+        let company = mrkdwn(card["company"].as_str().unwrap_or(id));
+        let text = format!("{company}: risk {}/100", card["risk_score"]);
         self.blocks("risk_card.json", &context, &text)
     }
 
@@ -258,7 +265,8 @@ impl SlackState {
     /// A question's answer: its card (a deal's risk, the pipeline) or its words, with
     /// "Understood: …" under it.
     fn render_answer(&self, answered: &crate::chat::ask::Answered) -> anyhow::Result<Value> {
-        let understood = json!({ "type": "context", "elements": [{ "type": "mrkdwn", "text": answered.understood }] });
+        let understood =
+            json!({ "type": "context", "elements": [{ "type": "mrkdwn", "text": mrkdwn(&answered.understood) }] });
         if let Some(card) = &answered.card {
             let mut message = self.render(card)?;
             if let Some(blocks) = message["blocks"].as_array_mut() {
@@ -273,7 +281,7 @@ impl SlackState {
         }
         let mut context = tera::Context::new();
         context.insert("text", &text);
-        context.insert("understood", &answered.understood);
+        context.insert("understood", &mrkdwn(&answered.understood));
         let fallback = text.lines().next().unwrap_or_default().replace('*', "");
         self.blocks("answer.json", &context, &fallback)
     }
@@ -289,17 +297,17 @@ impl SlackState {
                 context.insert("question", question);
                 context.insert("text", text);
                 context.insert("options", options);
-                ("ask_back.json", text.clone())
+                ("ask_back.json", mrkdwn(text))
             }
             Reply::PickList { query, candidates } => {
                 context.insert("query", query);
                 context.insert("candidates", candidates);
-                ("pick_list.json", format!("Several deals match {query}"))
+                ("pick_list.json", format!("Several deals match {}", mrkdwn(query)))
             }
             Reply::NotFound { query, suggestions } => {
                 context.insert("query", query);
                 context.insert("suggestions", suggestions);
-                ("not_found.json", format!("No open deal called {query}"))
+                ("not_found.json", format!("No open deal called {}", mrkdwn(query)))
             }
             Reply::Pipeline { view } => {
                 context.insert("view", view);
@@ -583,7 +591,9 @@ async fn push_event(state: &AppState, event: SlackPushEvent) -> Response {
     // Slack retries an event it thinks we missed: the store remembers which ones we handled,
     // across restarts and replicas.
     let key = format!("slack-event:{}", callback.event_id);
-    match state.store.idempotency_begin(&tenant, "slack", &key, "", Utc::now()).await {
+    // An event whose handling died with its process is handled again by Slack's next retry.
+    let lapse = chrono::Duration::seconds(30);
+    match state.store.idempotency_begin(&tenant, "slack", &key, "", Utc::now(), lapse).await {
         Ok(IdempotencyState::New) => {}
         Ok(_) => {
             tracing::debug!(event_id = %callback.event_id, "a Slack event seen before");
@@ -647,12 +657,16 @@ impl From<anyhow::Error> for EventError {
     }
 }
 
-/// Mentions and direct messages go to the question path, answered in the thread; opening the
-/// app's home tab publishes it.
+/// Mentions and direct messages go to the question path; opening the app's home tab publishes
+/// it. An answer is the asker's, seen with their access: in a direct message it is the reply;
+/// for a mention in a channel it is shown to the asker only (`chat.postEphemeral`, in the
+/// thread), with a Share button that posts it for the channel if they choose.
 async fn handle_event(state: &AppState, ws: &Workspace, event: SlackEventCallbackBody) -> Result<(), EventError> {
-    let (channel, thread, user, text) = match event {
+    let (channel, thread, user, text, direct) = match event {
         SlackEventCallbackBody::AppMention(m) => {
-            (m.channel, m.origin.thread_ts.unwrap_or(m.origin.ts), m.user.0, m.content.text.unwrap_or_default())
+            // A direct message's channel id starts with D; a mention there is private already.
+            let direct = m.channel.0.starts_with('D');
+            (m.channel, m.origin.thread_ts.unwrap_or(m.origin.ts), m.user.0, m.content.text.unwrap_or_default(), direct)
         }
         SlackEventCallbackBody::Message(m)
             if m.sender.bot_id.is_none()
@@ -661,7 +675,7 @@ async fn handle_event(state: &AppState, ws: &Workspace, event: SlackEventCallbac
         {
             let (Some(channel), Some(user)) = (m.origin.channel, m.sender.user) else { return Ok(()) };
             let text = m.content.and_then(|c| c.text).unwrap_or_default();
-            (channel, m.origin.thread_ts.unwrap_or(m.origin.ts), user.0, text)
+            (channel, m.origin.thread_ts.unwrap_or(m.origin.ts), user.0, text, true)
         }
         SlackEventCallbackBody::AppHomeOpened(h) if h.tab.as_deref().is_none_or(|t| t == "home") => {
             return publish_home(state, ws, h.user.as_ref()).await;
@@ -675,9 +689,9 @@ async fn handle_event(state: &AppState, ws: &Workspace, event: SlackEventCallbac
         tracing::warn!("a Slack mention, but no bot token to answer with");
         return Ok(());
     };
-    let message = match workspace::identify_in(state, ws.clone(), &user).await {
+    let question = without_mentions(&text);
+    let mut message = match workspace::identify_in(state, ws.clone(), &user).await {
         Ok((_, person, scope)) => {
-            let question = without_mentions(&text);
             let today = Utc::now().date_naive();
             let asked = crate::chat::ask::ask(state, &ws.tenant, &person, scope, &question, today, None, "slack")
                 .await
@@ -689,17 +703,72 @@ async fn handle_event(state: &AppState, ws: &Workspace, event: SlackEventCallbac
             { "type": "section", "text": { "type": "mrkdwn", "text": unknown.message() } }
         ] }),
     };
+    if !direct {
+        offer_share(&mut message, &question);
+    }
     let blocks: Vec<SlackBlock> = serde_json::from_value(message["blocks"].clone()).map_err(anyhow::Error::from)?;
     let content = SlackMessageContent::new()
         .with_text(message["text"].as_str().unwrap_or("Dealwatch").to_owned())
         .with_blocks(blocks);
-    let request = SlackApiChatPostMessageRequest::new(channel, content).with_thread_ts(thread);
-    web.client
-        .open_session(&web.token)
-        .chat_post_message(&request)
-        .await
-        .map_err(|e| web_failed("chat.postMessage", e))?;
+    let session = web.client.open_session(&web.token);
+    if direct {
+        let request = SlackApiChatPostMessageRequest::new(channel, content).with_thread_ts(thread);
+        session.chat_post_message(&request).await.map_err(|e| web_failed("chat.postMessage", e))?;
+    } else {
+        let request = SlackApiChatPostEphemeralRequest::new(channel, user.into(), content).with_thread_ts(thread);
+        session.chat_post_ephemeral(&request).await.map_err(|e| web_failed("chat.postEphemeral", e))?;
+    }
     Ok(())
+}
+
+/// The longest question a Share button carries (a button's value holds 2,000 characters).
+const SHARE_LIMIT: usize = 1900;
+
+/// Whether `tenant`'s alerts may go to a Slack channel: they are posted with `[slack] bot_token`,
+/// whose workspace (`auth.test`, asked once) must be one of the tenant's.
+pub async fn owns_channel(state: &AppState, tenant: &TenantId) -> Result<(), String> {
+    let Some(web) = state.slack.config_web() else {
+        return Err("Slack alerts are not configured here ([slack] bot_token)".into());
+    };
+    let team = match state.slack.token_team.get() {
+        Some(team) => team.clone(),
+        None => {
+            let answer = web
+                .client
+                .open_session(&web.token)
+                .auth_test()
+                .await
+                .map_err(|e| format!("Slack did not say which workspace the bot is in ({e}); try again"))?;
+            let team = answer.team_id.to_string();
+            let _ = state.slack.token_team.set(team.clone());
+            team
+        }
+    };
+    match state.slack.configured(&team) {
+        Some(owner) if owner == tenant => Ok(()),
+        _ => Err(format!(
+            "Slack alerts are posted in workspace {team}, which is not connected to this tenant ([slack] workspaces)"
+        )),
+    }
+}
+
+/// Adds "Share in channel" under an answer shown to its asker only: the button carries the
+/// question, and a click answers it again with the clicker's access and posts that.
+fn offer_share(message: &mut Value, question: &str) {
+    if question.chars().count() > SHARE_LIMIT {
+        return;
+    }
+    let note = json!({ "type": "context", "elements": [{ "type": "mrkdwn",
+        "text": "Only you can see this answer: it is from the deals you have access to." }] });
+    let share = json!({ "type": "actions", "block_id": "share", "elements": [{ "type": "button",
+        "text": { "type": "plain_text", "text": "Share in channel" }, "action_id": "share_answer", "value": question }] });
+    if let Some(blocks) = message["blocks"].as_array_mut() {
+        // Slack takes at most 50 blocks in a message.
+        if blocks.len() <= 48 {
+            blocks.push(note);
+            blocks.push(share);
+        }
+    }
 }
 
 /// A message's text without the `<@U123>` mentions Slack writes into it.
@@ -823,6 +892,25 @@ mod tests {
     }
 
     #[test]
+    fn names_from_the_crm_stay_text_in_slack() {
+        use crate::chat::samples::{hostile, inert, sample_card_named, samples_named};
+        let slack = state();
+        inert::slack(&slack.render_card(&sample_card_named(&hostile)).expect("card")).expect("the risk card");
+        for reply in samples_named(&hostile) {
+            let m = slack.render(&reply).expect("render");
+            inert::slack(&m).unwrap_or_else(|e| panic!("{reply:?}: {e}"));
+        }
+        let alerts = crate::alerts::templates::Templates::load(None, Some("https://crm.example.com/{deal_id}".into()))
+            .expect("alert templates");
+        for kind in crate::alerts::templates::RENDERED {
+            let m = alerts.render(&crate::alerts::templates::sample_named(kind, &hostile)).expect("render");
+            // What the Slack channel posts: the subject as the notification text, and the blocks.
+            let posted = serde_json::json!({ "text": m.slack_text(), "blocks": m.blocks });
+            inert::slack(&posted).unwrap_or_else(|e| panic!("{}: {e}", kind.as_str()));
+        }
+    }
+
+    #[test]
     fn every_reply_renders_as_valid_block_kit_within_slacks_limits() {
         let slack = state();
         let card = slack.render_card(&sample_card()).expect("card");
@@ -840,7 +928,8 @@ mod tests {
         ] {
             assert!(text.contains(needle), "the card lacks {needle:?}: {text}");
         }
-        assert_eq!(card["text"], "Acme <Corp> & Sons: risk 82/100");
+        // The notification text is mrkdwn too: escaped like the blocks.
+        assert_eq!(card["text"], "Acme &lt;Corp&gt; &amp; Sons: risk 82/100");
         for reply in samples() {
             let m = slack.render(&reply).expect("render");
             check_blocks(&m["blocks"]).unwrap_or_else(|e| panic!("{reply:?}: {e}"));

@@ -2,7 +2,10 @@
 //! anything parses it (`v0` HMAC-SHA256 of `v0:{timestamp}:{body}`, constant-time compare,
 //! timestamp within five minutes either way; slack-morphism's verifier does the arithmetic).
 //! Several signing secrets may be configured so one can be rotated without downtime. A refused
-//! request gets 401 and a log line that says why, never the signature itself.
+//! request gets 401 and a log line that says why, never the signature itself. A body that is not
+//! UTF-8 is refused before it is checked (Slack sends only UTF-8), and a signature already taken
+//! is a replay inside its five minutes: refused too, across replicas (the store keeps the
+//! signatures seen for ten minutes; Slack's own retries are signed anew).
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -34,6 +37,8 @@ pub enum Refusal {
     /// The timestamp is not within five minutes of now (a replay, or a wrong clock).
     Stale,
     BadSignature,
+    /// The same signed request again.
+    Replayed,
 }
 
 impl Refusal {
@@ -43,6 +48,7 @@ impl Refusal {
             Refusal::MissingHeaders => "missing X-Slack-Signature or X-Slack-Request-Timestamp",
             Refusal::Stale => "the request timestamp is more than 5 minutes from now",
             Refusal::BadSignature => "the signature does not match",
+            Refusal::Replayed => "this signed request was received already",
         }
     }
 }
@@ -87,12 +93,17 @@ pub async fn verify(State(state): State<AppState>, request: Request, next: Next)
         return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response();
     };
     let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
-    let body_text = std::str::from_utf8(&bytes).unwrap_or_default();
-    let checked = state.slack.verifiers.check(
-        header(SlackEventSignatureVerifier::SLACK_SIGNED_HASH_HEADER),
-        header(SlackEventSignatureVerifier::SLACK_SIGNED_TIMESTAMP),
-        body_text,
-    );
+    let Ok(body_text) = std::str::from_utf8(&bytes) else {
+        tracing::warn!(path = %parts.uri.path(), body_bytes = bytes.len(), "Slack request refused: the body is not UTF-8");
+        let body = serde_json::json!({ "error": "bad_request", "message": "the request body is not UTF-8" });
+        return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
+    };
+    let signature = header(SlackEventSignatureVerifier::SLACK_SIGNED_HASH_HEADER);
+    let mut checked =
+        state.slack.verifiers.check(signature, header(SlackEventSignatureVerifier::SLACK_SIGNED_TIMESTAMP), body_text);
+    if let (Ok(()), Some(signature)) = (checked, signature) {
+        checked = first_time(&state, signature).await;
+    }
     if let Err(refusal) = checked {
         tracing::warn!(path = %parts.uri.path(), timestamp = header(SlackEventSignatureVerifier::SLACK_SIGNED_TIMESTAMP),
             body_bytes = bytes.len(), reason = refusal.as_str(), "Slack request refused");
@@ -101,6 +112,23 @@ pub async fn verify(State(state): State<AppState>, request: Request, next: Next)
         return (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
     }
     next.run(Request::from_parts(parts, Body::from(bytes))).await
+}
+
+/// Whether a valid signature is seen for the first time (kept ten minutes: its timestamp is
+/// accepted five minutes either side of now). A store that cannot say is not a reason to drop
+/// Slack's request: it is let through, and logged.
+async fn first_time(state: &AppState, signature: &str) -> Result<(), Refusal> {
+    use sha2::Digest as _;
+    let now = chrono::Utc::now();
+    let digest = hex::encode(sha2::Sha256::digest(signature.as_bytes()));
+    match state.store.claim_once("slack", &digest, now + chrono::Duration::minutes(10), now).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(Refusal::Replayed),
+        Err(e) => {
+            tracing::error!(error = %e, "recording a Slack signature; taking the request without the replay check");
+            Ok(())
+        }
+    }
 }
 
 #[cfg(test)]

@@ -153,7 +153,7 @@ pub async fn identify_in(
         tracing::error!(error = %e, "reading users");
         Unknown::Store
     })?;
-    let user = match explicit(state, &users, slack_user) {
+    let user = match explicit(state, &ws.tenant, &users, slack_user) {
         Some(u) => u.clone(),
         None => by_email(state, &ws, &users, slack_user).await.ok_or(Unknown::User)?.clone(),
     };
@@ -161,13 +161,10 @@ pub async fn identify_in(
     Ok((ws, user, scope))
 }
 
-/// The user mapped to `slack_user` by the config or the store.
-fn explicit<'a>(state: &AppState, users: &'a [User], slack_user: &str) -> Option<&'a User> {
-    let configured = state.slack.users.iter().find(|(_, s)| s.as_str() == slack_user).map(|(u, _)| u.as_str());
-    if let Some(id) = configured {
-        return users.iter().find(|u| u.user_id == id);
-    }
-    users.iter().find(|u| u.slack_user_id.as_deref() == Some(slack_user))
+/// The user mapped to `slack_user` in the workspace's tenant, by the config or the store.
+fn explicit<'a>(state: &AppState, tenant: &TenantId, users: &'a [User], slack_user: &str) -> Option<&'a User> {
+    let configured = state.slack.users.of(tenant.as_str());
+    crate::chat::transport::person(users, configured, |u| u.slack_user_id.as_deref(), slack_user)
 }
 
 /// The user whose email Slack has for `slack_user`: each unmapped user's email is looked up

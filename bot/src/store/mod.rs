@@ -85,6 +85,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://…")]
     Url(String),
+    /// Held by another tenant (a Slack workspace installed for them).
+    #[error("{0}")]
+    Taken(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -297,6 +300,9 @@ pub struct AuditEntry {
     pub details: Option<serde_json::Value>,
     pub request_id: Option<String>,
 }
+
+/// How long an `Idempotency-Key` and its response are kept (as Stripe and the IETF draft do).
+pub const IDEMPOTENCY_KEPT: chrono::Duration = chrono::Duration::hours(24);
 
 /// What an `Idempotency-Key` has seen before.
 #[derive(Debug, Clone, PartialEq)]
@@ -566,7 +572,8 @@ pub trait Store: Send + Sync + fmt::Debug {
         error: Option<&str>,
     ) -> Result<(), StoreError>;
 
-    /// Stores (or replaces) a workspace's installation.
+    /// Stores a workspace's installation, or refreshes the tenant's own. A workspace installed
+    /// for another tenant stays theirs: [`StoreError::Taken`].
     async fn save_slack_installation(&self, installation: &SlackInstallation) -> Result<(), StoreError>;
     /// The installation of a Slack workspace, whichever tenant it belongs to.
     async fn slack_installation(&self, team_id: &str) -> Result<Option<SlackInstallation>, StoreError>;
@@ -647,6 +654,9 @@ pub trait Store: Send + Sync + fmt::Debug {
     async fn audit(&self, tenant: &TenantId, entries: &[AuditEntry]) -> Result<(), StoreError>;
     async fn audit_log(&self, tenant: &TenantId, limit: u32) -> Result<Vec<AuditEntry>, StoreError>;
 
+    /// Claims `key` for a request at `at`. A key still in progress after `lapse` belongs to a
+    /// request that died with its process, and is taken over; a key older than
+    /// [`IDEMPOTENCY_KEPT`] has expired, and is used afresh (expired keys are removed).
     async fn idempotency_begin(
         &self,
         tenant: &TenantId,
@@ -654,7 +664,23 @@ pub trait Store: Send + Sync + fmt::Debug {
         key: &str,
         request_hash: &str,
         at: DateTime<Utc>,
+        lapse: chrono::Duration,
     ) -> Result<IdempotencyState, StoreError>;
+    /// Takes `digest` in `scope` once until `expires_at` (a signed request, a one-use link):
+    /// true the first time, false for a replay. Entries past their time are removed.
+    async fn claim_once(
+        &self,
+        scope: &str,
+        digest: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Refuses `user_id`'s API tokens issued before `at`.
+    async fn revoke_tokens(&self, tenant: &TenantId, user_id: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// When `user_id`'s tokens were last revoked: those issued before are refused.
+    async fn tokens_not_before(&self, tenant: &TenantId, user_id: &str) -> Result<Option<DateTime<Utc>>, StoreError>;
+
     async fn idempotency_finish(
         &self,
         tenant: &TenantId,
@@ -694,10 +720,20 @@ pub trait Store: Send + Sync + fmt::Debug {
 /// Opens the store at `url` (`sqlite://path/to/file.db` or `postgres://…`) and applies the
 /// migrations, with `migration_url` (a role that owns the tables) if given.
 pub async fn open(url: &str, migration_url: Option<&str>) -> Result<Arc<dyn Store>, StoreError> {
+    open_with(url, migration_url, false).await
+}
+
+/// [`open`], where `allow_rls_bypass` (development only) lets a PostgreSQL role that would
+/// bypass row-level security (a superuser, `BYPASSRLS`, or the tables' owner) run the service.
+pub async fn open_with(
+    url: &str,
+    migration_url: Option<&str>,
+    allow_rls_bypass: bool,
+) -> Result<Arc<dyn Store>, StoreError> {
     if url.starts_with("sqlite:") {
         Ok(Arc::new(SqliteStore::open(url).await?))
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        Ok(Arc::new(PgStore::open(url, migration_url).await?))
+        Ok(Arc::new(PgStore::open(url, migration_url, allow_rls_bypass).await?))
     } else {
         Err(StoreError::Url(url.to_owned()))
     }

@@ -23,8 +23,9 @@ impl PgStore {
     const BACKEND: &'static str = "postgres";
 
     /// Connects to `url`, applying the migrations first through `migration_url` when given (a
-    /// role owning the tables) or through `url`.
-    pub async fn open(url: &str, migration_url: Option<&str>) -> Result<Self, StoreError> {
+    /// role owning the tables) or through `url`. The role of `url` must not bypass row-level
+    /// security (see [`PgStore::check_role`]) unless `allow_rls_bypass`.
+    pub async fn open(url: &str, migration_url: Option<&str>, allow_rls_bypass: bool) -> Result<Self, StoreError> {
         match migration_url {
             Some(owner) => {
                 let admin = PgPoolOptions::new().max_connections(1).connect(owner).await?;
@@ -39,7 +40,45 @@ impl PgStore {
         }
         let pool =
             PgPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(10)).connect(url).await?;
-        Ok(Self { pool })
+        let store = Self { pool };
+        match store.check_role().await {
+            Ok(()) => {}
+            Err(StoreError::Invalid(why)) if allow_rls_bypass => {
+                tracing::warn!("{why} (allowed by [database] allow_rls_bypass: for development only)");
+            }
+            Err(e) => return Err(e),
+        }
+        Ok(store)
+    }
+
+    /// Row-level security keeps tenants apart only for a role it applies to: not a superuser,
+    /// not one with `BYPASSRLS`, and not the tables' owner (who can turn it off). Such a role is
+    /// refused with what to do instead.
+    async fn check_role(&self) -> Result<(), StoreError> {
+        let (role, superuser, bypass, owner): (String, bool, bool, bool) = sqlx::query_as(
+            "SELECT r.rolname::text, r.rolsuper, r.rolbypassrls, EXISTS ( \
+                 SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE c.relname = 'deals' AND n.nspname = current_schema() \
+                   AND pg_has_role(current_user, c.relowner, 'MEMBER')) \
+             FROM pg_roles r WHERE r.rolname = current_user",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let why = if superuser {
+            "is a superuser"
+        } else if bypass {
+            "has BYPASSRLS"
+        } else if owner {
+            "owns the tables"
+        } else {
+            return Ok(());
+        };
+        Err(StoreError::Invalid(format!(
+            "refusing to run as PostgreSQL role {role:?}: it {why}, so row-level security would not keep tenants \
+             apart. Connect as a service role that owns nothing (CREATE ROLE dealwatch_svc LOGIN IN ROLE dealwatch_app) \
+             and set [database] migration_url to the owner's URL; [database] allow_rls_bypass = true allows it for \
+             development only"
+        )))
     }
 
     async fn begin(&self, tenant: &TenantId) -> Result<Transaction<'static, Postgres>, StoreError> {
@@ -58,6 +97,12 @@ impl PgStore {
 
     async fn begin_write(&self, tenant: &TenantId) -> Result<Transaction<'static, Postgres>, StoreError> {
         self.begin(tenant).await
+    }
+
+    /// A write to a table of no tenant (signatures seen): no tenant is set, so no tenant's rows
+    /// are visible in it.
+    async fn begin_global_write(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
+        Ok(self.pool.begin().await?)
     }
 }
 

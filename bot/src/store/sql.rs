@@ -924,8 +924,26 @@ macro_rules! implement_store {
                 key: &str,
                 request_hash: &str,
                 at: chrono::DateTime<chrono::Utc>,
+                lapse: chrono::Duration,
             ) -> Result<IdempotencyState, StoreError> {
                 let mut tx = self.begin_write(tenant).await?;
+                // Expired keys go (the tenant's, by the index on created_at), and so does this
+                // key if its request died in progress.
+                sqlx::query("DELETE FROM idempotency_keys WHERE tenant_id = $1 AND created_at < $2")
+                    .bind(tenant.as_str())
+                    .bind(at - crate::store::IDEMPOTENCY_KEPT)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "DELETE FROM idempotency_keys WHERE tenant_id = $1 AND user_id = $2 AND idem_key = $3 \
+                     AND status_code IS NULL AND created_at < $4",
+                )
+                .bind(tenant.as_str())
+                .bind(user_id)
+                .bind(key)
+                .bind(at - lapse)
+                .execute(&mut *tx)
+                .await?;
                 let claimed = sqlx::query(
                     "INSERT INTO idempotency_keys (tenant_id, user_id, idem_key, request_hash, created_at) \
                      VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, user_id, idem_key) DO NOTHING",
@@ -961,6 +979,67 @@ macro_rules! implement_store {
                 };
                 tx.commit().await?;
                 Ok(state)
+            }
+
+            async fn claim_once(
+                &self,
+                scope: &str,
+                digest: &str,
+                expires_at: chrono::DateTime<chrono::Utc>,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> Result<bool, StoreError> {
+                let mut tx = self.begin_global_write().await?;
+                sqlx::query("DELETE FROM seen_requests WHERE expires_at < $1").bind(now).execute(&mut *tx).await?;
+                let new = sqlx::query(
+                    "INSERT INTO seen_requests (scope, digest, expires_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (scope, digest) DO NOTHING",
+                )
+                .bind(scope)
+                .bind(digest)
+                .bind(expires_at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    == 1;
+                tx.commit().await?;
+                Ok(new)
+            }
+
+            async fn revoke_tokens(
+                &self,
+                tenant: &TenantId,
+                user_id: &str,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> Result<(), StoreError> {
+                let mut tx = self.begin_write(tenant).await?;
+                sqlx::query(
+                    "INSERT INTO token_revocations (tenant_id, user_id, not_before) VALUES ($1, $2, $3) \
+                     ON CONFLICT (tenant_id, user_id) DO UPDATE SET not_before = excluded.not_before",
+                )
+                .bind(tenant.as_str())
+                .bind(user_id)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn tokens_not_before(
+                &self,
+                tenant: &TenantId,
+                user_id: &str,
+            ) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
+                let mut tx = self.begin(tenant).await?;
+                let row: Option<(chrono::DateTime<chrono::Utc>,)> = sqlx::query_as(
+                    "SELECT not_before FROM token_revocations WHERE tenant_id = $1 AND user_id = $2",
+                )
+                .bind(tenant.as_str())
+                .bind(user_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(row.map(|(at,)| at))
             }
 
             async fn idempotency_finish(
@@ -1208,13 +1287,24 @@ macro_rules! implement_store {
             }
 
             async fn save_slack_installation(&self, i: &SlackInstallation) -> Result<(), StoreError> {
+                // Installing again refreshes the token; it never moves a workspace to another
+                // tenant (its people would be answered from that tenant's deals).
+                if let Some(existing) = self.slack_installation(&i.team_id).await?
+                    && existing.tenant != i.tenant
+                {
+                    return Err(StoreError::Taken(format!(
+                        "Slack workspace {} is already connected to another Dealwatch tenant",
+                        i.team_id
+                    )));
+                }
                 let mut tx = self.begin_write(&i.tenant).await?;
-                sqlx::query(
+                let saved = sqlx::query(
                     "INSERT INTO slack_installations (team_id, tenant_id, team_name, bot_user_id, scopes, token_sealed, \
                      installed_by, installed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-                     ON CONFLICT (team_id) DO UPDATE SET tenant_id = excluded.tenant_id, team_name = excluded.team_name, \
+                     ON CONFLICT (team_id) DO UPDATE SET team_name = excluded.team_name, \
                      bot_user_id = excluded.bot_user_id, scopes = excluded.scopes, token_sealed = excluded.token_sealed, \
-                     installed_by = excluded.installed_by, installed_at = excluded.installed_at",
+                     installed_by = excluded.installed_by, installed_at = excluded.installed_at \
+                     WHERE slack_installations.tenant_id = excluded.tenant_id",
                 )
                 .bind(i.team_id.as_str())
                 .bind(i.tenant.as_str())
@@ -1225,7 +1315,14 @@ macro_rules! implement_store {
                 .bind(i.installed_by.as_deref())
                 .bind(i.installed_at)
                 .execute(&mut *tx)
-                .await?;
+                .await?
+                .rows_affected();
+                if saved == 0 {
+                    return Err(StoreError::Taken(format!(
+                        "Slack workspace {} is already connected to another Dealwatch tenant",
+                        i.team_id
+                    )));
+                }
                 tx.commit().await?;
                 Ok(())
             }
@@ -1471,7 +1568,8 @@ macro_rules! implement_store {
                 let mut tx = self.begin_write(tenant).await?;
                 let new = sqlx::query(
                     "INSERT INTO alert_feedback (tenant_id, alert_id, user_id, kind, subject, action, reason, \
-                     snooze_until_ms, snooze_score, created_at, dedup_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+                     snooze_until_ms, snooze_score, created_at, dedup_key, score) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
                      ON CONFLICT (tenant_id, dedup_key) DO NOTHING",
                 )
                 .bind(tenant.as_str())
@@ -1485,6 +1583,7 @@ macro_rules! implement_store {
                 .bind(f.snooze_score.map(i64::from))
                 .bind(f.created_at)
                 .bind(f.dedup_key.as_str())
+                .bind(f.score.map(i64::from))
                 .execute(&mut *tx)
                 .await?
                 .rows_affected()
@@ -1495,10 +1594,10 @@ macro_rules! implement_store {
 
             async fn feedback(&self, tenant: &TenantId, since: chrono::DateTime<chrono::Utc>) -> Result<Vec<Feedback>, StoreError> {
                 let mut tx = self.begin(tenant).await?;
-                type Row = (String, String, String, String, String, Option<String>, Option<i64>, Option<i64>, chrono::DateTime<chrono::Utc>, String);
+                type Row = (String, String, String, String, String, Option<String>, Option<i64>, Option<i64>, chrono::DateTime<chrono::Utc>, String, Option<i64>);
                 let rows: Vec<Row> = sqlx::query_as(
-                    "SELECT alert_id, user_id, kind, subject, action, reason, snooze_until_ms, snooze_score, created_at, dedup_key \
-                     FROM alert_feedback WHERE tenant_id = $1 AND created_at >= $2 ORDER BY id",
+                    "SELECT alert_id, user_id, kind, subject, action, reason, snooze_until_ms, snooze_score, created_at, dedup_key, \
+                     score FROM alert_feedback WHERE tenant_id = $1 AND created_at >= $2 ORDER BY id",
                 )
                 .bind(tenant.as_str())
                 .bind(since)
@@ -1506,7 +1605,7 @@ macro_rules! implement_store {
                 .await?;
                 tx.commit().await?;
                 rows.into_iter()
-                    .map(|(alert_id, user_id, kind, subject, action, reason, until, score, created_at, dedup_key)| {
+                    .map(|(alert_id, user_id, kind, subject, action, reason, until, snoozed, created_at, dedup_key, score)| {
                         Ok(Feedback {
                             kind: super::parse_kind(&kind)?,
                             action: crate::alerts::feedback::Action::parse(&action)
@@ -1516,7 +1615,8 @@ macro_rules! implement_store {
                             subject,
                             reason,
                             snooze_until_ms: until,
-                            snooze_score: score.and_then(|s| u8::try_from(s).ok()),
+                            snooze_score: snoozed.and_then(|s| u8::try_from(s).ok()),
+                            score: score.and_then(|s| u8::try_from(s).ok()),
                             created_at,
                             dedup_key,
                         })

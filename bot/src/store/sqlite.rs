@@ -53,6 +53,11 @@ impl SqliteStore {
     async fn begin_write(&self, _tenant: &TenantId) -> Result<Transaction<'static, Sqlite>, StoreError> {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
+
+    /// A write to a table of no tenant (signatures seen).
+    async fn begin_global_write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
 }
 
 implement_store!(SqliteStore, Sqlite);

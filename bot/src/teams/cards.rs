@@ -28,7 +28,7 @@ const BUNDLED: [(&str, &str); 11] = [
 ];
 
 /// Markdown as Adaptive Cards render it: bold, but no code fences (a table is lines of text).
-pub const STYLE: Style = Style { bold: "**", fence: "" };
+pub const STYLE: Style = Style { bold: "**", fence: "", markup: crate::chat::ask::Markup::Markdown };
 
 /// The media type of an Adaptive Card attachment.
 pub const CARD: &str = "application/vnd.microsoft.card.adaptive";
@@ -53,6 +53,7 @@ impl Cards {
         for judged in [None, Some("🔕 Snoozed until Tue 09 Jun 09:00 by Maria")] {
             crate::chat::transport::check_samples(
                 alerts,
+                &crate::chat::samples::same,
                 |card| self.risk_card(card, judged),
                 |reply| self.reply(reply, questions),
                 |alert, message| self.alert(alert, message, judged),
@@ -124,7 +125,7 @@ impl Cards {
             Reply::Answer { answered } if answered.card.is_some() => {
                 let mut card = self.reply(answered.card.as_deref().context("the answer's card")?, questions)?;
                 if let Some(body) = card["body"].as_array_mut() {
-                    body.push(json!({ "type": "TextBlock", "text": answered.understood, "isSubtle": true,
+                    body.push(json!({ "type": "TextBlock", "text": crate::alerts::templates::markdown(&answered.understood), "isSubtle": true,
                                       "size": "Small", "wrap": true }));
                 }
                 Ok(card)
@@ -320,11 +321,30 @@ mod tests {
     }
 
     #[test]
+    fn names_from_the_crm_stay_text_on_teams_cards() {
+        let questions = Questions::load(None, None).expect("questions");
+        let alerts = crate::alerts::templates::Templates::load(None, None).expect("alert templates");
+        let c = cards();
+        for judged in [None, Some("🔕 Snoozed until Tue 09 Jun 09:00 by Maria")] {
+            crate::chat::transport::check_samples(
+                &alerts,
+                &crate::chat::samples::hostile,
+                |card| c.risk_card(card, judged),
+                |reply| c.reply(reply, &questions),
+                |alert, message| c.alert(alert, message, judged),
+                crate::chat::samples::inert::teams,
+            )
+            .expect("no markup from a name comes alive");
+        }
+    }
+
+    #[test]
     fn the_risk_card_shows_the_score_its_reasons_and_the_feedback_buttons() {
         let card = cards().risk_card(&crate::chat::samples::sample_card(), None).expect("card");
         let text = texts(&card);
         for needle in [
-            "🔴 Acme <Corp> & Sons: risk 82/100",
+            // Names are Markdown-escaped: Teams shows "Acme <Corp> & Sons".
+            r"🔴 Acme \<Corp\> & Sons: risk 82/100",
             "**CRITICAL risk** · 18% chance to win",
             "- Partner leads win 31% vs 45% (+9.5 pts)",
             "1. Schedule an exec sponsor call within 24 hours",
@@ -365,7 +385,7 @@ mod tests {
         let critical = crate::alerts::templates::sample(engine::alerts::AlertKind::CriticalDeal);
         let card = cards.alert(&critical, &alerts.render(&critical).expect("render"), None).expect("card");
         let text = texts(&card);
-        assert!(text.contains("🚨 Critical deal: Acme <Corp> & Sons"), "{text}");
+        assert!(text.contains(r"🚨 Critical deal: Acme \<Corp\> & Sons"), "{text}");
         assert!(text.contains("82/100 (critical), up from 68"), "{text}");
         assert_eq!(verbs(&card), ["task", "snooze", "snooze", "snooze", "useful", "false_alarm"]);
         let decline = crate::alerts::templates::sample(engine::alerts::AlertKind::SegmentDecline);
@@ -379,7 +399,7 @@ mod tests {
         let digest = crate::alerts::templates::sample(engine::alerts::AlertKind::DailyDigest);
         let card = cards.alert(&digest, &alerts.render(&digest).expect("render"), None).expect("card");
         assert!(verbs(&card).is_empty(), "a digest is not judged");
-        assert!(texts(&card).contains("Acme <Corp> & Sons (D12345) $45K - 82/100 risk"));
+        assert!(texts(&card).contains(r"Acme \<Corp\> & Sons (D12345) $45K - 82/100 risk"), "{}", texts(&card));
     }
 
     #[test]

@@ -49,23 +49,38 @@ impl TeamsChannel {
                 ))
             });
         }
-        let Some(mut person) = read(format!("user:{id}")).await? else {
-            return Err(SendError::Permanent(format!(
-                "recipient {} has not used Dealwatch in Teams yet, so there is no chat to write to: they open the app once",
-                to.id
-            )));
-        };
-        if person.conversation_id.is_empty() {
-            let user = person.user_id.clone().unwrap_or_default();
-            person.conversation_id =
-                self.teams.connector.create_conversation(&person.service_url, &person.org_id, &user).await?;
-            person.updated_at = Utc::now();
-            if let Err(e) = self.teams.store.save_conversation(tenant, &person).await {
-                tracing::warn!(error = %e, "storing a Teams chat opened for an alert");
-            }
-        }
-        Ok(person)
+        personal_chat(&self.teams, tenant, id, &to.id).await
     }
+}
+
+/// The one-to-one chat of the person with Entra object id `aad` (`who` in errors) with the bot:
+/// opened through the Connector when they were only seen in a channel, and remembered.
+pub(super) async fn personal_chat(
+    teams: &TeamsState,
+    tenant: &TenantId,
+    aad: &str,
+    who: &str,
+) -> Result<Conversation, SendError> {
+    let stored = teams
+        .store
+        .conversation(tenant, PLATFORM, &format!("user:{aad}"))
+        .await
+        .map_err(|e| SendError::Transient { reason: format!("reading Teams conversations: {e}"), retry_after: None })?;
+    let Some(mut person) = stored else {
+        return Err(SendError::Permanent(format!(
+            "{who} has not used Dealwatch in Teams yet, so there is no chat to write to: they open the app once"
+        )));
+    };
+    if person.conversation_id.is_empty() {
+        let user = person.user_id.clone().unwrap_or_default();
+        person.conversation_id =
+            teams.connector.create_conversation(&person.service_url, &person.org_id, &user).await?;
+        person.updated_at = Utc::now();
+        if let Err(e) = teams.store.save_conversation(tenant, &person).await {
+            tracing::warn!(error = %e, "storing a Teams chat opened with a person");
+        }
+    }
+    Ok(person)
 }
 
 #[async_trait::async_trait]

@@ -68,7 +68,7 @@ pub struct TeamsState {
     /// Microsoft 365 tenant → Dealwatch tenant.
     tenants: BTreeMap<String, TenantId>,
     /// Dealwatch user id → Entra object id.
-    users: BTreeMap<String, String>,
+    users: crate::config::UserLinks,
     store: Arc<dyn Store>,
     /// Entra object ids the roster had no Dealwatch user for, and when asked.
     misses: Mutex<HashMap<String, Instant>>,
@@ -111,6 +111,19 @@ impl Teams {
 impl Transport for Teams {
     fn name(&self) -> &'static str {
         PLATFORM
+    }
+
+    /// A Teams conversation of the tenant's: one the bot was added to from an organisation
+    /// connected to this tenant (its reference is stored under the tenant).
+    async fn owns_destination(&self, tenant: &TenantId, to: &str) -> Result<(), String> {
+        let key = format!("conversation:{}", to.split(';').next().unwrap_or(to));
+        match self.state.store.conversation(tenant, PLATFORM, &key).await {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => Err(format!(
+                "Dealwatch has not been added to the Teams conversation {to} in your organisation: add the app to that team first"
+            )),
+            Err(e) => Err(format!("the Teams conversations could not be read ({e}); try again")),
+        }
     }
 
     fn routes(&self) -> Router<AppState> {
@@ -275,7 +288,9 @@ async fn identify(teams: &TeamsState, activity: &Activity) -> Result<(TenantId, 
     };
     let users = teams.store.users(&tenant).await.map_err(store_failed)?;
     let aad = activity.sender();
-    let found = crate::chat::transport::person(&users, &teams.users, |u| u.teams_user_id.as_deref(), aad).cloned();
+    let found =
+        crate::chat::transport::person(&users, teams.users.of(tenant.as_str()), |u| u.teams_user_id.as_deref(), aad)
+            .cloned();
     let user = match found {
         Some(u) => u,
         None => by_email(teams, &users, activity).await.ok_or(Unknown::User)?,
@@ -419,7 +434,28 @@ async fn message(state: &AppState, teams: &TeamsState, activity: &Activity) -> a
             cards::activity(teams.cards.words(sorry)?, sorry)
         }
     };
-    send(teams, activity, reply).await
+    if activity.personal() {
+        return send(teams, activity, reply).await;
+    }
+    // Asked in a channel or group chat: the answer is the asker's, from the deals they may see,
+    // so it goes to their one-to-one chat with the bot; the channel hears where it went.
+    let said = match privately(teams, &tenant, activity, reply).await {
+        Ok(()) => "I've sent you the answer in our private chat.",
+        Err(e) => {
+            tracing::warn!(error = %e, "a Teams answer could not go to the asker's private chat");
+            "I answer privately: open a chat with Dealwatch (Apps → Dealwatch) and ask there."
+        }
+    };
+    send(teams, activity, cards::activity(teams.cards.words(said)?, said)).await
+}
+
+/// Sends `reply` into the sender's one-to-one chat with the bot.
+async fn privately(teams: &TeamsState, tenant: &TenantId, activity: &Activity, mut reply: Value) -> anyhow::Result<()> {
+    let chat = channel::personal_chat(teams, tenant, activity.sender(), &activity.from.id).await?;
+    reply["from"] = json!({ "id": teams.connector.bot_id() });
+    reply["conversation"] = json!({ "id": chat.conversation_id });
+    teams.connector.send(&chat.service_url, &chat.conversation_id, None, &reply).await?;
+    Ok(())
 }
 
 /// The card answering a message's words: a command's, or a question's.

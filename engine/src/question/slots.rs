@@ -646,6 +646,9 @@ const DIMENSION_WORDS: [(&str, &[&str]); 5] = [
 
 /// Reads every slot of `question` as of `as_of`.
 pub fn read(question: &str, vocab: &Vocabulary, as_of: NaiveDate) -> Slots {
+    // Periods are computed around the date: a date far outside the supported range would
+    // overflow chrono's arithmetic.
+    let as_of = crate::domain::clamp_date(as_of);
     let mut slots = Slots::default();
     let mut text = correct(&normalise(question), vocab);
 

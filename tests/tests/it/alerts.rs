@@ -783,7 +783,15 @@ async fn an_admin_routes_alert_kinds_to_shared_channels_which_get_them_at_once()
         let b = store.store.backend();
         let f = fixture(store).await;
         let s = f.store.store.clone();
-        let server = tests::TestServer::start(f.store.sharing(), |_| {}).await;
+        // Alerts are posted with the bot token of the fake's workspace, which is acme's.
+        let slack = FakeSlack::start(TOKEN).await;
+        let api_url = slack.api_url.clone();
+        let server = tests::TestServer::start(f.store.sharing(), move |c| {
+            c.slack.bot_token = Some(TOKEN.to_owned().into());
+            c.slack.api_url = api_url;
+            c.slack.workspaces = [("T00000001".to_owned(), "acme".to_owned())].into();
+        })
+        .await;
         let admin = tests::token("acme", "admin", Role::Admin, 600);
         let omar = tests::token("acme", "omar", Role::Manager, 600);
         let maria = tests::token("acme", "maria", Role::Rep, 600);
@@ -829,7 +837,6 @@ async fn an_admin_routes_alert_kinds_to_shared_channels_which_get_them_at_once()
 
         // The bot was never invited to #deal-desk: Slack says not_in_channel, which no retry
         // fixes, so the alert goes to the fallback (the log) at once.
-        let slack = FakeSlack::start(TOKEN).await;
         let dir = tests::scratch();
         let log_file = dir.path().join("alerts.jsonl");
         let sender = sender(s.clone(), &slack, &log_file);

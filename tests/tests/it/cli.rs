@@ -275,6 +275,14 @@ fn insights_on_a_generated_export_report_the_planted_drop_with_its_evidence() {
 #[tokio::test]
 async fn token_needs_a_configured_secret_and_then_prints_a_jwt_the_service_accepts() {
     let dir = scratch();
+    // Tokens are for users of the store (here the default one, under the working directory).
+    std::fs::create_dir_all(dir.path().join("data")).expect("data dir");
+    let url = format!("sqlite://{}", dir.path().join("data/dealwatch.db").display());
+    let store = bot::store::open(&url, None).await.expect("store");
+    let acme = bot::store::TenantId::parse("acme").expect("tenant");
+    store.ensure_tenant(&acme, "Acme").await.expect("tenant");
+    let ana = bot::store::User::named("ana", "Ana", bot::store::Role::Manager);
+    store.upsert_user(&acme, &ana).await.expect("user");
     let out = tests::dealwatch()
         .current_dir(dir.path())
         .env_remove("DEALWATCH_AUTH__HS256_SECRETS")
@@ -304,4 +312,24 @@ async fn token_needs_a_configured_secret_and_then_prints_a_jwt_the_service_accep
     assert!((claims.exp - now - 7200).abs() < 60, "expires in two hours: {}", claims.exp - now);
     let bad_role = run_err(&["token", "--tenant", "acme", "--sub", "ana", "--role", "boss"]);
     assert!(text(&bad_role.stderr).contains("unknown role"), "{}", text(&bad_role.stderr));
+
+    // Refused: a user not in the tenant, more than the user's role, longer than a week.
+    let token = |args: &[&str]| {
+        let mut cmd = tests::dealwatch();
+        cmd.current_dir(dir.path()).env("DEALWATCH_AUTH__HS256_SECRETS", format!("[\"{}\"]", tests::TEST_SECRET));
+        cmd.args(["token", "--tenant", "acme"]).args(args).output().expect("run")
+    };
+    for (args, says) in [
+        (&["--sub", "nobody"][..], "no user \"nobody\""),
+        (&["--sub", "ana", "--role", "admin"][..], "cannot grant admin"),
+        (&["--sub", "ana", "--hours", "169"][..], "169"),
+    ] {
+        let out = token(args);
+        assert!(!out.status.success() && text(&out.stderr).contains(says), "{args:?}: {}", text(&out.stderr));
+    }
+    // Revoking refuses every token issued until then; the user's role stands.
+    let out = token(&["--sub", "ana", "--revoke"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let revoked = store.tokens_not_before(&acme, "ana").await.expect("read").expect("revoked");
+    assert!(revoked.timestamp() >= claims.iat.expect("iat"), "the token above is older than the revocation");
 }

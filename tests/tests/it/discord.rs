@@ -52,7 +52,7 @@ async fn rig_with(store: tests::TestStore, extra: impl FnOnce(&mut bot::config::
         s.discord.application_id = Some(APP);
         s.discord.api_url = base;
         s.discord.guilds = [(GUILD.to_string(), "acme".to_owned())].into();
-        s.discord.users = [("admin".to_owned(), ADA.to_string())].into();
+        s.discord.users = bot::config::UserLinks::default().with("acme", "admin", &ADA.to_string());
         s.alerts.deal_url = Some("https://acme.my.salesforce.com/{deal_id}".into());
         s.data_dir = std::env::temp_dir().join(format!("dealwatch-discord-{}", uuid::Uuid::new_v4().simple()));
         extra(s);

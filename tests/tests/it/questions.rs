@@ -124,9 +124,9 @@ fn backends(examples: &Examples) -> Vec<Box<dyn Embedder>> {
     out
 }
 
+/// Where `dealwatch` itself looks for the model (and `scripts/fetch-model.sh` installs it).
 fn model_dir() -> std::path::PathBuf {
-    std::env::var_os("DEALWATCH_MODEL_DIR")
-        .map_or_else(|| tests::repo_root().join("models/all-MiniLM-L6-v2"), std::path::PathBuf::from)
+    bot::chat::embed::default_model_dir()
 }
 
 /// The rust-bert backend, in a build with the feature: it must load.
@@ -364,4 +364,30 @@ fn dealwatch_ask_answers_every_intent_from_the_demo_tenant() {
     let unsure = ask(None, "flibber wobble gronk");
     assert!(unsure["options"].as_array().is_some_and(|o| o.len() >= 2), "{unsure}");
     assert!(unsure["answer"].as_str().unwrap().contains("not sure"), "{unsure}");
+}
+
+/// `scripts/fetch-model.sh` installs the model where `dealwatch` looks for it, wherever it is
+/// started from: `dealwatch ask` run outside the repository reads with the model, not the
+/// lexical fallback.
+#[test]
+fn the_installed_model_is_found_from_any_working_directory() {
+    let required = std::env::var("DEALWATCH_REQUIRE_MODEL").is_ok_and(|v| v == "1");
+    if !bot::chat::embed::default_model_dir().join("model.safetensors").is_file() {
+        assert!(!required, "DEALWATCH_REQUIRE_MODEL=1 but no model in {}", model_dir().display());
+        eprintln!("notice: skipping, scripts/fetch-model.sh has not installed the model");
+        return;
+    }
+    let dir = tests::scratch();
+    let db = format!("sqlite://{}", dir.path().join("anywhere.db").display());
+    tests::run_ok(&["--database", &db, "--as-of", "2026-06-30", "demo"]);
+    let out = tests::dealwatch()
+        .current_dir(dir.path())
+        .args(["--database", &db, "--as-of", "2026-06-30", "--format", "json", "ask", "--tenant", "demo"])
+        .arg("what's our win rate this quarter?")
+        .output()
+        .expect("run dealwatch ask");
+    assert!(out.status.success(), "{}", tests::text(&out.stderr));
+    let got: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let backend = got["backend"].as_str().unwrap_or_default();
+    assert!(backend.contains("all-MiniLM-L6-v2"), "read with {backend:?} from {}: {got}", dir.path().display());
 }

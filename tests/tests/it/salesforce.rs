@@ -94,8 +94,16 @@ impl Rig {
     }
 
     /// POSTs a webhook body signed as the package signs it, `age` seconds ago, with `secret`.
+    /// Each notice is signed at a second of its own, as the package's are (the same signature
+    /// twice is a replay, which the server refuses).
     async fn webhook(&self, body: &Value, secret: &str, age: i64) -> (u16, Value) {
-        let ts = Utc::now().timestamp() - age;
+        static SENT: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+        let apart = if age == 0 { SENT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 120 } else { 0 };
+        self.webhook_at(body, secret, Utc::now().timestamp() - age - apart).await
+    }
+
+    /// POSTs a webhook body signed at `ts`.
+    async fn webhook_at(&self, body: &Value, secret: &str, ts: i64) -> (u16, Value) {
         let request = package_webhook(&self.server.http, &self.server.base, "acme", body.to_string(), secret, ts);
         let response = request.send().await.expect("POST");
         tests::json_of(response).await
@@ -319,8 +327,12 @@ async fn the_webhook_rescores_what_the_package_names_and_refuses_what_it_did_not
         let (status, answer) = rig.webhook(&json!({ "ids": [gone] }), WEBHOOK_SECRET, 0).await;
         assert_eq!((status, answer["not_found"].clone()), (200, json!([gone])), "{b}: {answer}");
 
-        // Forged, stale, unsigned, malformed: refused, nothing read.
+        // Forged, stale, replayed, unsigned, malformed: refused, nothing read.
+        let at = Utc::now().timestamp() - 200;
+        assert_eq!(rig.webhook_at(&body, WEBHOOK_SECRET, at).await.0, 200, "{b}: a notice");
         let soql_before = rig.sf.soql().len();
+        let (status, answer) = rig.webhook_at(&body, WEBHOOK_SECRET, at).await;
+        assert_eq!(status, 401, "{b}: the same signed request again: {answer}");
         assert_eq!(rig.webhook(&body, "not-the-secret", 0).await.0, 401, "{b}: forged");
         assert_eq!(rig.webhook(&body, WEBHOOK_SECRET, 400).await.0, 401, "{b}: stale");
         assert_eq!(rig.webhook(&body, WEBHOOK_SECRET, -400).await.0, 401, "{b}: from the future");

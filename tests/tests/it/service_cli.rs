@@ -184,7 +184,9 @@ async fn an_import_killed_half_way_leaves_the_store_as_it_was_and_the_service_re
         assert_eq!(after.len(), before.len(), "{b}");
         assert!(after == before, "{b}: every deal exactly as before the import");
 
-        // The service starts on the same store and answers.
+        // The service starts on the same store and answers its admin.
+        let admin = bot::store::User::named("admin", "Admin", bot::store::Role::Admin);
+        store.store.upsert_user(&tenant, &admin).await.expect("admin");
         let (mut server, base) = start_server(&store, dir.path());
         let http = tests::http();
         let ready: Value = http.get(format!("{base}/readyz")).send().await.expect("readyz").json().await.expect("json");

@@ -50,9 +50,13 @@ async fn rig_with(store: tests::TestStore, extra: impl FnOnce(&mut bot::config::
 }
 
 impl Rig {
-    /// POSTs `body` to `path` signed with `secret` at `timestamp` (now when `None`).
+    /// POSTs `body` to `path` signed with `secret`, `age` seconds ago. Every request is a new
+    /// delivery, signed at its own second (Slack signs a retry anew; the same signature twice is
+    /// a replay, which the server refuses).
     async fn signed(&self, path: &str, body: &str, content_type: &str, secret: &str, age: i64) -> (u16, Value) {
-        let ts = chrono::Utc::now().timestamp() - age;
+        static SENT: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+        let apart = if age == 0 { SENT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 120 } else { 0 };
+        let ts = chrono::Utc::now().timestamp() - age - apart;
         let response = self
             .server
             .http
@@ -343,15 +347,29 @@ async fn events_answer_url_verification_ignore_retries_and_reply_to_mentions_onc
             let (status, _) = rig.signed("/slack/events", &mention, "application/json", SECRET, 0).await;
             assert_eq!(status, 200, "{b}");
         }
+        // The answer is the asker's, from their deals: shown to them only, in the channel.
+        assert!(rig.slack.posted().is_empty(), "{b}: nothing for the whole channel: {:?}", rig.slack.posted());
+        let shown = rig.slack.ephemeral();
+        assert_eq!(shown.len(), 1, "{b}: {shown:?}");
+        assert_eq!((shown[0].0.as_str(), shown[0].1.channel.as_str()), ("U0REP1", "C0GENERAL"), "{b}");
+        let blocks = shown[0].1.blocks.clone().map(|blocks| json!({ "blocks": blocks })).unwrap_or_default();
+        assert!(texts(&blocks).contains("Understood: deals at risk"), "{b}: the question answered: {blocks}");
+        assert!(texts(&blocks).contains("Only you can see this answer"), "{b}: {blocks}");
+        // The asker may share it: the question is answered again with their access and posted.
+        let share = json!([{ "type": "button", "action_id": "share_answer", "block_id": "share",
+                             "value": "which deals are at risk?" }]);
+        assert_eq!(rig.click("U0REP1", share, json!({ "ts": "1.2", "text": "answer" }), "shared").await, 200, "{b}");
         let posted = rig.slack.posted();
         assert_eq!(posted.len(), 1, "{b}: {posted:?}");
         assert_eq!(posted[0].channel, "C0GENERAL", "{b}");
         let blocks = posted[0].blocks.clone().map(|blocks| json!({ "blocks": blocks })).unwrap_or_default();
-        assert!(texts(&blocks).contains("Understood: deals at risk"), "{b}: the question answered: {blocks}");
+        assert!(texts(&blocks).contains("Shared by <@U0REP1>"), "{b}: {blocks}");
+        assert!(!texts(&blocks).contains("Share in channel"), "{b}: shared once: {blocks}");
+        assert_eq!(rig.answered("shared")["delete_original"], json!(true), "{b}: the private copy goes");
         // An event from a workspace that is not connected is acknowledged and dropped.
         let foreign = mention.replace(TEAM, "T0OTHER").replace("Ev0MENTION1", "Ev0MENTION2");
         assert_eq!(rig.signed("/slack/events", &foreign, "application/json", SECRET, 0).await.0, 200, "{b}");
-        assert_eq!(rig.slack.posted().len(), 1, "{b}");
+        assert_eq!((rig.slack.posted().len(), rig.slack.ephemeral().len()), (1, 1), "{b}");
         assert_eq!(rig.signed("/slack/events", "{not json", "application/json", SECRET, 0).await.0, 400, "{b}");
     }
 }
@@ -366,9 +384,11 @@ async fn mentions_and_direct_messages_are_answered_as_questions_within_the_asker
         let rig = rig(store).await;
         rig.slack.join("C0GENERAL");
         let mention = |text: &str, ts: &str| json!({ "type": "app_mention", "user": "U0REP1", "channel": "C0GENERAL", "ts": ts, "text": format!("<@U0DW> {text}") });
+        // Mentions are answered to the asker only; direct messages in the conversation.
         let last = |rig: &Rig| {
+            let shown: Vec<_> = rig.slack.ephemeral().into_iter().map(|(_, p)| p).collect();
             let posted = rig.slack.posted();
-            let p = posted.last().expect("a reply");
+            let p = shown.iter().chain(&posted).max_by_key(|p| p.at).expect("a reply");
             (p.channel.clone(), json!({ "blocks": p.blocks.clone().unwrap_or_default() }))
         };
         assert_eq!(rig.event("Ev0Q1", mention("which deals are at risk?", "1780000001.000100")).await, 200, "{b}");
@@ -400,7 +420,7 @@ async fn mentions_and_direct_messages_are_answered_as_questions_within_the_asker
             .as_array()
             .into_iter()
             .flatten()
-            .filter(|block| block["type"] == "actions")
+            .filter(|block| block["type"] == "actions" && block["block_id"] == "ask_back")
             .flat_map(|block| block["elements"].as_array().cloned().unwrap_or_default())
             .collect();
         assert!(buttons.len() >= 2, "{b}: buttons to pick a reading: {asked}");
@@ -736,12 +756,13 @@ async fn the_home_tab_is_published_and_slack_failures_on_events_are_retried_by_s
         assert_eq!(rig.event("Ev0HOME3", home.clone()).await, 200, "{b}");
         assert_eq!(rig.event("Ev0HOME3", home).await, 200, "{b}");
         assert_eq!(publishes(), before + 4, "{b}");
-        // The same for a mention's reply.
+        // The same for a mention's reply (shown to its asker: chat.postEphemeral).
+        rig.slack.join("C0GENERAL");
         let mention = json!({ "type": "app_mention", "user": "U0REP1", "channel": "C0GENERAL", "ts": "1780000000.000200", "text": "<@U0DW> hi" });
-        rig.slack.script_method("chat.postMessage", &[Fault::ServerError]);
+        rig.slack.script_method("chat.postEphemeral", &[Fault::ServerError]);
         assert_eq!(rig.event("Ev0MENTION9", mention.clone()).await, 500, "{b}");
         assert_eq!(rig.event("Ev0MENTION9", mention).await, 200, "{b}");
-        assert_eq!(rig.slack.posted().len(), 1, "{b}: one reply");
+        assert_eq!(rig.slack.ephemeral().len(), 1, "{b}: one reply");
     }
 }
 
@@ -786,27 +807,45 @@ async fn people_are_found_by_email_and_workspaces_install_through_oauth() {
         assert_eq!(install.status(), 302, "{b}");
         let location = install.headers()["location"].to_str().expect("location").to_owned();
         assert!(location.contains("/oauth/v2/authorize?client_id=123.456&scope=commands"), "{b}: {location}");
-        assert!(location.contains(&format!("state={state}")), "{b}");
+        // Slack gets a state of its own, bound to this browser by a cookie; the link is used up.
+        let consent = location.split("state=").nth(1).expect("state").split('&').next().expect("state").to_owned();
+        assert_ne!(consent, state, "{b}");
+        let cookie = install.headers()["set-cookie"].to_str().expect("cookie").to_owned();
+        assert!(
+            cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Secure"),
+            "{b}: {cookie}"
+        );
+        let cookie = cookie.split(';').next().expect("name=value").to_owned();
+        let again = browser.get(rig.server.url(&format!("/slack/install?state={state}"))).send().await.expect("GET");
+        assert_eq!(again.status(), 400, "{b}: an install link works once");
         rig.slack.oauth_app("123.456", "app-secret");
         rig.slack.oauth_code("code-1", "T0NEWCO", "New Co", "xoxb-newco");
-        let callback = |code: &str, state: &str| {
+        let callback = |code: &str, state: &str, cookie: Option<&str>| {
             let url = rig.server.url(&format!("/slack/oauth/callback?code={code}&state={state}"));
-            let browser = browser.clone();
+            let mut request = browser.get(url);
+            if let Some(cookie) = cookie {
+                request = request.header("cookie", cookie);
+            }
             async move {
-                let r = browser.get(url).send().await.expect("GET");
+                let r = request.send().await.expect("GET");
                 (r.status().as_u16(), r.text().await.expect("body"))
             }
         };
-        let (status, page) = callback("code-1", &state).await;
+        // Slack's answer brought to another browser (without the cookie) installs nothing.
+        let (status, page) = callback("code-1", &consent, None).await;
+        assert!(status == 400 && page.contains("another browser"), "{b}: {status} {page}");
+        assert!(s.slack_installation("T0NEWCO").await.expect("read").is_none(), "{b}");
+        let (status, page) = callback("code-1", &consent, Some(&cookie)).await;
         assert_eq!(status, 200, "{b}: {page}");
         assert!(page.contains("Dealwatch now answers in New Co"), "{b}: {page}");
         let installed = s.slack_installation("T0NEWCO").await.expect("read").expect("stored");
         assert_eq!((installed.tenant.as_str(), installed.installed_by.as_deref()), ("acme", Some("admin")), "{b}");
         assert!(!installed.token_sealed.contains("xoxb"), "{b}: the token is sealed");
-        // The code is spent; a forged or damaged state installs nothing.
-        assert_eq!(callback("code-1", &state).await.0, 502, "{b}");
-        assert_eq!(callback("code-2", &format!("{state}x")).await.0, 400, "{b}");
-        assert_eq!(callback("code-2", "nonsense").await.0, 400, "{b}");
+        // The code is spent; the link's own state, or a forged or damaged one, installs nothing.
+        assert_eq!(callback("code-1", &consent, Some(&cookie)).await.0, 502, "{b}");
+        assert_eq!(callback("code-2", &state, Some(&cookie)).await.0, 400, "{b}");
+        assert_eq!(callback("code-2", &format!("{consent}x"), Some(&cookie)).await.0, 400, "{b}");
+        assert_eq!(callback("code-2", "nonsense", Some(&cookie)).await.0, 400, "{b}");
         // The new workspace is answered with its own token.
         let body = command_body(
             "T0NEWCO",

@@ -293,36 +293,33 @@ async fn users_settings_audit_and_watermarks_round_trip() {
 }
 
 #[tokio::test]
-async fn idempotency_keys_replay_refuse_mismatches_and_forget_failures() {
+async fn idempotency_keys_replay_refuse_mismatches_forget_failures_and_lapse() {
     for ts in each_store().await {
         let (store, b) = (&ts.store, ts.store.backend());
         let t = tenant("acme");
         store.ensure_tenant(&t, "Acme").await.expect("tenant");
         let now = Utc::now();
-        assert_eq!(
-            store.idempotency_begin(&t, "u1", "k1", "h1", now).await.expect("begin"),
-            IdempotencyState::New,
-            "{b}"
-        );
-        assert_eq!(
-            store.idempotency_begin(&t, "u1", "k1", "h1", now).await.expect("again"),
-            IdempotencyState::InProgress
-        );
+        let lapse = chrono::Duration::minutes(10);
+        let begin = |user: &'static str, hash: &'static str, at: chrono::DateTime<Utc>| {
+            let t = t.clone();
+            async move { store.idempotency_begin(&t, user, "k1", hash, at, lapse).await.expect("begin") }
+        };
+        assert_eq!(begin("u1", "h1", now).await, IdempotencyState::New, "{b}");
+        assert_eq!(begin("u1", "h1", now).await, IdempotencyState::InProgress);
         store.idempotency_finish(&t, "u1", "k1", 200, &serde_json::json!({ "ok": true })).await.expect("finish");
-        let replay = store.idempotency_begin(&t, "u1", "k1", "h1", now).await.expect("replay");
+        let replay = begin("u1", "h1", now).await;
         assert_eq!(replay, IdempotencyState::Done { status: 200, body: serde_json::json!({ "ok": true }) }, "{b}");
-        assert_eq!(
-            store.idempotency_begin(&t, "u1", "k1", "other", now).await.expect("mismatch"),
-            IdempotencyState::Mismatch
-        );
+        assert_eq!(begin("u1", "other", now).await, IdempotencyState::Mismatch);
         // Keys are per user: another user's same key is new.
-        assert_eq!(store.idempotency_begin(&t, "u2", "k1", "h1", now).await.expect("u2"), IdempotencyState::New);
+        assert_eq!(begin("u2", "h1", now).await, IdempotencyState::New);
         store.idempotency_abandon(&t, "u2", "k1").await.expect("abandon");
-        assert_eq!(
-            store.idempotency_begin(&t, "u2", "k1", "h1", now).await.expect("retry"),
-            IdempotencyState::New,
-            "{b}"
-        );
+        assert_eq!(begin("u2", "h1", now).await, IdempotencyState::New, "{b}");
+        // A key left in progress by a request that died is taken over once its lapse has passed.
+        assert_eq!(begin("u2", "h1", now + chrono::Duration::minutes(9)).await, IdempotencyState::InProgress, "{b}");
+        assert_eq!(begin("u2", "h1", now + chrono::Duration::minutes(11)).await, IdempotencyState::New, "{b}");
+        // A day on, a finished key has expired: the same key is a new request.
+        let later = now + bot::store::IDEMPOTENCY_KEPT + chrono::Duration::minutes(1);
+        assert_eq!(begin("u1", "other", later).await, IdempotencyState::New, "{b}");
     }
 }
 

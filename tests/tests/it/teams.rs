@@ -44,7 +44,7 @@ async fn rig(store: tests::TestStore) -> Rig {
     let fake = teams.clone();
     let server = TestServer::start(store, move |s| {
         fake.configure(s, "acme");
-        s.teams.users = [("admin".to_owned(), "aad-admin".to_owned())].into();
+        s.teams.users = bot::config::UserLinks::default().with("acme", "admin", "aad-admin");
         s.alerts.deal_url = Some("https://acme.my.salesforce.com/{deal_id}".into());
         s.alerts.fallback_channel = "log".into();
         s.data_dir = std::env::temp_dir().join(format!("dealwatch-teams-{}", uuid::Uuid::new_v4().simple()));
