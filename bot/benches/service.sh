@@ -43,7 +43,8 @@ deal=$(sed -n 2p "$work/scores.csv" | cut -d, -f1)
 echo "store: 100K deals, ${open} open and scored"
 
 start_server
-token=$("$bin" token --tenant bench --sub bench-admin --role admin --hours 1)
+"$bin" users set --tenant bench --user bench-admin --role admin >/dev/null
+token=$("$bin" token --tenant bench --sub bench-admin --hours 1)
 auth="Authorization: Bearer $token"
 
 

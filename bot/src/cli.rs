@@ -116,12 +116,55 @@ pub enum Command {
     /// Mint an API token (HS256, with the first configured secret) for a user of a tenant, or
     /// revoke the user's tokens.
     Token(TokenArgs),
+    /// A tenant's people: who may use Dealwatch, with which role, owning which CRM deals.
+    #[command(subcommand)]
+    Users(UsersCommand),
     /// The alert outbox: deliver what is due, or list alerts.
     #[command(subcommand)]
     Alerts(AlertsCommand),
     /// Scheduled jobs: run what is due, list the schedule or a tenant's runs.
     #[command(subcommand)]
     Jobs(JobsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Add a person to a tenant, or change them (fields not given keep their value). Their
+    /// role is what their tokens and chat identities may do from then on.
+    Set(UserSetArgs),
+    /// A tenant's people.
+    List(UsersListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UserSetArgs {
+    #[arg(long)]
+    pub tenant: String,
+    /// Their id: what tokens name as `sub` (their CRM owner name or e-mail, say).
+    #[arg(long)]
+    pub user: String,
+    /// rep (their own deals), manager (their team's) or admin (the tenant's).
+    #[arg(long, value_parser = parse_role)]
+    pub role: Option<crate::store::Role>,
+    #[arg(long)]
+    pub name: Option<String>,
+    #[arg(long)]
+    pub email: Option<String>,
+    /// The deal owner they are in the CRM (a rep's own deals are those).
+    #[arg(long)]
+    pub crm_owner: Option<String>,
+    /// The user id of their manager.
+    #[arg(long)]
+    pub manager: Option<String>,
+    /// An IANA time zone (Europe/Berlin) for their digests and quiet hours.
+    #[arg(long)]
+    pub time_zone: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UsersListArgs {
+    #[arg(long)]
+    pub tenant: String,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,6 +1,10 @@
-//! Teams and Discord measured end to end in a release build, against the fakes on 127.0.0.1,
-//! with `DEALS` deals in a SQLite store (default 100,000) and the tenant's engine built once:
+//! Slack, Teams and Discord measured end to end in a release build, against the fakes on
+//! 127.0.0.1, with `DEALS` deals in a SQLite store (default 100,000) and the tenant's engine
+//! built once:
 //!
+//! 0. Slack: `/deal-risk <id>` commands posted to `/slack/commands`, each signed at its own
+//!    second as Slack signs them (the server refuses a signature it has seen), until the card
+//!    came back in the answer.
 //! 1. Teams: `deal-risk <id>` activities posted to `/api/messages` with a Bot Connector token
 //!    (verified every time against the cached keys) until the reply card reached the fake
 //!    Connector; and `pick` card actions (Action.Execute) answered with the card.
@@ -19,6 +23,7 @@ use std::time::Instant;
 use bot::store::{Role, TenantId};
 use serde_json::{Value, json};
 use tests::fake_discord::FakeDiscord;
+use tests::fake_slack::{FakeSlack, signature};
 use tests::fake_teams::FakeTeams;
 
 use tests::bench::{env_usize, percentiles};
@@ -30,6 +35,7 @@ const BOT: &str = "MTQwMDAwMDAwMDAwMDAwMDAwMQ.fake.bot-token-for-benches";
 const APP: u64 = 1_400_000_000_000_000_001;
 const GUILD: u64 = 1_100_000_000_000_000_001;
 const ADMIN: u64 = 1_200_000_000_000_000_001;
+const SIGNING: &str = "bench-signing-secret-0123456789abcdef";
 
 #[tokio::main]
 async fn main() {
@@ -45,6 +51,7 @@ async fn main() {
     let mut admin = store.store.user(&tenant, "admin").await.expect("user").expect("seeded");
     admin.teams_user_id = Some("aad-admin".into());
     admin.discord_user_id = Some(ADMIN.to_string());
+    admin.slack_user_id = Some("U0ADMIN".into());
     admin.role = Role::Admin;
     store.store.upsert_user(&tenant, &admin).await.expect("link the admin");
 
@@ -55,7 +62,8 @@ async fn main() {
     discord.add_guild(GUILD, "Acme Sales");
     discord.add_user(ADMIN, "ada");
     // The fake holds 3 seconds to acknowledge from registration: fine for one at a time.
-    let (fake, base) = (teams.clone(), discord.base.clone());
+    let slack = FakeSlack::start("xoxb-bench").await;
+    let (fake, base, slack_api) = (teams.clone(), discord.base.clone(), slack.api_url.clone());
     let data = tests::scratch();
     let data_dir = data.path().to_owned();
     let server = tests::TestServer::start(store, move |s| {
@@ -66,6 +74,10 @@ async fn main() {
         s.discord.guilds = [(GUILD.to_string(), "acme".to_owned())].into();
         s.data_dir = data_dir;
         s.alerts.max_attempts = 1;
+        s.slack.signing_secrets = vec![SIGNING.to_owned().into()];
+        s.slack.bot_token = Some("xoxb-bench".to_owned().into());
+        s.slack.api_url = slack_api;
+        s.slack.workspaces = [("T0BENCH".to_owned(), "acme".to_owned())].into();
     })
     .await;
     let open: Vec<String> = {
@@ -73,6 +85,36 @@ async fn main() {
         view.open.iter().map(|&i| dataset.deals[i].id.to_string()).collect()
     };
     println!("{} open deals", open.len());
+
+    // 0. Slack: each command a delivery of its own, signed at its own second.
+    let mut slack_ms = Vec::with_capacity(n);
+    for i in 0..n {
+        let deal = &open[(i * 7919) % open.len()];
+        let body = serde_urlencoded::to_string([
+            ("team_id", "T0BENCH"),
+            ("channel_id", "C0BENCH"),
+            ("user_id", "U0ADMIN"),
+            ("command", "/deal-risk"),
+            ("text", deal.as_str()),
+            ("response_url", &slack.response_url("bench")),
+        ])
+        .expect("form");
+        let ts = chrono::Utc::now().timestamp() - (i % 120) as i64;
+        let request = server
+            .http
+            .post(server.url("/slack/commands"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-slack-request-timestamp", ts.to_string())
+            .header("x-slack-signature", signature(SIGNING, ts, &body))
+            .body(body);
+        let started = Instant::now();
+        let response = request.send().await.expect("POST");
+        let status = response.status().as_u16();
+        let card = response.text().await.expect("body");
+        slack_ms.push(started.elapsed().as_secs_f64() * 1e3);
+        assert!(status == 200 && card.contains("/100"), "{status}: {card}");
+    }
+    println!("Slack /deal-risk signed command → card in the answer: {}", percentiles(slack_ms, 2));
 
     // 1. Teams.
     let token = format!("Bearer {}", teams.token(&teams.service_url()));

@@ -334,11 +334,18 @@ pub async fn seed_tenant(
     seed: u64,
     as_of: NaiveDate,
 ) -> Dataset {
+    let dataset = generated_dataset(deals, seed, as_of);
+    seed_dataset(store, tenant, &dataset, as_of).await;
+    dataset
+}
+
+/// [`seed_tenant`] with deals of the caller's (generated ones changed, say).
+pub async fn seed_dataset(store: &dyn bot::store::Store, tenant: &str, dataset: &Dataset, as_of: NaiveDate) {
     use bot::store::{ImportBatch, Role, TenantId, User};
     let tenant = TenantId::parse(tenant).expect("tenant id");
-    let dataset = generated_dataset(deals, seed, as_of);
+    let deals = dataset.deals.len();
     let batch = ImportBatch {
-        import_id: format!("seed-{seed}"),
+        import_id: format!("seed-{tenant}"),
         source: "generated".into(),
         at: chrono::Utc::now(),
         spec: engine::record::SchemaSpec::of(&dataset.schema),
@@ -367,11 +374,11 @@ pub async fn seed_tenant(
         store.upsert_user(&tenant, &user(&manager, Role::Manager, None, None)).await.expect("user");
         store.upsert_user(&tenant, &user(rep, Role::Rep, Some(rep), Some(&manager))).await.expect("user");
     }
-    let view = View::new(&dataset, Some(as_of));
-    let model = TrainedModel::train(&dataset, &view.closed, view.as_of, &TrainConfig::default()).expect("train");
+    let view = View::new(dataset, Some(as_of));
+    let model = TrainedModel::train(dataset, &view.closed, view.as_of, &TrainConfig::default()).expect("train");
     bot::workflow::store_model(store, &tenant, &model).await.expect("store model");
     let texts = texts();
-    let scorer = Scorer::new(&model, &dataset, &view, &texts);
+    let scorer = Scorer::new(&model, dataset, &view, &texts);
     let mut work = scorer.work();
     let updates: Vec<_> = view
         .open
@@ -379,7 +386,6 @@ pub async fn seed_tenant(
         .map(|&i| bot::workflow::score_update(&scorer.score(i, &mut work)).expect("score update"))
         .collect();
     store.save_scores(&tenant, chrono::Utc::now(), view.as_of, &updates).await.expect("save scores");
-    dataset
 }
 
 /// An open deal (as of today) of `owner` in `dataset`.

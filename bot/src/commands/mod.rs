@@ -97,6 +97,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::server::serve(ctx.settings, store, ctx.texts, None).await
         }
         Command::Token(args) => token(&ctx, &args).await,
+        Command::Users(command) => users(&ctx, &command).await,
         Command::Alerts(command) => alerts::alerts(&ctx, &command).await,
         Command::Jobs(command) => alerts::jobs(&ctx, &command).await,
     }
@@ -148,6 +149,72 @@ async fn token(ctx: &Ctx, args: &crate::cli::TokenArgs) -> anyhow::Result<()> {
     };
     let token = crate::auth::mint_hs256(secret, &claims).map_err(|e| anyhow::anyhow!("minting the token: {e}"))?;
     println!("{token}");
+    Ok(())
+}
+
+/// `dealwatch users set|list`.
+async fn users(ctx: &Ctx, command: &crate::cli::UsersCommand) -> anyhow::Result<()> {
+    use crate::cli::UsersCommand;
+    let store = ctx.store().await?;
+    match command {
+        UsersCommand::Set(args) => {
+            let tenant = TenantId::parse(&args.tenant)?;
+            let id = args.user.trim();
+            if id.is_empty() {
+                bail!("--user must not be empty");
+            }
+            if let Some(tz) = &args.time_zone {
+                tz.parse::<chrono_tz::Tz>()
+                    .map_err(|_| anyhow::anyhow!("--time-zone {tz:?} is not an IANA time zone"))?;
+            }
+            let existing = store.user(&tenant, id).await?;
+            let Some(role) = args.role.or(existing.as_ref().map(|u| u.role)) else {
+                bail!("{id} is not in tenant {tenant} yet: give their --role");
+            };
+            let mut user = existing.unwrap_or_else(|| store::User::named(id, id, role));
+            user.role = role;
+            let set = |field: &mut Option<String>, value: &Option<String>| {
+                if let Some(v) = value {
+                    *field = Some(v.trim().to_owned()).filter(|v| !v.is_empty());
+                }
+            };
+            set(&mut user.email, &args.email);
+            set(&mut user.crm_owner, &args.crm_owner);
+            set(&mut user.manager_id, &args.manager);
+            if let Some(name) = &args.name {
+                user.name = name.trim().to_owned();
+            }
+            if let Some(tz) = &args.time_zone {
+                user.time_zone = tz.clone();
+            }
+            store.ensure_tenant(&tenant, tenant.as_str()).await?;
+            store.upsert_user(&tenant, &user).await?;
+            let entry = store::AuditEntry {
+                at: chrono::Utc::now(),
+                actor: "dealwatch users".into(),
+                action: "user.set".into(),
+                target: Some(user.user_id.clone()),
+                details: Some(serde_json::json!({ "role": user.role, "crm_owner": user.crm_owner })),
+                request_id: None,
+            };
+            store.audit(&tenant, &[entry]).await?;
+            println!("{} is a {} in {tenant}", user.user_id, user.role);
+        }
+        UsersCommand::List(args) => {
+            let tenant = TenantId::parse(&args.tenant)?;
+            let users = store.users(&tenant).await?;
+            match ctx.format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&users)?),
+                _ => {
+                    for u in users {
+                        let owner = u.crm_owner.as_deref().unwrap_or("-");
+                        let manager = u.manager_id.as_deref().unwrap_or("-");
+                        println!("{}\t{}\towner {owner}\tmanager {manager}\t{}", u.user_id, u.role, u.time_zone);
+                    }
+                }
+            }
+        }
+    }
     Ok(())
 }
 

@@ -276,13 +276,17 @@ fn insights_on_a_generated_export_report_the_planted_drop_with_its_evidence() {
 async fn token_needs_a_configured_secret_and_then_prints_a_jwt_the_service_accepts() {
     let dir = scratch();
     // Tokens are for users of the store (here the default one, under the working directory).
-    std::fs::create_dir_all(dir.path().join("data")).expect("data dir");
+    let users =
+        |args: &[&str]| tests::dealwatch().current_dir(dir.path()).arg("users").args(args).output().expect("run");
+    let out = users(&["set", "--tenant", "acme", "--user", "ana"]);
+    assert!(!out.status.success() && text(&out.stderr).contains("give their --role"), "{}", text(&out.stderr));
+    let out = users(&["set", "--tenant", "acme", "--user", "ana", "--role", "manager", "--time-zone", "Europe/Lisbon"]);
+    assert!(out.status.success() && text(&out.stdout).contains("ana is a manager in acme"), "{}", text(&out.stderr));
+    let listed = text(&users(&["list", "--tenant", "acme"]).stdout);
+    assert!(listed.contains("ana\tmanager") && listed.contains("Europe/Lisbon"), "{listed}");
     let url = format!("sqlite://{}", dir.path().join("data/dealwatch.db").display());
     let store = bot::store::open(&url, None).await.expect("store");
     let acme = bot::store::TenantId::parse("acme").expect("tenant");
-    store.ensure_tenant(&acme, "Acme").await.expect("tenant");
-    let ana = bot::store::User::named("ana", "Ana", bot::store::Role::Manager);
-    store.upsert_user(&acme, &ana).await.expect("user");
     let out = tests::dealwatch()
         .current_dir(dir.path())
         .env_remove("DEALWATCH_AUTH__HS256_SECRETS")

@@ -1,6 +1,8 @@
 //! Dealwatch's end-to-end tests, in one test binary (one link, shared helpers in `tests/src`).
 //!
 //! - `alerts`: the outbox, its rules, routing and delivery to a fake Slack, on both stores.
+//! - `attack`: a running server with hostile tenants attacked as an outsider, a rep and an
+//!   admin; every request counted per category as tried and handled.
 //! - `cli`: the real `dealwatch` binary, as a user runs it.
 //! - `replay`: as-of replay leaks nothing from the future; same input, same output.
 //! - `salesforce`: sync, write-back, faults and the webhook against the fake org.
@@ -17,6 +19,7 @@
 //! - `sfdc_package`: the Salesforce package holds the fields the service writes; its checks pass.
 
 mod alerts;
+mod attack;
 mod cli;
 mod data_sets;
 mod discord;
