@@ -339,21 +339,24 @@ pub async fn seed_tenant(
     dataset
 }
 
-/// [`seed_tenant`] with deals of the caller's (generated ones changed, say).
-pub async fn seed_dataset(store: &dyn bot::store::Store, tenant: &str, dataset: &Dataset, as_of: NaiveDate) {
-    use bot::store::{ImportBatch, Role, TenantId, User};
-    let tenant = TenantId::parse(tenant).expect("tenant id");
-    let deals = dataset.deals.len();
-    let batch = ImportBatch {
-        import_id: format!("seed-{tenant}"),
+/// Every deal of `dataset` as one import named `import_id`, from the generator.
+pub fn import_batch(import_id: &str, dataset: &Dataset) -> bot::store::ImportBatch {
+    bot::store::ImportBatch {
+        import_id: import_id.to_owned(),
         source: "generated".into(),
         at: chrono::Utc::now(),
         spec: engine::record::SchemaSpec::of(&dataset.schema),
         records: dataset.records().collect(),
         rejected: Vec::new(),
-        rows_read: deals,
-    };
-    store.import(&tenant, &batch).await.expect("import");
+        rows_read: dataset.deals.len(),
+    }
+}
+
+/// [`seed_tenant`] with deals of the caller's (generated ones changed, say).
+pub async fn seed_dataset(store: &dyn bot::store::Store, tenant: &str, dataset: &Dataset, as_of: NaiveDate) {
+    use bot::store::{Role, TenantId, User};
+    let tenant = TenantId::parse(tenant).expect("tenant id");
+    store.import(&tenant, &import_batch(&format!("seed-{tenant}"), dataset)).await.expect("import");
     let user = |id: &str, role, owner: Option<&str>, manager: Option<&str>| User {
         user_id: id.to_owned(),
         email: Some(format!("{id}@{tenant}.test")),

@@ -12,7 +12,7 @@ use engine::insights::trend::QuarterSeries;
 use plotters::prelude::*;
 
 /// Where fonts usually are.
-const SYSTEM_FONTS: [&str; 3] = [
+pub const SYSTEM_FONTS: [&str; 3] = [
     "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
     "/usr/share/fonts/TTF/DejaVuSans.ttf",
     "/usr/share/fonts/dejavu/DejaVuSans.ttf",

@@ -56,6 +56,9 @@ pub struct Report {
     /// Recommended actions of risky deals newly queued as Tasks.
     pub tasks_queued: usize,
     pub watermark: Option<String>,
+    /// A full pass that read over a fifth fewer Opportunities than the one before: the share
+    /// lost (seed 002's volume-drop alert, raised to the tenant's admins).
+    pub volume_drop: Option<f64>,
     /// Seconds each step took: `read`, `import`, `score`, `save`, `write`.
     pub seconds: BTreeMap<&'static str, f64>,
 }
@@ -295,8 +298,42 @@ pub async fn run(
         store.set_watermark(tenant, SOURCE, &mark, now).await?;
         report.watermark = Some(mark);
     }
+    if mode == Mode::Full {
+        report.volume_drop = volume_check(store, tenant, records.len(), channels, now).await?;
+    }
     tracing::info!(tenant = %tenant, ?mode, ?report, "Salesforce sync");
     Ok(report)
+}
+
+/// Where the store keeps how many Opportunities the last full pass read.
+const FULL_READ: &str = "salesforce:full_read";
+
+/// Compares what a full pass read with the one before: more than a fifth fewer Opportunities
+/// visible is most often lost access (the integration user's sharing), a filter, or a mass
+/// deletion, and the tenant's admins are told at once. Returns the share lost, if so.
+async fn volume_check(
+    store: &dyn Store,
+    tenant: &crate::store::TenantId,
+    read: usize,
+    channels: &[String],
+    now: DateTime<Utc>,
+) -> anyhow::Result<Option<f64>> {
+    let previous: Option<u64> = store.watermark(tenant, FULL_READ).await?.and_then(|v| v.parse().ok());
+    store.set_watermark(tenant, FULL_READ, &read.to_string(), now).await?;
+    let Some(drop) = previous.and_then(|p| engine::insights::anomaly::sync_volume_drop(p, read as u64)) else {
+        return Ok(None);
+    };
+    tracing::warn!(tenant = %tenant, previous, read, drop, "a full Salesforce sync read far fewer Opportunities");
+    let finding = engine::alerts::InsightAlert {
+        kind: engine::alerts::AlertKind::DataQuality,
+        subject: "salesforce_volume".to_owned(),
+        rep: None,
+        facts: serde_json::json!({ "source": "Salesforce", "visible": read, "previous": previous, "drop": drop }),
+    };
+    let routing = crate::alerts::routing::Routing::load(store, tenant, channels).await?;
+    let alerts = crate::alerts::digest::plan_urgent(&[finding], &routing, now);
+    store.raise_alerts(tenant, &alerts).await?;
+    Ok(Some(drop))
 }
 
 /// What an import of Opportunities did.

@@ -1084,16 +1084,7 @@ async fn idempotency(rig: &Rig, tally: &mut Tally) {
     // A tenant big enough that training it takes more than a second.
     let big = tenant("big");
     let deals = tests::generated_dataset(40_000, 5, Utc::now().date_naive());
-    let batch = bot::store::ImportBatch {
-        import_id: "big".into(),
-        source: "generated".into(),
-        at: Utc::now(),
-        spec: engine::record::SchemaSpec::of(&deals.schema),
-        records: deals.records().collect(),
-        rejected: Vec::new(),
-        rows_read: deals.deals.len(),
-    };
-    rig.server.store.store.import(&big, &batch).await.expect("import");
+    rig.server.store.store.import(&big, &tests::import_batch("big", &deals)).await.expect("import");
     rig.server
         .store
         .store
@@ -1487,6 +1478,35 @@ async fn database(tally: &mut Tally) {
     tally.saw("database", format!("a BYPASSRLS role: {refused}"), refused.contains("BYPASSRLS"));
     let app = bot::store::open(&pg.url, Some(&owner)).await.is_ok();
     tally.saw("database", "the service's own role (member of dealwatch_app, owning nothing)", app);
+    // A role that is no superuser but owns the tables (the service running its own migrations).
+    let name = format!("dealwatch_owned_{}", uuid::Uuid::new_v4().simple());
+    {
+        use sqlx::Connection;
+        let mut admin = sqlx::PgConnection::connect(&admin_url).await.expect("connect");
+        sqlx::query("SELECT pg_advisory_lock(724207)").execute(&mut admin).await.expect("lock");
+        let role = "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'dealwatch_test_owner') THEN \
+                    CREATE ROLE dealwatch_test_owner LOGIN NOSUPERUSER NOBYPASSRLS; END IF; END $$";
+        sqlx::query(role).execute(&mut admin).await.expect("owner role");
+        sqlx::query("SELECT pg_advisory_unlock(724207)").execute(&mut admin).await.expect("unlock");
+        let create = format!("CREATE DATABASE \"{name}\" OWNER dealwatch_test_owner");
+        sqlx::query(sqlx::AssertSqlSafe(create)).execute(&mut admin).await.expect("database");
+    }
+    let mut owned = url::Url::parse(&admin_url).expect("url");
+    owned.set_username("dealwatch_test_owner").expect("user");
+    owned.set_path(&name);
+    let migrated = bot::store::open_with(owned.as_str(), None, true).await.map(|_| ());
+    let refused = bot::store::open(owned.as_str(), None).await.err().map(|e| e.to_string()).unwrap_or_default();
+    tally.saw(
+        "database",
+        format!("the tables' owner ({migrated:?}): {refused}"),
+        migrated.is_ok() && refused.contains("owns the tables"),
+    );
+    {
+        use sqlx::Connection;
+        let mut admin = sqlx::PgConnection::connect(&admin_url).await.expect("connect");
+        let drop = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+        let _ = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&mut admin).await;
+    }
 }
 
 /// Floods before authentication: a source is limited on its refusals, others are not; metric

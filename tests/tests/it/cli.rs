@@ -23,7 +23,12 @@ fn json(s: &str) -> Value {
 
 #[test]
 fn demo_runs_with_no_arguments_and_reports_the_pipeline() {
-    let out = run_ok(&["demo"]);
+    // As on a fresh machine: an empty working directory, where the demo makes data/dealwatch.db.
+    let dir = scratch();
+    let run = tests::dealwatch().current_dir(dir.path()).arg("demo").output().expect("run dealwatch demo");
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let out = text(&run.stdout);
+    assert!(dir.path().join("data/dealwatch.db").is_file(), "the demo stores its data under the working directory");
     for section in [
         "Data quality",
         "quarantined",

@@ -31,7 +31,7 @@ fn skygeni_imports_5000_deals_at_a_45_3_percent_win_rate() {
 }
 
 #[test]
-fn skygeni_eval_is_calibrated_and_says_the_signal_is_weak() {
+fn skygeni_eval_is_calibrated_and_says_there_is_no_real_signal() {
     let Some(path) = shared_data("skygeni/skygeni_sales_data.csv") else { return };
     let path = path.to_string_lossy();
     for model in ["additive", "logistic"] {
@@ -50,9 +50,13 @@ fn skygeni_eval_is_calibrated_and_says_the_signal_is_weak() {
         ]));
         println!("skygeni {model}: {}", report["verdict"]);
         assert_eq!(report["n_train"].as_u64().unwrap_or(0) + report["n_test"].as_u64().unwrap_or(0), 5000);
-        assert!(report["calibration_error"].as_f64().is_some_and(|e| e <= 0.05), "{report}");
+        // README: ROC-AUC 0.509 (additive) and 0.515 (logistic), calibration error 0.013 and
+        // 0.005, "no real signal": pinned near those, so a drift of five points fails either way.
+        assert!(report["calibration_error"].as_f64().is_some_and(|e| e <= 0.03), "{report}");
+        let auc = report["roc_auc"].as_f64().unwrap_or_default();
+        assert!((0.47..=0.55).contains(&auc), "{model}: ROC-AUC {auc} on a file without signal");
         let signal = report["signal"].as_str().unwrap_or_default();
-        assert!(signal == "none" || signal == "weak", "this synthetic file carries almost no signal: {signal}");
+        assert_eq!(signal, "none", "this synthetic file carries no real signal: {report}");
         let verdict = report["verdict"].as_str().unwrap_or_default();
         assert!(verdict.contains("signal") && verdict.contains("chance"), "the report says so plainly: {verdict}");
     }
@@ -89,6 +93,12 @@ fn maven_eval_runs_on_a_time_split_and_every_open_deal_is_scored() {
     assert_eq!(report["split"], "time");
     assert_eq!(report["n_train"].as_u64().unwrap_or(0) + report["n_test"].as_u64().unwrap_or(0), 4238 + 2473);
     assert!(report["calibration_error"].as_f64().is_some_and(|e| e <= 0.06), "{report}");
+    // README: the additive model 0.580 (0.552–0.609), "weak signal", above the segment-rate
+    // baseline's 0.500: a drop of five points fails.
+    let auc = report["roc_auc"].as_f64().unwrap_or_default();
+    assert!(auc >= 0.55, "ROC-AUC {auc} < 0.55: {report}");
+    assert_eq!(report["signal"], "weak", "{report}");
+    assert!(auc > report["baseline_roc_auc"].as_f64().unwrap_or(1.0) + 0.03, "above the baseline: {report}");
 
     let scored =
         json(&run_ok(&["score", "--input", &path, "--mapping", "maven", "--as-of", "2017-12-31", "--format", "json"]));

@@ -142,7 +142,8 @@ fn the_slipping_rep_is_found_on_100k_deals() {
         println!("seed {seed}: {rep:?}");
         let rep = rep.unwrap_or_else(|| panic!("seed {seed}: rep_7 is not reported:\n{}", describe(&insights)));
         assert_eq!(rep.trend, Some(Trend::Declining), "seed {seed}: {rep:?}");
-        assert!(rep.q_value.is_some_and(|q| q <= 0.05), "{rep:?}");
+        // README: found in each of seeds 1–3 at q ≤ 0.005.
+        assert!(rep.q_value.is_some_and(|q| q <= 0.005), "{rep:?}");
         assert!(rep.momentum.is_some_and(|m| m < 0.8), "winning at under 80% of the usual rate: {rep:?}");
         assert!(rep.recent.rate < rep.history.rate - 0.1, "{rep:?}");
         false_declines.extend(

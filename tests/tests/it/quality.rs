@@ -143,10 +143,15 @@ fn shuffled_outcomes_give_no_signal_and_calibrated_base_rates() {
     let report = engine::eval::evaluate(&dataset, Some(as_of), &config).expect("eval");
     let m = &report.metrics;
     println!("shuffled: AUC {:?} ({:?}), ECE {:.3}", m.roc_auc, m.roc_auc_interval, m.calibration_error);
+    // README: ROC-AUC 0.520 (0.495–0.544), calibration error 0.015, nothing found.
     let interval = m.roc_auc_interval.expect("both outcomes");
-    assert!(interval.0 < 0.5 + 0.02, "no real signal: {interval:?}");
-    assert!(m.calibration_error < 0.05);
-    assert!(matches!(m.signal, Some(engine::metrics::Signal::None | engine::metrics::Signal::Weak)));
+    assert!(
+        interval.0 < 0.5 && m.roc_auc.is_some_and(|auc| auc < 0.55),
+        "no real signal: {:?} {interval:?}",
+        m.roc_auc
+    );
+    assert!(m.calibration_error < 0.03, "ECE {}", m.calibration_error);
+    assert!(matches!(m.signal, Some(engine::metrics::Signal::None)), "{:?}", m.signal);
 }
 
 fn gcd(a: usize, b: usize) -> usize {

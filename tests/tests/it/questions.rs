@@ -202,13 +202,15 @@ fn our_labelled_questions_are_read_with_their_intent_and_every_slot() {
         let tally = evaluate(&path, &vocab, &classifier);
         assert!(tally.n >= 200, "the labelled set has {} questions", tally.n);
         let (intents, slots) = report("labelled", &backend, &tally);
-        assert!(intents >= 0.90, "{backend}: intents {:.1}% < 90%", 100.0 * intents);
-        assert!(slots >= 0.85, "{backend}: every slot right {:.1}% < 85%", 100.0 * slots);
+        // README reports 98.8–99.2% for both: a drop of five points fails.
+        assert!(intents >= 0.96, "{backend}: intents {:.1}% < 96%", 100.0 * intents);
+        assert!(slots >= 0.95, "{backend}: every slot right {:.1}% < 95%", 100.0 * slots);
     }
 }
 
-/// The labelled set at `file` read by every backend, meeting the bars.
-fn meets_the_bars(file: &str) {
+/// The labelled set at `file` read by every backend, with at least `bars` (intents, every
+/// slot) right: pinned a few points under what README reports, so a five-point drop fails.
+fn meets_the_bars(file: &str, bars: (f64, f64)) {
     let vocab = demo_vocabulary();
     let examples = examples();
     let path = tests::repo_root().join("tests/fixtures/questions").join(file);
@@ -217,8 +219,8 @@ fn meets_the_bars(file: &str) {
         let classifier = Classifier::new(embedder, &examples).expect("classifier");
         let tally = evaluate(&path, &vocab, &classifier);
         let (intents, slots) = report(file, &backend, &tally);
-        assert!(intents >= 0.90, "{file} {backend}: intents {:.1}% < 90%", 100.0 * intents);
-        assert!(slots >= 0.85, "{file} {backend}: every slot right {:.1}% < 85%", 100.0 * slots);
+        assert!(intents >= bars.0, "{file} {backend}: intents {:.1}% < {:.0}%", 100.0 * intents, 100.0 * bars.0);
+        assert!(slots >= bars.1, "{file} {backend}: every slot right {:.1}% < {:.0}%", 100.0 * slots, 100.0 * bars.1);
     }
 }
 
@@ -226,14 +228,16 @@ fn meets_the_bars(file: &str) {
 /// the parser's typo and comparison handling was generalised).
 #[test]
 fn held_out_questions_are_read_as_well() {
-    meets_the_bars("holdout.jsonl");
+    // README: 97.3–97.8% for both.
+    meets_the_bars("holdout.jsonl", (0.94, 0.94));
 }
 
 /// A third set, written last by someone who saw neither the parser nor the other sets, and
 /// measured once the parser was frozen: the honest figure for unseen questions.
 #[test]
 fn fresh_questions_are_read_as_well() {
-    meets_the_bars("fresh.jsonl");
+    // README: 96.4% intents, 95.2% every slot.
+    meets_the_bars("fresh.jsonl", (0.93, 0.92));
 }
 
 #[test]
@@ -254,7 +258,8 @@ fn the_shared_development_questions_are_read_too() {
         let classifier = Classifier::new(embedder, &examples).expect("classifier");
         let tally = evaluate(&path, &vocab, &classifier);
         let (intents, slots) = report("shared dev", &backend, &tally);
-        assert!(intents >= 0.90 && slots >= 0.85, "{backend}: intents {intents:.2}, slots {slots:.2}");
+        // README: all 20 right on every backend; one miss is five points.
+        assert!(intents >= 0.96 && slots >= 0.96, "{backend}: intents {intents:.2}, slots {slots:.2}");
     }
 }
 

@@ -267,6 +267,75 @@ async fn a_sign_in_the_org_refuses_is_said_with_salesforces_reason() {
     assert!(matches!(e, bot::salesforce::client::SfError::SignIn { .. }), "{e}");
 }
 
+/// A full pass that sees over a fifth fewer Opportunities than the one before tells the admins
+/// at once (seed 002's volume-drop alert); a smaller fall does not.
+#[tokio::test]
+async fn a_full_sync_that_sees_far_fewer_opportunities_alerts_the_admins() {
+    let store = tests::sqlite_store().await;
+    let rig = rig(store, 400).await;
+    let admin = bot::store::User {
+        user_id: "admin".into(),
+        email: Some("admin@acme.test".into()),
+        name: "Ada Admin".into(),
+        crm_owner: None,
+        role: bot::store::Role::Admin,
+        manager_id: None,
+        time_zone: "UTC".into(),
+        slack_user_id: Some("U300".into()),
+        teams_user_id: None,
+        discord_user_id: None,
+    };
+    rig.server.store.store.upsert_user(&rig.tenant, &admin).await.expect("admin");
+    let first = rig.sync(Mode::Full).await.expect("first full sync");
+    assert_eq!((first.read, first.volume_drop), (400, None));
+    let mut ids: Vec<&String> = rig.open.keys().collect();
+    ids.sort();
+    for id in &ids[..40] {
+        rig.sf.delete_opportunity(id);
+    }
+    let ten_percent = rig.sync(Mode::Full).await.expect("second");
+    assert_eq!(ten_percent.volume_drop, None, "a tenth fewer is not a fifth: {ten_percent:?}");
+    for id in &ids[40..190] {
+        rig.sf.delete_opportunity(id);
+    }
+    let dropped = rig.sync(Mode::Full).await.expect("third");
+    let drop = dropped.volume_drop.expect("over a fifth fewer");
+    assert!((drop - 150.0 / 360.0).abs() < 1e-9, "{dropped:?}");
+    let query = bot::alerts::AlertQuery { kinds: vec![engine::alerts::AlertKind::DataQuality], ..Default::default() };
+    let alerts = rig.server.store.store.alerts(&rig.tenant, &query).await.expect("alerts");
+    let volume: Vec<_> = alerts.iter().filter(|a| a.subject == "salesforce_volume").collect();
+    assert!(!volume.is_empty() && volume.iter().all(|a| a.recipient == "admin"), "{alerts:?}");
+    let message =
+        bot::alerts::templates::Templates::load(None, None).expect("templates").render(volume[0]).expect("render");
+    assert!(message.subject.contains("sync sees 42% fewer records"), "{}", message.subject);
+    assert!(message.text.contains("saw 210 records, 42% fewer than the 360"), "{}", message.text);
+}
+
+/// The client-credentials flow (the connected app's run-as user): signed in with the app's id
+/// and secret, the org is read; a wrong secret is refused with Salesforce's reason.
+#[tokio::test]
+async fn the_client_credentials_flow_signs_in_and_a_wrong_secret_is_refused() {
+    let store = tests::sqlite_store().await;
+    let rig = rig(store, 50).await;
+    let fake = FakeOrg::default();
+    let settings = |secret: &str| SalesforceOrg {
+        login_url: rig.sf.base.clone(),
+        auth: bot::config::SalesforceAuth::ClientCredentials,
+        client_id: fake.client_id.clone(),
+        client_secret: Some(secret.to_owned().into()),
+        ..Default::default()
+    };
+    let org = bot::salesforce::client::Org::new("acme", &settings(&fake.client_secret)).expect("config");
+    let before = rig.sf.tokens_issued().len();
+    let records = org.query_all("SELECT Id FROM Opportunity").await.expect("read with client credentials");
+    assert_eq!(records.len(), 50, "every Opportunity read");
+    assert_eq!(rig.sf.tokens_issued().len(), before + 1, "one sign-in");
+    let wrong = bot::salesforce::client::Org::new("acme", &settings("not-the-secret")).expect("config");
+    let e = wrong.query_all("SELECT Id FROM Opportunity").await.expect_err("refused");
+    assert!(matches!(e, bot::salesforce::client::SfError::SignIn { .. }), "{e}");
+    assert!(format!("{e:#}").contains("invalid_client"), "{e:#}");
+}
+
 #[tokio::test]
 async fn the_webhook_rescores_what_the_package_names_and_refuses_what_it_did_not_sign() {
     for store in each_store().await {

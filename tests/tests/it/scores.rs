@@ -169,3 +169,49 @@ fn a_tiny_segment_does_not_swing_the_score() {
     assert_eq!(count.rate(), Some(1.0), "raw: three of three won");
     assert!(rate < model.encoder.base_rate() + 0.1, "shrunk rate {rate} vs overall {}", model.encoder.base_rate());
 }
+
+/// Similar won deals are similar: mostly of the deal's own primary segment, near it in size,
+/// won before the as-of date, listed most similar first, and far nearer in size than won deals
+/// taken at random.
+#[test]
+fn similar_deals_share_the_segment_and_the_size() {
+    let as_of = date("2026-06-30");
+    let dataset = generated_dataset(6_000, 31, as_of);
+    let (_, scores) = score_open(&dataset, as_of, ModelKind::Additive);
+    let primary = dataset.schema.primary_segment().expect("a primary segment");
+    let segment =
+        |id: &str| dataset.find(id).and_then(|d| dataset.cat_name(primary, d.cats[primary])).map(str::to_owned);
+    let (mut pairs, mut same_segment, mut log_ratios) = (0usize, 0usize, Vec::new());
+    for s in scores.iter().take(300) {
+        let sims: Vec<f64> = s.similar_deals.iter().map(|d| d.similarity).collect();
+        assert!(sims.windows(2).all(|w| w[0] >= w[1]), "{}: most similar first: {sims:?}", s.deal_id);
+        for d in &s.similar_deals {
+            let won = dataset.find(&d.deal_id).expect("a deal of the data");
+            assert!(won.closed.is_some_and(|c| c <= as_of), "{} won before the as-of date", d.deal_id);
+            pairs += 1;
+            same_segment += usize::from(segment(&d.deal_id) == segment(&s.deal_id));
+            if let (Some(a), Some(b)) = (s.amount, d.amount) {
+                log_ratios.push((b / a).ln().abs());
+            }
+        }
+    }
+    assert!(pairs > 500, "{pairs} similar deals");
+    let share = same_segment as f64 / pairs as f64;
+    assert!(share >= 0.9, "{:.0}% share the primary segment", 100.0 * share);
+    log_ratios.sort_by(f64::total_cmp);
+    let median = log_ratios[log_ratios.len() / 2];
+    // Within the ±30% size band (ln 1.3 ≈ 0.26) for the median pair.
+    assert!(median <= 1.3f64.ln(), "median size ratio e^{median:.2}");
+    // Won deals at random are far apart in size (amounts span orders of magnitude).
+    let view = View::new(&dataset, Some(as_of));
+    let won: Vec<f64> = view
+        .closed
+        .iter()
+        .filter(|&&i| dataset.deals[i].outcome == engine::domain::Outcome::Won)
+        .filter_map(|&i| dataset.deals[i].amount)
+        .map(|a| a.get())
+        .collect();
+    let mut random: Vec<f64> = won.windows(2).map(|w| (w[1] / w[0]).ln().abs()).collect();
+    random.sort_by(f64::total_cmp);
+    assert!(median * 3.0 < random[random.len() / 2], "similar {median:.2} vs random {:.2}", random[random.len() / 2]);
+}

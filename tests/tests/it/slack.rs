@@ -460,6 +460,17 @@ async fn pipeline_mute_and_the_settings_modal_work_from_slack() {
         for needle in ["*Risk-adjusted*", "*Team health index*", "🔴", "*The riskiest deals*\n1. *"] {
             assert!(all.contains(needle), "{b}: the pipeline lacks {needle:?}: {all}");
         }
+        // One setting changed by a command, through the same checks as the REST API.
+        let saved = texts(&rig.command("U0REP1", "/dealwatch", "set threshold 80").await);
+        assert!(saved.contains("Saved") && saved.contains("80"), "{b}: {saved}");
+        let stored = AlertSettings::from_stored(s.alert_settings(&rig.tenant, "rep_1").await.expect("read"));
+        assert_eq!(stored.critical_deals.map(|c| c.threshold), Some(80), "{b}");
+        let refused = texts(&rig.command("U0REP1", "/dealwatch", "set threshold 300").await);
+        assert!(refused.contains("threshold"), "{b}: the refused field is named: {refused}");
+        let unchanged = AlertSettings::from_stored(s.alert_settings(&rig.tenant, "rep_1").await.expect("read"));
+        assert_eq!(unchanged.critical_deals.map(|c| c.threshold), Some(80), "{b}: nothing half-saved");
+        let wrong = texts(&rig.command("U0REP1", "/dealwatch", "set timezone Mars/Olympus").await);
+        assert!(wrong.contains("Mars/Olympus"), "{b}: {wrong}");
         // A rep's: only their own deals are listed.
         let mine = rig.command("U0REP1", "/pipeline", "").await;
         tests::assert_block_kit(&mine["blocks"]);
