@@ -492,6 +492,10 @@ pub struct Email {
     pub smtp_url: Option<SecretString>,
     /// The sender, e.g. `Dealwatch <alerts@example.com>`.
     pub from: Option<String>,
+    /// A PEM file of certificate authorities to trust for the SMTP server besides the public
+    /// ones: a relay whose certificate an internal CA signed.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
 }
 
 /// People's chat ids named in the config, per tenant: `[slack.users.acme] maria = "U024BE7LH"`.

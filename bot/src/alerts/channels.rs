@@ -369,16 +369,60 @@ pub struct EmailChannel {
 }
 
 impl EmailChannel {
-    /// `smtp_url`: `smtp://host:25` (plain), `smtp://host:587?tls=required` (STARTTLS) or
-    /// `smtps://user:pass@host:465`.
-    pub fn new(smtp_url: &SecretString, from: &str) -> anyhow::Result<Self> {
+    /// `smtp_url`: `smtp://host:25` (plain), `smtp://user:pass@host:587?tls=required`
+    /// (STARTTLS) or `smtps://user:pass@host:465` (TLS from the start). `ca_file`: authorities
+    /// to trust besides the public ones (PEM). A password is never sent in clear, except to a
+    /// relay on this machine.
+    pub fn new(smtp_url: &SecretString, from: &str, ca_file: Option<&std::path::Path>) -> anyhow::Result<Self> {
+        use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
         crate::auth::install_crypto_provider();
-        let transport = lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(smtp_url.expose_secret())
-            .context("[email] smtp_url is not a valid SMTP URL")?
-            .timeout(Some(Duration::from_secs(20)))
-            .build();
+        let raw = smtp_url.expose_secret();
+        // The URL is secret (it may hold a password): errors name its parts, never print it.
+        let url = url::Url::parse(raw).map_err(|e| anyhow::anyhow!("[email] smtp_url is not a URL: {e}"))?;
+        let tls = url.query_pairs().find(|(k, _)| k == "tls").map(|(_, v)| v.into_owned());
+        let encrypted = url.scheme() == "smtps" || tls.as_deref() == Some("required");
+        let host = url.host_str().unwrap_or_default().to_owned();
+        let loopback = host == "localhost"
+            || host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        if url.password().is_some() && !encrypted && !loopback {
+            anyhow::bail!(
+                "[email] smtp_url sends a password to {host} without TLS: use smtp://…:587?tls=required (STARTTLS) or smtps://…:465"
+            );
+        }
+        let mut builder = lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(raw)
+            .map_err(|e| anyhow::anyhow!("[email] smtp_url is not a valid SMTP URL: {e}"))?
+            .timeout(Some(Duration::from_secs(20)));
+        if let Some(path) = ca_file {
+            if !encrypted && tls.as_deref() != Some("opportunistic") {
+                anyhow::bail!(
+                    "[email] ca_file is set but smtp_url does not use TLS (add ?tls=required, or use smtps://)"
+                );
+            }
+            let pem = std::fs::read(path).with_context(|| format!("[email] ca_file {}", path.display()))?;
+            let no_certificate =
+                |why: &str| anyhow::anyhow!("[email] ca_file {} holds no PEM certificate: {why}", path.display());
+            let certificates = {
+                use rustls::pki_types::{CertificateDer, pem::PemObject};
+                CertificateDer::pem_slice_iter(&pem)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| no_certificate(&e.to_string()))?
+            };
+            if certificates.is_empty() {
+                return Err(no_certificate("no BEGIN CERTIFICATE block"));
+            }
+            let ca = Certificate::from_pem(&pem).map_err(|e| no_certificate(&e.to_string()))?;
+            let params = TlsParameters::builder(host)
+                .add_root_certificate(ca)
+                .build_rustls()
+                .map_err(|e| anyhow::anyhow!("[email] TLS settings: {e}"))?;
+            builder = builder.tls(match (url.scheme(), tls.as_deref()) {
+                ("smtps", _) => Tls::Wrapper(params),
+                (_, Some("required")) => Tls::Required(params),
+                _ => Tls::Opportunistic(params),
+            });
+        }
         let from = from.parse().with_context(|| format!("[email] from {from:?} is not an email address"))?;
-        Ok(Self { transport, from })
+        Ok(Self { transport: builder.build(), from })
     }
 }
 

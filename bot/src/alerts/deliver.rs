@@ -110,7 +110,7 @@ impl Sender {
         }
         if let Some(url) = &settings.email.smtp_url {
             let from = settings.email.from.as_deref().unwrap_or("Dealwatch <dealwatch@localhost>");
-            channels.push(Arc::new(EmailChannel::new(url, from)?));
+            channels.push(Arc::new(EmailChannel::new(url, from, settings.email.ca_file.as_deref())?));
         }
         channels.extend(transports.iter().map(|t| t.channel()));
         Ok(channels)

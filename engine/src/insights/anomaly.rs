@@ -87,8 +87,14 @@ pub fn weekly(dataset: &Dataset, as_of: NaiveDate, config: &InsightConfig) -> Ve
         return Vec::new();
     }
     let mean = |v: &[f64]| (v.len() >= MIN_WEEK_DEALS).then(|| v.iter().sum::<f64>() / v.len() as f64);
+    // Weeks before the oldest week with a created deal are before the data begins (a young
+    // tenant), not weeks without deals: they are no history.
+    let oldest = weeks.iter().rposition(|w| w.created > 0).unwrap_or(0);
     let series: [(Series, Vec<Option<f64>>); 3] = [
-        (Series::DealVolume, weeks.iter().map(|w| Some(w.created as f64)).collect()),
+        (
+            Series::DealVolume,
+            weeks.iter().enumerate().map(|(i, w)| (i <= oldest).then_some(w.created as f64)).collect(),
+        ),
         (Series::AverageAmount, weeks.iter().map(|w| mean(&w.amounts)).collect()),
         (
             Series::CycleLength,
@@ -187,6 +193,123 @@ pub fn sync_volume_drop(previous: u64, current: u64) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Outcome;
+    use crate::record::{DealRecord, SchemaSpec};
+
+    fn as_of() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 6, 30).expect("date")
+    }
+
+    fn dataset(records: &[DealRecord]) -> Dataset {
+        let spec = SchemaSpec {
+            segments: vec!["region".into()],
+            has_owner: true,
+            has_created: true,
+            has_closed: true,
+            has_amount: true,
+            ..SchemaSpec::default()
+        };
+        Dataset::from_records(&spec, records).expect("records")
+    }
+
+    fn deal(n: usize, created: NaiveDate, amount: Option<f64>, region: Option<&str>) -> DealRecord {
+        let closed = created + Duration::days(30 + (n % 3) as i64);
+        let done = closed <= as_of();
+        DealRecord {
+            id: format!("D{n}"),
+            name: String::new(),
+            owner: Some(format!("rep_{}", n % 4)),
+            created: Some(created),
+            closed: done.then_some(closed),
+            stage: None,
+            amount,
+            outcome: match (done, n % 2) {
+                (false, _) => Outcome::Open,
+                (true, 0) => Outcome::Won,
+                (true, _) => Outcome::Lost,
+            },
+            segments: region.map(|r| [("region".to_owned(), r.to_owned())].into()).unwrap_or_default(),
+            numeric: Default::default(),
+            stage_entered: Default::default(),
+        }
+    }
+
+    /// `weeks` weeks before the as-of date with 20–22 deals of about 1,000–1,100 each, then the
+    /// latest week with `latest` deals of `amount`.
+    fn history(weeks: usize, latest: usize, amount: f64) -> Vec<DealRecord> {
+        let mut out = Vec::new();
+        for w in 0..=weeks {
+            let (count, base) = if w == 0 { (latest, amount) } else { (20 + w % 3, 1000.0 + 20.0 * (w % 4) as f64) };
+            for i in 0..count {
+                let created = as_of() - Duration::days(7 * w as i64 + (i % 7) as i64);
+                out.push(deal(out.len(), created, Some(base + 10.0 * (i % 5) as f64), Some("EMEA")));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_week_with_far_fewer_deals_is_an_anomaly_and_an_ordinary_week_is_not() {
+        let config = InsightConfig::default();
+        let ordinary = weekly(&dataset(&history(26, 21, 1030.0)), as_of(), &config);
+        assert!(ordinary.is_empty(), "{ordinary:?}");
+        let quiet = weekly(&dataset(&history(26, 2, 1030.0)), as_of(), &config);
+        let volume: Vec<_> = quiet.iter().filter(|a| a.series == Series::DealVolume).collect();
+        assert_eq!(volume.len(), 1, "{quiet:?}");
+        let a = volume[0];
+        assert_eq!((a.value, a.median, a.history_weeks), (2.0, 21.0, 26), "{a:?}");
+        // Volumes 20, 21, 22: the MAD is 1, scaled to a standard deviation.
+        assert!((a.spread - 1.4826).abs() < 1e-9 && (a.z - (2.0 - 21.0) / 1.4826).abs() < 1e-9, "{a:?}");
+        assert_eq!(a.week, Window::days_before(as_of(), 7));
+        // A tenant with twelve weeks of deals: the weeks before its data are not empty weeks.
+        let young = weekly(&dataset(&history(12, 2, 1030.0)), as_of(), &config);
+        assert!(young.iter().any(|a| a.series == Series::DealVolume && a.history_weeks == 12), "{young:?}");
+        // Two deals are too few to judge that week's average amount.
+        assert!(quiet.iter().all(|a| a.series != Series::AverageAmount), "{quiet:?}");
+    }
+
+    #[test]
+    fn a_week_of_ten_times_larger_deals_is_an_anomaly_of_the_average_amount() {
+        let found = weekly(&dataset(&history(26, 21, 10_300.0)), as_of(), &InsightConfig::default());
+        assert_eq!(found.iter().map(|a| a.series).collect::<Vec<_>>(), [Series::AverageAmount], "{found:?}");
+        assert!(found[0].z > 3.5 && found[0].value > 10_000.0, "{found:?}");
+    }
+
+    #[test]
+    fn a_short_history_judges_nothing() {
+        // Seven earlier weeks: one fewer than a series needs.
+        let found = weekly(&dataset(&history(7, 2, 10_300.0)), as_of(), &InsightConfig::default());
+        assert!(found.is_empty(), "{found:?}");
+        assert!(weekly(&dataset(&[]), as_of(), &InsightConfig::default()).is_empty());
+    }
+
+    /// `before` deals created 31–120 days ago, all complete; `recent` in the last 30 days, of
+    /// which every `gap`th lacks its region.
+    fn filled(before: usize, recent: usize, gap: usize) -> Vec<DealRecord> {
+        let mut out = Vec::new();
+        for i in 0..before {
+            out.push(deal(i, as_of() - Duration::days(31 + (i % 89) as i64), Some(1000.0), Some("EMEA")));
+        }
+        for i in 0..recent {
+            let region = (i % gap != 0).then_some("APAC");
+            out.push(deal(before + i, as_of() - Duration::days((i % 30) as i64), Some(1000.0), region));
+        }
+        out
+    }
+
+    #[test]
+    fn a_field_filled_less_often_lately_is_reported_and_full_ones_are_not() {
+        let config = InsightConfig::default();
+        // Every second recent deal lacks its region: 50% against 100%.
+        let drops = completeness(&dataset(&filled(90, 40, 2)), as_of(), &config);
+        assert_eq!(drops.len(), 1, "{drops:?}");
+        let d = &drops[0];
+        assert_eq!((d.field.as_str(), d.recent, d.before, d.recent_deals), ("region", 0.5, 1.0, 40));
+        // One in twenty-five missing (96%) is under the 10-point fall reported.
+        assert!(completeness(&dataset(&filled(90, 50, 25)), as_of(), &config).is_empty());
+        // Too few recent deals (19) to judge.
+        assert!(completeness(&dataset(&filled(90, 19, 2)), as_of(), &config).is_empty());
+    }
 
     #[test]
     fn a_volume_drop_over_a_fifth_is_reported() {

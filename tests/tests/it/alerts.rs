@@ -655,7 +655,7 @@ async fn raise_for(f: &Fixture, recipient: &str, n: usize, at: DateTime<Utc>) ->
 async fn email_alerts_go_out_over_smtp_as_html_and_text_and_smtp_refusals_are_sorted() {
     use bot::alerts::channels::{EmailChannel, SendError};
     let smtp = tests::fake_smtp::FakeSmtp::start().await;
-    let channel = EmailChannel::new(&SecretString::from(smtp.url.clone()), "Dealwatch <alerts@acme.test>")
+    let channel = EmailChannel::new(&SecretString::from(smtp.url.clone()), "Dealwatch <alerts@acme.test>", None)
         .expect("email channel");
     let templates = Templates::load(None, None).expect("templates");
     let alert = bot::alerts::templates::sample(AlertKind::CriticalDeal);
@@ -685,6 +685,79 @@ async fn email_alerts_go_out_over_smtp_as_html_and_text_and_smtp_refusals_are_so
     let nobody = Address::from(&User { email: None, ..maria_user.clone() });
     assert!(matches!(channel.send(&nobody, &alert, &message).await, Err(SendError::Permanent(_))));
     assert_eq!(smtp.mails().len(), 1, "nothing more was delivered");
+}
+
+/// Email through a submission server: STARTTLS (port 587's way) and TLS from the first byte
+/// (465's), the server's certificate checked against the CA of `[email] ca_file`, the login
+/// sent over TLS only. A wrong password is a permanent failure that does not show the password;
+/// an untrusted certificate or a server without STARTTLS gets nothing; a password in clear to
+/// another machine is refused when the channel is made.
+#[tokio::test]
+async fn email_goes_over_tls_with_a_login_and_nothing_goes_out_unprotected() {
+    use bot::alerts::channels::{EmailChannel, SendError};
+    use tests::fake_smtp::{FakeSmtp, Security};
+    const FROM: &str = "Dealwatch <alerts@acme.test>";
+    const PASSWORD: &str = "s3cret pass/word";
+    let templates = Templates::load(None, None).expect("templates");
+    let alert = bot::alerts::templates::sample(AlertKind::CriticalDeal);
+    let message = templates.render(&alert).expect("render");
+    let maria = Address::from(&user("maria", Role::Rep, Some("rep_15"), None, "U100", "UTC"));
+    let dir = tempfile::tempdir().expect("scratch");
+    for security in [Security::StartTls, Security::Implicit] {
+        let smtp = FakeSmtp::start_secure(security, Some(("dealwatch", PASSWORD))).await;
+        let ca = dir.path().join(format!("{security:?}-ca.pem"));
+        std::fs::write(&ca, smtp.ca_pem.as_deref().expect("a CA")).expect("write the CA");
+        let url = SecretString::from(smtp.url_with_login("dealwatch", PASSWORD));
+        let channel = EmailChannel::new(&url, FROM, Some(&ca)).expect("email channel");
+        channel.send(&maria, &alert, &message).await.expect("sent over TLS");
+        let mails = smtp.mails();
+        assert_eq!(mails.len(), 1, "{security:?}");
+        assert!(mails[0].secure, "{security:?}: over TLS");
+        assert_eq!(mails[0].user.as_deref(), Some("dealwatch"), "{security:?}: signed in");
+        assert_eq!(mails[0].to, ["maria@acme.test"], "{security:?}");
+        // A wrong password: refused by the server (535), not worth retrying, and not shown.
+        let wrong = SecretString::from(smtp.url_with_login("dealwatch", "a-wrong-guess"));
+        let channel = EmailChannel::new(&wrong, FROM, Some(&ca)).expect("email channel");
+        match channel.send(&maria, &alert, &message).await {
+            Err(SendError::Permanent(e)) => assert!(!e.contains("a-wrong-guess"), "{security:?}: {e}"),
+            other => panic!("{security:?}: a wrong password is permanent: {other:?}"),
+        }
+        assert_eq!(smtp.refused_logins(), 1, "{security:?}");
+        // No login at all: the server wants one before MAIL (530).
+        let anonymous = SecretString::from(smtp.url.clone());
+        let channel = EmailChannel::new(&anonymous, FROM, Some(&ca)).expect("email channel");
+        let e = channel.send(&maria, &alert, &message).await.expect_err("a login is required");
+        assert!(matches!(e, SendError::Permanent(_)), "{security:?}: {e:?}");
+        // The public roots only: the run's CA is not among them, so nothing is sent.
+        let channel = EmailChannel::new(&url, FROM, None).expect("email channel");
+        let e = channel.send(&maria, &alert, &message).await.expect_err("an unknown CA");
+        assert!(!format!("{e:?}").contains(PASSWORD), "{security:?}: {e:?}");
+        assert_eq!(smtp.mails().len(), 1, "{security:?}: nothing more was delivered");
+    }
+    // TLS required of a server that does not offer STARTTLS: nothing goes out in clear.
+    let plain = FakeSmtp::start().await;
+    let required = SecretString::from(format!("{}?tls=required", plain.url));
+    let channel = EmailChannel::new(&required, FROM, None).expect("email channel");
+    channel.send(&maria, &alert, &message).await.expect_err("no STARTTLS, no mail");
+    assert!(plain.mails().is_empty(), "nothing was sent in clear");
+    // Refused when the channel is made: a password in clear to another machine; a CA for a URL
+    // without TLS; a CA file that holds no certificate. A relay on this machine may take one.
+    let refused = |url: &str, ca: Option<&std::path::Path>| {
+        let e = EmailChannel::new(&SecretString::from(url.to_owned()), FROM, ca).expect_err(url);
+        let text = format!("{e:#}");
+        assert!(!text.contains(PASSWORD), "{text}");
+        text
+    };
+    let clear = refused(&format!("smtp://dealwatch:{}@smtp.example.com:25", "s3cret%20pass"), None);
+    assert!(clear.contains("without TLS") && clear.contains("smtp.example.com"), "{clear}");
+    let ca = dir.path().join("StartTls-ca.pem");
+    assert!(refused("smtp://smtp.example.com:25", Some(&ca)).contains("does not use TLS"));
+    let not_pem = dir.path().join("not-a-certificate.pem");
+    std::fs::write(&not_pem, "hello").expect("write");
+    let text = refused("smtps://smtp.example.com:465", Some(&not_pem));
+    assert!(text.contains("not-a-certificate.pem") && text.contains("no PEM certificate"), "{text}");
+    EmailChannel::new(&SecretString::from("smtp://relay:pw@127.0.0.1:25".to_owned()), FROM, None)
+        .expect("a local relay may take a password without TLS");
 }
 
 /// `n` critical-deal alerts for `recipient` on `channel`, about subjects `prefix-0`, `prefix-1`, …
@@ -739,8 +812,9 @@ async fn the_weekly_summary_reaches_leaders_on_monday_at_eight_with_its_chart() 
         assert_eq!(series[0]["points"].as_array().map(Vec::len), Some(6), "{b}: six quarters");
         // By email, with the chart attached.
         let smtp = tests::fake_smtp::FakeSmtp::start().await;
-        let email = bot::alerts::channels::EmailChannel::new(&SecretString::from(smtp.url.clone()), "alerts@acme.test")
-            .expect("email");
+        let email =
+            bot::alerts::channels::EmailChannel::new(&SecretString::from(smtp.url.clone()), "alerts@acme.test", None)
+                .expect("email");
         let message = Templates::load(None, None).expect("templates").render(summary).expect("render");
         let admin = Address::from(&user("admin", Role::Admin, None, None, "U300", "UTC"));
         email.send(&admin, summary, &message).await.expect("sent");
