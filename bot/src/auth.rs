@@ -67,35 +67,7 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-/// What a caller may do. Ordered so that `Admin > Manager > Rep`: a check for "at least manager"
-/// is `role >= Role::Manager`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Rep,
-    Manager,
-    Admin,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Rep => "rep",
-            Role::Manager => "manager",
-            Role::Admin => "admin",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Role> {
-        [Role::Rep, Role::Manager, Role::Admin].into_iter().find(|role| role.as_str() == value)
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use store::Role;
 
 /// The verified claims of a token: who is calling, for which tenant, with which role.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

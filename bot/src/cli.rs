@@ -145,7 +145,7 @@ pub struct UserSetArgs {
     pub user: String,
     /// rep (their own deals), manager (their team's) or admin (the tenant's).
     #[arg(long, value_parser = parse_role)]
-    pub role: Option<crate::store::Role>,
+    pub role: Option<store::Role>,
     #[arg(long)]
     pub name: Option<String>,
     #[arg(long)]
@@ -238,7 +238,7 @@ pub struct TokenArgs {
     /// rep (their own deals), manager (their team's) or admin (the tenant's); default: the
     /// user's role. A token never grants more than the user's role when it is used.
     #[arg(long, value_parser = parse_role)]
-    pub role: Option<crate::store::Role>,
+    pub role: Option<store::Role>,
     /// Hours until the token expires (at most a week).
     #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u32).range(1..=168))]
     pub hours: u32,
@@ -247,8 +247,8 @@ pub struct TokenArgs {
     pub revoke: bool,
 }
 
-fn parse_role(s: &str) -> Result<crate::store::Role, String> {
-    crate::store::Role::parse(s).ok_or_else(|| format!("unknown role {s:?}; use rep, manager or admin"))
+fn parse_role(s: &str) -> Result<store::Role, String> {
+    store::Role::parse(s).ok_or_else(|| format!("unknown role {s:?}; use rep, manager or admin"))
 }
 
 #[derive(Debug, Args)]

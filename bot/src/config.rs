@@ -611,7 +611,7 @@ impl Settings {
             [("slack", &self.slack.users), ("teams", &self.teams.users), ("discord", &self.discord.users)]
         {
             for tenant in links.tenants() {
-                crate::store::TenantId::parse(tenant)
+                store::TenantId::parse(tenant)
                     .map_err(|e| anyhow::anyhow!("[{section}.users.{tenant}]: not a tenant id: {e}"))?;
             }
         }

@@ -19,7 +19,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use crate::alerts::ms;
-use crate::store::{Store, TenantId};
+use store::{Store, TenantId};
 
 /// A job in the registry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -133,23 +133,7 @@ impl JobSpec {
     }
 }
 
-/// A scheduled run as stored.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct JobRun {
-    pub job: String,
-    pub due_ms: i64,
-    pub state: String,
-    pub attempts: u32,
-    pub result: Option<serde_json::Value>,
-    pub last_error: Option<String>,
-}
-
-/// How a run ended.
-#[derive(Debug, Clone, PartialEq)]
-pub enum JobOutcome {
-    Done(serde_json::Value),
-    Failed(String),
-}
+pub use store::{JobOutcome, JobRun};
 
 /// What one pass did, per run.
 #[derive(Debug, Clone, PartialEq, Serialize)]

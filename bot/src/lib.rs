@@ -17,7 +17,7 @@ pub mod resources;
 pub mod salesforce;
 pub mod server;
 pub mod slack;
-pub mod store;
+pub use store;
 pub mod teams;
 pub mod telemetry;
 pub mod workflow;

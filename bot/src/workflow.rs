@@ -9,7 +9,7 @@ use engine::model::TrainedModel;
 use engine::score::{RiskScore, Scorer, Work};
 
 use crate::report::Pipeline;
-use crate::store::{ImportBatch, ModelInfo, ModelStatus, ScoreUpdate, Store, TenantId};
+use store::{ImportBatch, ModelInfo, ModelStatus, ScoreUpdate, Store, TenantId};
 
 /// A tenant's deals from the store, as a dataset.
 pub async fn tenant_dataset(store: &dyn Store, tenant: &TenantId) -> anyhow::Result<Dataset> {
@@ -151,10 +151,24 @@ pub async fn save_scores_alerting(
     as_of: Option<chrono::NaiveDate>,
     updates: &[ScoreUpdate],
     channels: &[String],
-) -> anyhow::Result<crate::store::ScoresSaved> {
+) -> anyhow::Result<store::ScoresSaved> {
     let routing = crate::alerts::routing::Routing::load(store, tenant, channels).await?;
     let planner = crate::alerts::routing::CriticalDeals { routing: &routing, now: at };
     Ok(store.save_scores_raising(tenant, at, as_of, updates, &planner).await?)
+}
+
+/// The deals whose risk rose with `updates` as `saved` them (a category up, or a new deal scored
+/// for the first time: see [`engine::alerts::risk_rose`]): the news a follow-up task is made for.
+/// A pipeline scored for the first time is a baseline.
+pub fn risk_rose(updates: &[ScoreUpdate], saved: &store::ScoresSaved) -> Vec<String> {
+    updates
+        .iter()
+        .zip(&saved.previous)
+        .filter(|(u, previous)| {
+            engine::alerts::risk_rose(**previous, u.risk_category, crate::alerts::routing::age_days(u))
+        })
+        .map(|(u, _)| u.deal_id.clone())
+        .collect()
 }
 
 /// Every open deal's P(loss), riskiest first (ties by position), and the pipeline summary.

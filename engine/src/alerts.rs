@@ -155,6 +155,25 @@ impl CriticalRule {
     }
 }
 
+/// A deal this many days old or younger is new: its first score is news. The first scoring of
+/// an existing pipeline (onboarding, an import of history) is a baseline, not a thousand alerts.
+pub const NEW_DEAL_DAYS: i64 = 14;
+
+/// Whether a deal scored for the first time, `age_days` old, is news.
+pub fn first_score_is_news(age_days: Option<i64>) -> bool {
+    age_days.is_some_and(|d| d <= NEW_DEAL_DAYS)
+}
+
+/// Whether a deal's risk rose with its new score (of `category`, from `previous`; none: never
+/// scored): a higher category than before, or a new deal scored for the first time. What a
+/// follow-up task is made for.
+pub fn risk_rose(previous: Option<u8>, category: RiskCategory, age_days: Option<i64>) -> bool {
+    match previous {
+        Some(p) => RiskCategory::from_score(p) < category,
+        None => first_score_is_news(age_days),
+    }
+}
+
 /// How a tenant judged its latest alerts of one kind.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FeedbackCounts {

@@ -141,6 +141,11 @@ impl Outcome {
             Outcome::Open => "open",
         }
     }
+
+    /// The outcome named by [`Outcome::as_str`].
+    pub fn parse(s: &str) -> Option<Outcome> {
+        [Outcome::Won, Outcome::Lost, Outcome::Open].into_iter().find(|o| o.as_str() == s)
+    }
 }
 
 /// A probability in [0, 1].

@@ -23,7 +23,7 @@ use std::time::Instant;
 use bot::store::{Role, TenantId};
 use serde_json::{Value, json};
 use tests::fake_discord::FakeDiscord;
-use tests::fake_slack::{FakeSlack, signature};
+use tests::fake_slack::FakeSlack;
 use tests::fake_teams::FakeTeams;
 
 use tests::bench::{env_usize, percentiles};
@@ -86,26 +86,25 @@ async fn main() {
     };
     println!("{} open deals", open.len());
 
+    // The tenant's engine, built before the first measured request (on Slack a command that
+    // waits for it is answered "Working on it…" and finished through its response_url).
+    let started = Instant::now();
+    server.state.cache.get(&server.state.store, &tenant, today).await.expect("engine").expect("built");
+    println!("the tenant's engine built: {:.0} ms", started.elapsed().as_secs_f64() * 1e3);
+
     // 0. Slack: each command a delivery of its own, signed at its own second.
     let mut slack_ms = Vec::with_capacity(n);
     for i in 0..n {
         let deal = &open[(i * 7919) % open.len()];
-        let body = serde_urlencoded::to_string([
-            ("team_id", "T0BENCH"),
-            ("channel_id", "C0BENCH"),
-            ("user_id", "U0ADMIN"),
-            ("command", "/deal-risk"),
-            ("text", deal.as_str()),
-            ("response_url", &slack.response_url("bench")),
-        ])
-        .expect("form");
-        let ts = chrono::Utc::now().timestamp() - (i % 120) as i64;
+        let response_url = slack.response_url("bench");
+        let body = tests::fake_slack::command_body("T0BENCH", "C0BENCH", "U0ADMIN", "/deal-risk", deal, &response_url);
+        let (ts, signed) = tests::fake_slack::sign_fresh(SIGNING, &body);
         let request = server
             .http
             .post(server.url("/slack/commands"))
             .header("content-type", "application/x-www-form-urlencoded")
             .header("x-slack-request-timestamp", ts.to_string())
-            .header("x-slack-signature", signature(SIGNING, ts, &body))
+            .header("x-slack-signature", signed)
             .body(body);
         let started = Instant::now();
         let response = request.send().await.expect("POST");
@@ -129,7 +128,7 @@ async fn main() {
     let started = Instant::now();
     let (status, _) = post(teams.message_activity("a:admin", "29:admin", "aad-admin", "deal-risk D000001")).await;
     assert_eq!(status, 200);
-    println!("first Teams message (the tenant's engine built): {:.0} ms", started.elapsed().as_secs_f64() * 1e3);
+    println!("first Teams message: {:.0} ms", started.elapsed().as_secs_f64() * 1e3);
     let mut message_ms = Vec::with_capacity(n);
     for i in 0..n {
         let deal = &open[(i * 7919) % open.len()];

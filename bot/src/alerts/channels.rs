@@ -19,7 +19,7 @@ use slack_morphism::prelude::*;
 
 use super::Alert;
 use super::templates::Message;
-use crate::store::User;
+use store::User;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SendError {
@@ -57,7 +57,7 @@ pub struct Address {
     pub shared: bool,
     /// The tenant the recipient belongs to, for channels that keep per-tenant state (Teams'
     /// conversation references); set by the sender.
-    pub tenant: Option<crate::store::TenantId>,
+    pub tenant: Option<store::TenantId>,
 }
 
 impl Address {

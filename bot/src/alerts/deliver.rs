@@ -20,7 +20,7 @@ use super::channels::{Address, Channel, EmailChannel, LogChannel, SendError, Sla
 use super::templates::Templates;
 use super::{Alert, NewAlert, Outcome, ms};
 use crate::config::Settings;
-use crate::store::{Store, StoreError, TenantId, User};
+use store::{Store, StoreError, TenantId, User};
 
 #[derive(Debug, Clone)]
 pub struct SenderConfig {

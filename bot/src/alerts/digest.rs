@@ -16,10 +16,10 @@ use engine::domain::RiskCategory;
 use super::routing::{Recipient, Routing};
 use super::{AlertQuery, AlertState, NewAlert};
 use crate::server::tenants::Scope;
-use crate::store::{HighRiskQuery, SortBy, Store, StoreError, TenantId};
+use store::{HighRiskQuery, SortBy, Store, StoreError, TenantId};
 
 /// The outbox channel of alerts that wait for the recipient's daily digest.
-pub const DIGEST: &str = "digest";
+pub const DIGEST: &str = store::DIGEST_CHANNEL;
 
 /// How long after a recipient's digest time a late scheduler may still send it.
 const DIGEST_WINDOW_HOURS: i64 = 2;
@@ -47,7 +47,7 @@ pub fn weekly_recipients(routing: &Routing, now: DateTime<Utc>) -> Vec<Recipient
     let people = routing
         .users()
         .iter()
-        .filter(|u| matches!(u.role, crate::store::Role::Admin | crate::store::Role::Manager))
+        .filter(|u| matches!(u.role, store::Role::Admin | store::Role::Manager))
         .filter(|u| due(u.time_zone.parse().unwrap_or(Tz::UTC)))
         .collect();
     routing

@@ -18,36 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Alert, ms};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Action {
-    Useful,
-    NotRelevant,
-    FalseAlarm,
-    Snooze,
-}
-
-impl Action {
-    pub const ALL: [Action; 4] = [Action::Useful, Action::NotRelevant, Action::FalseAlarm, Action::Snooze];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Useful => "useful",
-            Action::NotRelevant => "not_relevant",
-            Action::FalseAlarm => "false_alarm",
-            Action::Snooze => "snooze",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Action> {
-        Action::ALL.into_iter().find(|a| a.as_str() == s)
-    }
-
-    /// Said the alert should not have come.
-    pub fn dismisses(self) -> bool {
-        matches!(self, Action::NotRelevant | Action::FalseAlarm)
-    }
-}
+pub use store::{Action, Feedback, Tuning};
 
 /// How long a snooze lasts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -70,92 +41,79 @@ struct Judging<'a> {
     score: Option<u8>,
 }
 
-/// A stored click.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Feedback {
-    pub alert_id: String,
-    pub user_id: String,
-    pub kind: AlertKind,
-    pub subject: String,
-    pub action: Action,
-    pub reason: Option<String>,
-    pub snooze_until_ms: Option<i64>,
-    pub snooze_score: Option<u8>,
-    /// The risk score judged: the alert's, or the deal's on the card clicked (as we scored it,
-    /// never as the button said).
-    pub score: Option<u8>,
-    pub created_at: DateTime<Utc>,
-    pub dedup_key: String,
+/// `user_id`'s click on `alert` at `now`. The dedup key makes a repeated delivery of the same
+/// click (same alert, user, action and snooze) one row.
+pub fn on_alert(
+    alert: &Alert,
+    user_id: &str,
+    action: Action,
+    reason: Option<String>,
+    snooze: Option<SnoozeFor>,
+    now: DateTime<Utc>,
+) -> Feedback {
+    let on = Judging { id: &alert.alert_id, kind: alert.kind, subject: &alert.subject, score: alert.score };
+    about(on, user_id, action, reason, snooze, now)
 }
 
-impl Feedback {
-    /// `user_id`'s click on `alert` at `now`. The dedup key makes a repeated delivery of the
-    /// same click (same alert, user, action and snooze) one row.
-    pub fn new(
-        alert: &Alert,
-        user_id: &str,
-        action: Action,
-        reason: Option<String>,
-        snooze: Option<SnoozeFor>,
-        now: DateTime<Utc>,
-    ) -> Feedback {
-        let on = Judging { id: &alert.alert_id, kind: alert.kind, subject: &alert.subject, score: alert.score };
-        Feedback::about(on, user_id, action, reason, snooze, now)
-    }
+/// `user_id`'s click on a deal's risk card (no alert): a judgement of the deal's critical risk,
+/// and a snooze silences critical-deal alerts on the deal for them.
+pub fn on_card(
+    deal_id: &str,
+    score: u8,
+    user_id: &str,
+    action: Action,
+    reason: Option<String>,
+    snooze: Option<SnoozeFor>,
+    now: DateTime<Utc>,
+) -> Feedback {
+    let id = format!("card:{deal_id}");
+    let on = Judging { id: &id, kind: AlertKind::CriticalDeal, subject: deal_id, score: Some(score) };
+    about(on, user_id, action, reason, snooze, now)
+}
 
-    /// `user_id`'s click on a deal's risk card (no alert): a judgement of the deal's critical
-    /// risk, and a snooze silences critical-deal alerts on the deal for them.
-    pub fn on_card(
-        deal_id: &str,
-        score: u8,
-        user_id: &str,
-        action: Action,
-        reason: Option<String>,
-        snooze: Option<SnoozeFor>,
-        now: DateTime<Utc>,
-    ) -> Feedback {
-        let id = format!("card:{deal_id}");
-        let on = Judging { id: &id, kind: AlertKind::CriticalDeal, subject: deal_id, score: Some(score) };
-        Feedback::about(on, user_id, action, reason, snooze, now)
+fn about(
+    on: Judging<'_>,
+    user_id: &str,
+    action: Action,
+    reason: Option<String>,
+    snooze: Option<SnoozeFor>,
+    now: DateTime<Utc>,
+) -> Feedback {
+    let (until, score) = match (action, snooze) {
+        (Action::Snooze, Some(SnoozeFor::Day) | None) => (Some(ms(now + Duration::days(1))), None),
+        (Action::Snooze, Some(SnoozeFor::Week)) => (Some(ms(now + Duration::weeks(1))), None),
+        (Action::Snooze, Some(SnoozeFor::ScoreChange)) => (None, Some(on.score.unwrap_or(0))),
+        _ => (None, None),
+    };
+    let variant = match snooze {
+        Some(SnoozeFor::Day) => ":1d",
+        Some(SnoozeFor::Week) => ":1w",
+        Some(SnoozeFor::ScoreChange) => ":score",
+        None => "",
+    };
+    Feedback {
+        alert_id: on.id.to_owned(),
+        user_id: user_id.to_owned(),
+        kind: on.kind,
+        subject: on.subject.to_owned(),
+        action,
+        reason: reason.map(|r| r.trim().chars().take(500).collect()).filter(|r: &String| !r.is_empty()),
+        snooze_until_ms: until,
+        snooze_score: score,
+        score: on.score,
+        created_at: now,
+        dedup_key: format!("{}:{user_id}:{}{variant}", on.id, action.as_str()),
     }
+}
 
-    fn about(
-        on: Judging<'_>,
-        user_id: &str,
-        action: Action,
-        reason: Option<String>,
-        snooze: Option<SnoozeFor>,
-        now: DateTime<Utc>,
-    ) -> Feedback {
-        let (until, score) = match (action, snooze) {
-            (Action::Snooze, Some(SnoozeFor::Day) | None) => (Some(ms(now + Duration::days(1))), None),
-            (Action::Snooze, Some(SnoozeFor::Week)) => (Some(ms(now + Duration::weeks(1))), None),
-            (Action::Snooze, Some(SnoozeFor::ScoreChange)) => (None, Some(on.score.unwrap_or(0))),
-            _ => (None, None),
-        };
-        let variant = match snooze {
-            Some(SnoozeFor::Day) => ":1d",
-            Some(SnoozeFor::Week) => ":1w",
-            Some(SnoozeFor::ScoreChange) => ":score",
-            None => "",
-        };
-        Feedback {
-            alert_id: on.id.to_owned(),
-            user_id: user_id.to_owned(),
-            kind: on.kind,
-            subject: on.subject.to_owned(),
-            action,
-            reason: reason.map(|r| r.trim().chars().take(500).collect()).filter(|r: &String| !r.is_empty()),
-            snooze_until_ms: until,
-            snooze_score: score,
-            score: on.score,
-            created_at: now,
-            dedup_key: format!("{}:{user_id}:{}{variant}", on.id, action.as_str()),
-        }
-    }
-
+/// What a stored click means for the alerts that follow.
+pub trait Silences {
     /// Whether this is a snooze that still silences a new alert with `score` at `now`.
-    pub fn silences(&self, score: Option<u8>, now: DateTime<Utc>) -> bool {
+    fn silences(&self, score: Option<u8>, now: DateTime<Utc>) -> bool;
+}
+
+impl Silences for Feedback {
+    fn silences(&self, score: Option<u8>, now: DateTime<Utc>) -> bool {
         if self.action != Action::Snooze {
             return false;
         }
@@ -233,17 +191,6 @@ pub fn counts(feedback: &[Feedback], kind: AlertKind, window: usize) -> Feedback
         }
     }
     c
-}
-
-/// A tenant's threshold for an alert kind, set by feedback or pinned by an admin.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct Tuning {
-    pub kind: AlertKind,
-    pub threshold: u8,
-    /// `feedback` or `admin`.
-    pub source: String,
-    pub reason: String,
-    pub updated_at: DateTime<Utc>,
 }
 
 /// What alerting achieved, once outcomes are known.
@@ -337,20 +284,17 @@ mod tests {
     #[test]
     fn snoozes_last_their_time_or_until_the_score_moves_by_ten() {
         let a = alert("a1", "D1", 80);
-        let day = Feedback::new(&a, "maria", Action::Snooze, None, Some(SnoozeFor::Day), at(0));
+        let day = on_alert(&a, "maria", Action::Snooze, None, Some(SnoozeFor::Day), at(0));
         assert!(day.silences(Some(99), at(23)) && !day.silences(Some(99), at(24)));
-        let week = Feedback::new(&a, "maria", Action::Snooze, None, Some(SnoozeFor::Week), at(0));
+        let week = on_alert(&a, "maria", Action::Snooze, None, Some(SnoozeFor::Week), at(0));
         assert!(week.silences(None, at(167)) && !week.silences(None, at(168)));
-        let score = Feedback::new(&a, "maria", Action::Snooze, None, Some(SnoozeFor::ScoreChange), at(0));
+        let score = on_alert(&a, "maria", Action::Snooze, None, Some(SnoozeFor::ScoreChange), at(0));
         assert!(score.silences(Some(89), at(500)), "9 points is not a move");
         assert!(!score.silences(Some(90), at(1)) && !score.silences(Some(70), at(1)), "10 either way is");
-        let useful = Feedback::new(&a, "maria", Action::Useful, None, None, at(0));
+        let useful = on_alert(&a, "maria", Action::Useful, None, None, at(0));
         assert!(!useful.silences(Some(80), at(1)));
         // The same click twice has the same key; another snooze length is another click.
-        assert_eq!(
-            day.dedup_key,
-            Feedback::new(&a, "maria", Action::Snooze, None, Some(SnoozeFor::Day), at(5)).dedup_key
-        );
+        assert_eq!(day.dedup_key, on_alert(&a, "maria", Action::Snooze, None, Some(SnoozeFor::Day), at(5)).dedup_key);
         assert_ne!(day.dedup_key, week.dedup_key);
         let l = Loop::new(&[day]);
         assert!(l.snoozed("maria", AlertKind::CriticalDeal, "D1", Some(90), at(1)));
@@ -361,7 +305,7 @@ mod tests {
     #[test]
     fn three_dismissals_in_a_row_demote_and_a_useful_click_restores() {
         let click = |i: usize, action| {
-            Feedback::new(&alert(&format!("a{i}"), &format!("D{i}"), 80), "omar", action, None, None, at(i as i64))
+            on_alert(&alert(&format!("a{i}"), &format!("D{i}"), 80), "omar", action, None, None, at(i as i64))
         };
         let dismissed: Vec<Feedback> = (0..3).map(|i| click(i, Action::FalseAlarm)).collect();
         assert!(Loop::new(&dismissed).demoted("omar", AlertKind::CriticalDeal));
@@ -378,9 +322,8 @@ mod tests {
     fn one_person_has_one_vote_per_deal_and_cards_below_critical_do_not_count() {
         let now = at(0);
         let on_alert =
-            |id: &str, deal: &str, who: &str, action| Feedback::new(&alert(id, deal, 80), who, action, None, None, now);
-        let on_card =
-            |deal: &str, score: u8, who: &str, action| Feedback::on_card(deal, score, who, action, None, None, now);
+            |id: &str, deal: &str, who: &str, action| on_alert(&alert(id, deal, 80), who, action, None, None, now);
+        let on_card = |deal: &str, score: u8, who: &str, action| on_card(deal, score, who, action, None, None, now);
         let clicks = vec![
             // The same rep judging one deal five ways: the latest counts, once.
             on_alert("a1", "D1", "rep", Action::FalseAlarm),

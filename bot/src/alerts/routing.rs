@@ -17,7 +17,7 @@ use super::feedback::Loop;
 use super::routes::{self, AlertRoutes, RouteTarget};
 use super::settings::AlertSettings;
 use super::{NewAlert, ms};
-use crate::store::{AlertPlanner, RecentAlert, Role, ScoreChange, Store, StoreError, TenantId, User};
+use store::{AlertPlanner, RecentAlert, Role, ScoreChange, Store, StoreError, TenantId, User};
 
 /// Recipients and their settings for one tenant, read once per batch of changes.
 #[derive(Debug, Clone)]
@@ -210,7 +210,12 @@ impl Routing {
 }
 
 /// A deal this young that arrives already critical is alerted on its first score.
-pub const NEW_DEAL_DAYS: i64 = 14;
+pub use engine::alerts::NEW_DEAL_DAYS;
+
+/// The age in days a score's card gives its deal.
+pub fn age_days(update: &store::ScoreUpdate) -> Option<i64> {
+    update.card.get("age_days").and_then(serde_json::Value::as_i64)
+}
 
 /// Feedback older than this no longer shapes routing.
 const FEEDBACK_DAYS: i64 = 90;
@@ -286,12 +291,7 @@ impl AlertPlanner for CriticalDeals<'_> {
                 // Never scored: news only for a deal that is itself new. The first scoring of
                 // an existing pipeline (onboarding, an import of history) is a baseline, not a
                 // thousand alerts.
-                None => c
-                    .update
-                    .card
-                    .get("age_days")
-                    .and_then(serde_json::Value::as_i64)
-                    .is_some_and(|d| d <= NEW_DEAL_DAYS),
+                None => engine::alerts::first_score_is_news(age_days(c.update)),
             })
             .map(|(i, _)| i)
             .collect()

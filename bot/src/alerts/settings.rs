@@ -175,14 +175,14 @@ impl AlertSettings {
     /// "daily email digest to managers") managers' and admins' at 08:00 in their time zone, 10
     /// deals of risk 51 or more. `None`: no digest. The digest's time zone is the one set with
     /// it, else the user's (`user_time_zone`).
-    pub fn digest_for(&self, role: crate::store::Role, user_time_zone: &str) -> Option<DailyDigest> {
+    pub fn digest_for(&self, role: store::Role, user_time_zone: &str) -> Option<DailyDigest> {
         if self.mutes(engine::alerts::AlertKind::DailyDigest) {
             return None;
         }
         match &self.daily_digest {
             Some(d) if d.enabled => Some(d.clone()),
             Some(_) => None,
-            None if role == crate::store::Role::Rep => None,
+            None if role == store::Role::Rep => None,
             None => Some(DailyDigest {
                 enabled: true,
                 time: default_digest_time(),

@@ -13,7 +13,7 @@ use crate::alerts::feedback::{Action as Judgement, Feedback, SnoozeFor};
 use crate::server::AppState;
 use crate::server::api::FeedbackRequest;
 use crate::server::tenants::Scope;
-use crate::store::{FollowUpTask, TenantId, User};
+use store::{FollowUpTask, TenantId, User};
 
 /// What a click asks for.
 #[derive(Debug, Clone, PartialEq)]
@@ -276,7 +276,7 @@ pub async fn follow_up_task(
     if new {
         let details =
             json!({ "task_id": stored.task_id, "subject": stored.subject, "due": stored.due_date, "via": via });
-        let entry = crate::store::AuditEntry {
+        let entry = store::AuditEntry {
             at: now,
             actor: user.user_id.clone(),
             action: "task.create".into(),

@@ -18,7 +18,7 @@ use tera::Tera;
 use super::Reply;
 use super::command::{Filter, FilterKey};
 use crate::server::tenants::{Scope, TenantEngine};
-use crate::store::{TenantId, User};
+use store::{TenantId, User};
 
 const EXAMPLES: &str = include_str!("../../../prompts/questions/examples.toml");
 

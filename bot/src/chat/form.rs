@@ -7,7 +7,7 @@ use engine::alerts::AlertKind;
 use serde::Serialize;
 
 use crate::alerts::settings::{AlertSettings, CriticalDeals, DailyDigest, QuietHours, SettingsError};
-use crate::store::User;
+use store::User;
 
 /// One checkbox of a group.
 #[derive(Debug, Clone, Serialize)]

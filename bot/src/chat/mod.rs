@@ -130,8 +130,8 @@ pub fn notice(reply: &Reply, style: ask::Style) -> Option<(String, Option<String
 /// tenant's engine, setting changes through the same path as the REST API.
 pub async fn answer(
     state: &crate::server::AppState,
-    tenant: &crate::store::TenantId,
-    user: &crate::store::User,
+    tenant: &store::TenantId,
+    user: &store::User,
     scope: Scope,
     command: command::Command,
     via: &'static str,
@@ -157,7 +157,7 @@ pub async fn answer(
 
 /// "Critical-deal alerts above 75, wherever you can be reached. Daily digest at 08:00
 /// (Europe/Berlin). Quiet hours 20:00–08:00. Muted: segment decline."
-fn describe(settings: &crate::alerts::settings::AlertSettings, user: &crate::store::User) -> String {
+fn describe(settings: &crate::alerts::settings::AlertSettings, user: &store::User) -> String {
     let critical = settings.critical();
     let mut parts = Vec::new();
     parts.push(if !critical.enabled {
@@ -186,8 +186,8 @@ fn describe(settings: &crate::alerts::settings::AlertSettings, user: &crate::sto
 /// API, answered with the settings now in force, or with what is wrong (the field and why).
 pub async fn save_form(
     state: &crate::server::AppState,
-    tenant: &crate::store::TenantId,
-    user: &crate::store::User,
+    tenant: &store::TenantId,
+    user: &store::User,
     submission: &form::Submission,
 ) -> anyhow::Result<Reply> {
     use crate::alerts::settings::AlertSettings;
@@ -205,8 +205,8 @@ pub async fn save_form(
 /// The form a user's settings open in: the values in force, the channels this deployment has.
 pub async fn settings_form(
     state: &crate::server::AppState,
-    tenant: &crate::store::TenantId,
-    user: &crate::store::User,
+    tenant: &store::TenantId,
+    user: &store::User,
 ) -> anyhow::Result<form::SettingsForm> {
     let stored = state.store.alert_settings(tenant, &user.user_id).await?;
     let settings = crate::alerts::settings::AlertSettings::from_stored(stored);
@@ -217,8 +217,8 @@ pub async fn settings_form(
 /// submitted (the same checks as the REST API; a value the settings refuse is said back).
 async fn set(
     state: &crate::server::AppState,
-    tenant: &crate::store::TenantId,
-    user: &crate::store::User,
+    tenant: &store::TenantId,
+    user: &store::User,
     setting: command::Setting,
 ) -> anyhow::Result<Reply> {
     use command::Setting;
@@ -244,8 +244,8 @@ async fn set(
 /// audited as a read by `user`.
 pub(crate) async fn deal_risk_of(
     state: &crate::server::AppState,
-    tenant: &crate::store::TenantId,
-    user: &crate::store::User,
+    tenant: &store::TenantId,
+    user: &store::User,
     engine: &std::sync::Arc<TenantEngine>,
     query: &str,
     scope: Scope,
@@ -255,7 +255,7 @@ pub(crate) async fn deal_risk_of(
     let (engine, query) = (engine.clone(), query.to_owned());
     let reply = tokio::task::spawn_blocking(move || deal_risk(&engine, &query, &scope, &texts)).await?;
     if let Reply::RiskCard { card } = &reply {
-        let entry = crate::store::AuditEntry {
+        let entry = store::AuditEntry {
             at: chrono::Utc::now(),
             actor: user.user_id.clone(),
             action: "deal.score".into(),
@@ -271,7 +271,7 @@ pub(crate) async fn deal_risk_of(
 
 async fn engine(
     state: &crate::server::AppState,
-    tenant: &crate::store::TenantId,
+    tenant: &store::TenantId,
 ) -> anyhow::Result<Option<std::sync::Arc<TenantEngine>>> {
     let engine = state.cache.get(&state.store, tenant, chrono::Utc::now().date_naive()).await;
     engine.map_err(|e| anyhow::anyhow!("loading the tenant: {e:?}"))
@@ -280,8 +280,8 @@ async fn engine(
 /// Mutes `kind` for the user, or unmutes it (every kind when `None`), through the settings.
 async fn mute(
     state: &crate::server::AppState,
-    tenant: &crate::store::TenantId,
-    user: &crate::store::User,
+    tenant: &store::TenantId,
+    user: &store::User,
     kind: Option<engine::alerts::AlertKind>,
     on: bool,
 ) -> anyhow::Result<Reply> {

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use super::Reply;
-use crate::store::User;
+use store::User;
 
 /// A user for the sample views.
 pub fn sample_user() -> User {
@@ -13,7 +13,7 @@ pub fn sample_user() -> User {
         email: Some("maria@example.com".into()),
         name: "Maria <Ops>".into(),
         crm_owner: Some("rep_15".into()),
-        role: crate::store::Role::Rep,
+        role: store::Role::Rep,
         manager_id: None,
         time_zone: "Europe/Berlin".into(),
         slack_user_id: Some("U1".into()),

@@ -21,7 +21,7 @@ use super::ask::{Questions, Style};
 use crate::alerts::channels::Channel;
 use crate::config::Settings;
 use crate::server::AppState;
-use crate::store::{Store, TenantId, User};
+use store::{Store, TenantId, User};
 
 /// A chat platform's adapter.
 #[async_trait::async_trait]

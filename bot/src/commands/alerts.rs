@@ -9,7 +9,7 @@ use super::Ctx;
 use crate::alerts::deliver::Sender;
 use crate::alerts::{AlertQuery, AlertState};
 use crate::cli::{AlertsCommand, Format, JobsCommand};
-use crate::store::TenantId;
+use store::TenantId;
 
 pub async fn alerts(ctx: &Ctx, command: &AlertsCommand) -> anyhow::Result<()> {
     let store = ctx.store().await?;
@@ -112,7 +112,7 @@ pub async fn jobs(ctx: &Ctx, command: &JobsCommand) -> anyhow::Result<()> {
 }
 
 /// The scheduler with the service's jobs, as configured.
-pub fn scheduler(ctx: &Ctx, store: std::sync::Arc<dyn crate::store::Store>) -> anyhow::Result<crate::jobs::Scheduler> {
+pub fn scheduler(ctx: &Ctx, store: std::sync::Arc<dyn store::Store>) -> anyhow::Result<crate::jobs::Scheduler> {
     let work = crate::jobs::ServiceJobs {
         store: store.clone(),
         texts: ctx.texts.clone(),

@@ -9,7 +9,7 @@ use super::{Ctx, redact_url, stdout};
 use crate::cli::{Format, GenerateArgs, ImportArgs, InputArgs};
 use crate::report;
 use crate::resources::{load_mapping, read_export};
-use crate::store::TenantId;
+use store::TenantId;
 
 pub fn generate(ctx: &Ctx, args: &GenerateArgs) -> anyhow::Result<()> {
     let file = std::fs::File::create(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
@@ -190,7 +190,7 @@ pub async fn sync(ctx: &Ctx, args: &crate::cli::SyncArgs) -> anyhow::Result<()> 
 pub async fn migrate(ctx: &Ctx) -> anyhow::Result<()> {
     // Migrating is the owner's work: the owner's URL is fine here, where it serves nothing.
     let url = ctx.settings.database_url();
-    let store = crate::store::open_with(&url, ctx.settings.database.migration_url.as_deref(), true)
+    let store = store::open_with(&url, ctx.settings.database.migration_url.as_deref(), true)
         .await
         .with_context(|| format!("opening the store at {}", redact_url(&url)))?;
     store.ping().await?;

@@ -19,8 +19,8 @@ use super::{Ctx, stdout};
 use crate::cli::DemoArgs;
 use crate::report;
 use crate::resources::load_mapping;
-use crate::store::{Role, Store, TenantId, User};
 use crate::workflow::{rank_open, score_update, store_model, tenant_dataset};
+use store::{Role, Store, TenantId, User};
 
 pub const DEMO_TENANT: &str = "demo";
 

@@ -50,7 +50,7 @@ pub async fn insights(ctx: &Ctx, args: &InsightsArgs) -> anyhow::Result<()> {
 /// `--user`; `--format json` prints the typed reading with the answer.
 pub async fn ask(ctx: &Ctx, args: &crate::cli::AskArgs) -> anyhow::Result<()> {
     use crate::server::tenants::Scope;
-    use crate::store::{Role, TenantId, User};
+    use store::{Role, TenantId, User};
     let tenant = TenantId::parse(&args.tenant)?;
     let store = ctx.store().await?;
     if store.tenant(&tenant).await?.is_none() {

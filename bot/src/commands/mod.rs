@@ -20,7 +20,7 @@ use crate::cli::{Cli, Command, Format, ModelArgs, SourceArgs};
 use crate::config::Settings;
 use crate::report;
 use crate::resources::{load_mapping, load_texts, read_export};
-use crate::store::{self, Store, TenantId};
+use store::{self, Store, TenantId};
 
 /// What every command gets: read once, at start-up.
 pub struct Ctx {

@@ -13,8 +13,8 @@ use engine::score::{RiskScore, Scorer};
 use super::{Ctx, Loaded, load, stdout};
 use crate::cli::{EvalArgs, Format, ScoreArgs, SplitArg, TrainArgs};
 use crate::report;
-use crate::store::ScoreUpdate;
 use crate::workflow::{champion_model, rank_open, score_update, store_model};
+use store::ScoreUpdate;
 
 pub async fn eval(ctx: &Ctx, args: &EvalArgs) -> anyhow::Result<()> {
     let loaded = load(ctx, &args.source, args.mapping.as_deref()).await?;

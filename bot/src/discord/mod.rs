@@ -39,7 +39,7 @@ use crate::chat::actions::{self, Action, Clicker, Judge, Outcome};
 use crate::chat::transport::{Running, Transport};
 use crate::server::AppState;
 use crate::server::tenants::Scope;
-use crate::store::{TenantId, User};
+use store::{TenantId, User};
 
 /// The platform's name, as users choose it among their alert channels.
 pub const PLATFORM: &str = "discord";

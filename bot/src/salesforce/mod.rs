@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::resources::LoadedMapping;
-use crate::store::TenantId;
+use store::TenantId;
 
 /// The fields Dealwatch writes onto an Opportunity, with their Salesforce field types: the
 /// package in `sfdc-package/` must define each with that type.
@@ -43,7 +43,7 @@ pub struct Pass {
 /// skip; the nightly full pass and `dealwatch sync` try again, and the first pass that
 /// succeeds lifts the halt.
 pub async fn pass(
-    store: &dyn crate::store::Store,
+    store: &dyn store::Store,
     connection: &Connection,
     mode: sync::Mode,
     texts: &engine::texts::Texts,
@@ -89,7 +89,7 @@ pub struct Halt {
 }
 
 /// The tenant's halt, if its sync is halted.
-pub async fn halted(store: &dyn crate::store::Store, tenant: &TenantId) -> anyhow::Result<Option<Halt>> {
+pub async fn halted(store: &dyn store::Store, tenant: &TenantId) -> anyhow::Result<Option<Halt>> {
     match store.watermark(tenant, HALTED).await?.filter(|v| !v.is_empty()) {
         None => Ok(None),
         Some(json) => Ok(Some(serde_json::from_str(&json)?)),
@@ -104,7 +104,7 @@ pub fn is_schema(e: &anyhow::Error) -> bool {
 /// Halts the tenant's sync for `e` and alerts its admins (and the routes for data-quality
 /// alerts) at once, once a day while it stays halted.
 pub(crate) async fn halt(
-    store: &dyn crate::store::Store,
+    store: &dyn store::Store,
     tenant: &TenantId,
     e: &anyhow::Error,
     channels: &[String],

@@ -19,8 +19,8 @@ use sha2::Digest as _;
 
 use super::Connection;
 use super::client::{COLLECTION_LIMIT, SfError};
-use crate::store::{ScoreUpdate, Store};
 use engine::mapping::Mapping;
+use store::{ScoreUpdate, Store};
 
 /// The watermark's name in the store.
 pub const SOURCE: &str = "salesforce:opportunity";
@@ -313,7 +313,7 @@ const FULL_READ: &str = "salesforce:full_read";
 /// deletion, and the tenant's admins are told at once. Returns the share lost, if so.
 async fn volume_check(
     store: &dyn Store,
-    tenant: &crate::store::TenantId,
+    tenant: &store::TenantId,
     read: usize,
     channels: &[String],
     now: DateTime<Utc>,

@@ -16,7 +16,7 @@ use engine::domain::RiskCategory;
 use super::Connection;
 use super::client::COLLECTION_LIMIT;
 use crate::config::AutoTasks;
-use crate::store::{FollowUpTask, ScoreUpdate, Store};
+use store::{FollowUpTask, ScoreUpdate, Store};
 
 /// What a pass over the queued tasks did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -87,20 +87,21 @@ pub fn recommended(updates: &[ScoreUpdate], auto: AutoTasks, now: DateTime<Utc>)
 }
 
 /// Queues the recommended tasks (see [`recommended`]) of the deals whose risk rose with these
-/// scores (`saved.rose`: a category up, or a new deal), that are not queued yet; returns how
+/// scores (a category up, or a new deal: [`crate::workflow::risk_rose`]), that are not queued yet; returns how
 /// many are new. They are written with the other queued tasks. A pipeline scored for the first
 /// time is a baseline: its risky deals get no Task until their risk rises.
 pub async fn queue_recommended(
     store: &dyn Store,
     connection: &Connection,
     updates: &[ScoreUpdate],
-    saved: &crate::store::ScoresSaved,
+    saved: &store::ScoresSaved,
     now: DateTime<Utc>,
 ) -> anyhow::Result<usize> {
-    if saved.rose.is_empty() {
+    let rose = crate::workflow::risk_rose(updates, saved);
+    if rose.is_empty() {
         return Ok(0);
     }
-    let rose: std::collections::HashSet<&str> = saved.rose.iter().map(String::as_str).collect();
+    let rose: std::collections::HashSet<&str> = rose.iter().map(String::as_str).collect();
     let news: Vec<ScoreUpdate> = updates.iter().filter(|u| rose.contains(u.deal_id.as_str())).cloned().collect();
     let mut new = 0;
     for task in recommended(&news, connection.settings.auto_tasks, now) {

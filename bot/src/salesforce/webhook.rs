@@ -30,7 +30,7 @@ use sha2::Sha256;
 use super::Connection;
 use super::client::COLLECTION_LIMIT;
 use crate::server::AppState;
-use crate::store::TenantId;
+use store::TenantId;
 
 /// How far a request's timestamp may be from now, either way.
 const WINDOW_SECONDS: i64 = 300;

@@ -27,7 +27,7 @@ use super::error::{ApiError, ErrorBody};
 use super::tenants::{Scope, TenantEngine};
 use super::{AppState, Caller};
 use crate::alerts::settings::AlertSettings;
-use crate::store::{AuditEntry, CurrentScore, HighRiskQuery, HistoryEntry, RiskPage, Role, SortBy};
+use store::{AuditEntry, CurrentScore, HighRiskQuery, HistoryEntry, RiskPage, Role, SortBy};
 
 pub fn public_routes() -> Router<AppState> {
     Router::new()
@@ -704,7 +704,7 @@ pub async fn ask(
     let user = users
         .into_iter()
         .find(|u| u.user_id == caller.claims.sub)
-        .unwrap_or_else(|| crate::store::User::named(&caller.claims.sub, &caller.claims.sub, caller.claims.role));
+        .unwrap_or_else(|| store::User::named(&caller.claims.sub, &caller.claims.sub, caller.claims.role));
     let as_of = checked_as_of(request.as_of)?;
     let asked = crate::chat::ask::ask(&state, &caller.tenant, &user, scope, question, as_of, request.intent, "api")
         .await
@@ -741,7 +741,7 @@ pub async fn configure_alerts(
 /// (modal, mute, unmute) change settings through here. Returns the settings now in force.
 pub(crate) async fn update_settings(
     state: &AppState,
-    tenant: &crate::store::TenantId,
+    tenant: &store::TenantId,
     user: &str,
     update: AlertSettings,
 ) -> ApiResult<(AlertSettings, DateTime<Utc>)> {
@@ -912,7 +912,7 @@ pub struct Judged {
 /// who clicked.
 pub(crate) async fn give_feedback(
     state: &AppState,
-    tenant: &crate::store::TenantId,
+    tenant: &store::TenantId,
     actor: &str,
     role: Role,
     alert_id: &str,
@@ -930,14 +930,8 @@ pub(crate) async fn give_feedback(
     };
     let now = Utc::now();
     let judge = if is_shared(&alert.recipient) { alert.recipient.as_str() } else { actor };
-    let given = crate::alerts::feedback::Feedback::new(
-        &alert,
-        judge,
-        request.action,
-        request.reason.clone(),
-        request.snooze,
-        now,
-    );
+    let given =
+        crate::alerts::feedback::on_alert(&alert, judge, request.action, request.reason.clone(), request.snooze, now);
     let recorded = state.store.record_feedback(tenant, &given).await?;
     let mut tuning = None;
     if recorded {
@@ -956,12 +950,12 @@ pub(crate) async fn give_feedback(
 /// button's value is the client's to change). `None`: not such a card.
 pub(crate) async fn give_card_feedback(
     state: &AppState,
-    tenant: &crate::store::TenantId,
-    user: &crate::store::User,
+    tenant: &store::TenantId,
+    user: &store::User,
     deal_id: &str,
     request: &FeedbackRequest,
 ) -> ApiResult<Option<(crate::alerts::feedback::Feedback, bool, Option<crate::alerts::feedback::Tuning>)>> {
-    use crate::alerts::feedback::{Action, Feedback};
+    use crate::alerts::feedback::Action;
     let Some(engine) = state.cache.get(&state.store, tenant, today()).await? else { return Ok(None) };
     let Some(&i) = engine.index.get(deal_id) else { return Ok(None) };
     let deal = &engine.dataset.deals[i];
@@ -974,7 +968,15 @@ pub(crate) async fn give_card_feedback(
     let Some(p_loss) = engine.open_risk(engine.as_of, &state.texts).map(|risk| risk[i]) else { return Ok(None) };
     let score = engine::domain::risk_score(p_loss);
     let (actor, now) = (user.user_id.as_str(), Utc::now());
-    let given = Feedback::on_card(deal_id, score, actor, request.action, request.reason.clone(), request.snooze, now);
+    let given = crate::alerts::feedback::on_card(
+        deal_id,
+        score,
+        actor,
+        request.action,
+        request.reason.clone(),
+        request.snooze,
+        now,
+    );
     let recorded = state.store.record_feedback(tenant, &given).await?;
     let mut tuning = None;
     if recorded {
@@ -991,7 +993,7 @@ pub(crate) async fn give_card_feedback(
 /// Writes a change to the audit log before the request answers.
 async fn change_log(
     state: &AppState,
-    tenant: &crate::store::TenantId,
+    tenant: &store::TenantId,
     actor: &str,
     action: &str,
     target: Option<&str>,
@@ -1004,7 +1006,7 @@ async fn change_log(
 /// pinned it; a change is logged in the audit log with its reason.
 async fn retune(
     state: &AppState,
-    tenant: &crate::store::TenantId,
+    tenant: &store::TenantId,
     actor: &str,
     kind: engine::alerts::AlertKind,
     now: DateTime<Utc>,
@@ -1160,7 +1162,7 @@ pub async fn set_routes(
 /// or server. Email addresses and the log are the admin's to choose.
 async fn check_destinations(
     state: &AppState,
-    tenant: &crate::store::TenantId,
+    tenant: &store::TenantId,
     routes: &crate::alerts::routes::AlertRoutes,
 ) -> ApiResult<()> {
     for (kind, route) in &routes.routes {
@@ -1286,7 +1288,7 @@ pub async fn model_performance(
 ) -> ApiResult<Json<ModelPerformance>> {
     require_admin(&caller)?;
     let models = state.store.models(&caller.tenant).await?;
-    let champion = models.iter().find(|m| m.status == crate::store::ModelStatus::Champion);
+    let champion = models.iter().find(|m| m.status == store::ModelStatus::Champion);
     let mut distribution = BTreeMap::new();
     if let Some(engine) = state.cache.get(&state.store, &caller.tenant, today()).await? {
         let snap = snapshot(&engine, &state, &Scope::All, engine.as_of);

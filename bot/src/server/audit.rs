@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::store::{AuditEntry, Store, StoreError, TenantId};
+use store::{AuditEntry, Store, StoreError, TenantId};
 
 /// Entries waiting to be written, at most; beyond that requests wait for room.
 const QUEUE: usize = 16_384;

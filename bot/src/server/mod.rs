@@ -36,7 +36,7 @@ use self::error::{ApiError, REQUEST_ID};
 use self::tenants::TenantCache;
 use crate::auth::{AuthConfig, Authenticator, Claims};
 use crate::config::Settings;
-use crate::store::{IdempotencyState, Store, TenantId};
+use store::{IdempotencyState, Store, TenantId};
 
 /// A request still "in progress" after this long died with its process: its key is taken over.
 const IDEMPOTENCY_LAPSE: chrono::Duration = chrono::Duration::minutes(10);
@@ -442,7 +442,7 @@ fn print_demo_help(addr: SocketAddr, tenant: &TenantId, secret: &SecretString) -
     let claims = Claims {
         sub: "admin".into(),
         tenant_id: tenant.to_string(),
-        role: crate::store::Role::Admin,
+        role: store::Role::Admin,
         exp: now + 12 * 3600,
         iat: Some(now),
         iss: None,

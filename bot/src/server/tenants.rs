@@ -16,8 +16,8 @@ use tokio::sync::{Mutex, RwLock};
 
 use super::error::ApiError;
 use crate::auth::Claims;
-use crate::store::{HighRiskQuery, RiskyDeal, Role, SortBy, Stamp, Store, TenantId};
 use engine::domain::RiskCategory;
+use store::{HighRiskQuery, RiskyDeal, Role, SortBy, Stamp, Store, TenantId};
 
 #[derive(Debug)]
 pub struct TenantEngine {
@@ -49,7 +49,7 @@ impl TenantEngine {
         &self,
         records: &[engine::record::DealRecord],
         texts: &engine::texts::Texts,
-    ) -> anyhow::Result<Option<Vec<crate::store::ScoreUpdate>>> {
+    ) -> anyhow::Result<Option<Vec<store::ScoreUpdate>>> {
         let Some(model) = self.model.as_ref() else { return Ok(None) };
         let mut changed = Dataset { schema: self.dataset.schema.clone(), deals: Vec::with_capacity(records.len()) };
         for record in records {
@@ -359,7 +359,7 @@ impl Scope {
     }
 
     /// The scope of `user_id` acting as `role`, among `users`.
-    pub fn for_user(users: &[crate::store::User], user_id: &str, role: Role) -> Scope {
+    pub fn for_user(users: &[store::User], user_id: &str, role: Role) -> Scope {
         if role == Role::Admin {
             return Scope::All;
         }

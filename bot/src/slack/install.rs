@@ -28,7 +28,7 @@ use sha2::Digest as _;
 use slack_morphism::prelude::*;
 
 use crate::server::AppState;
-use crate::store::{SlackInstallation, TenantId};
+use store::{SlackInstallation, TenantId};
 
 /// The bot scopes the app asks for.
 pub const SCOPES: &str = "commands,chat:write,im:write,im:history,app_mentions:read,users:read,users:read.email";
@@ -296,13 +296,11 @@ pub async fn callback(
             "Dealwatch is installed",
             &format!("Dealwatch now answers in {team_name}. Try /deal-risk in any channel."),
         ),
-        Err(e) if matches!(e.downcast_ref::<crate::store::StoreError>(), Some(crate::store::StoreError::Taken(_))) => {
-            page(
-                StatusCode::CONFLICT,
-                "Not installed",
-                "This Slack workspace is already connected to another Dealwatch tenant. Nothing was changed.",
-            )
-        }
+        Err(e) if matches!(e.downcast_ref::<store::StoreError>(), Some(store::StoreError::Taken(_))) => page(
+            StatusCode::CONFLICT,
+            "Not installed",
+            "This Slack workspace is already connected to another Dealwatch tenant. Nothing was changed.",
+        ),
         Err(e) => {
             tracing::error!(error = ?e, tenant = %tenant, "finishing a Slack install");
             page(StatusCode::BAD_GATEWAY, "Not installed", &format!("{e:#}. Nothing was changed; try the link again."))
@@ -338,7 +336,7 @@ async fn finish(
         installed_at: chrono::Utc::now(),
     };
     state.store.save_slack_installation(&installation).await?;
-    let entry = crate::store::AuditEntry {
+    let entry = store::AuditEntry {
         at: chrono::Utc::now(),
         actor: by.to_owned(),
         action: "slack.install".into(),

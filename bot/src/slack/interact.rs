@@ -22,7 +22,7 @@ use crate::alerts::feedback;
 use crate::chat::actions::{self, Action, Clicker, Judge, Outcome, Verdict};
 use crate::server::AppState;
 use crate::server::api::FeedbackRequest;
-use crate::store::User;
+use store::User;
 
 #[derive(serde::Deserialize)]
 struct InteractionForm {

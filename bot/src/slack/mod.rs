@@ -44,7 +44,7 @@ use crate::alerts::templates::mrkdwn;
 use crate::chat::Reply;
 use crate::chat::command::{self, Command};
 use crate::server::AppState;
-use crate::store::{IdempotencyState, SlackInstallation, TenantId, User};
+use store::{IdempotencyState, SlackInstallation, TenantId, User};
 use workspace::{Web, Workspace};
 
 /// Slack's side of the server state, built once at start-up.
@@ -861,7 +861,7 @@ async fn home_view(
         .feedback(tenant, now - chrono::Duration::days(8))
         .await?
         .into_iter()
-        .filter(|f| f.user_id == user.user_id && f.silences(f.snooze_score, now))
+        .filter(|f| f.user_id == user.user_id && crate::alerts::feedback::Silences::silences(f, f.snooze_score, now))
         .map(|f| views::HomeLine {
             kind: views::kind_label(f.kind),
             subject: f.subject.clone(),

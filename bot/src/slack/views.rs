@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::alerts::settings::{AlertSettings, SettingsError};
-use crate::store::User;
+use store::User;
 
 pub use crate::chat::form::{Choice, SettingsForm, kind_label};
 

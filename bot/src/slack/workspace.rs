@@ -16,7 +16,7 @@ use tokio::sync::RwLock;
 use crate::alerts::channels::{SendError, SlackWebClient};
 use crate::server::AppState;
 use crate::server::tenants::Scope;
-use crate::store::{TenantId, User};
+use store::{TenantId, User};
 
 /// How long a `users.lookupByEmail` answer (found or not) is remembered.
 const LOOKUP_TTL: Duration = Duration::from_secs(3600);

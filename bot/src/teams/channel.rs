@@ -18,7 +18,7 @@ use super::{PLATFORM, TeamsState, cards};
 use crate::alerts::Alert;
 use crate::alerts::channels::{Address, Channel, Delivered, SendError};
 use crate::alerts::templates::Message;
-use crate::store::{Conversation, TenantId};
+use store::{Conversation, TenantId};
 
 #[derive(Debug)]
 pub struct TeamsChannel {

@@ -44,7 +44,7 @@ use crate::chat::actions::{self, Action, Clicker, Outcome};
 use crate::chat::transport::{Running, Transport};
 use crate::server::AppState;
 use crate::server::tenants::Scope;
-use crate::store::{Conversation, Store, TenantId, User};
+use store::{Conversation, Store, TenantId, User};
 
 /// The platform's name, as users choose it among their alert channels.
 pub const PLATFORM: &str = "teams";
@@ -282,7 +282,7 @@ async fn identify(teams: &TeamsState, activity: &Activity) -> Result<(TenantId, 
         tracing::warn!(org, "a Teams activity from an organisation that is not connected");
         Unknown::Organisation
     })?;
-    let store_failed = |e: crate::store::StoreError| {
+    let store_failed = |e: store::StoreError| {
         tracing::error!(error = %e, "reading users");
         Unknown::Store
     };

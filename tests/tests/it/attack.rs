@@ -209,14 +209,25 @@ impl Rig {
         Rig::send(self.req(Method::PUT, path, source).bearer_auth(token).json(body)).await
     }
 
-    /// A Slack request signed at `ts` (or now), with `secret`.
-    async fn slack_signed(&self, path: &str, body: &[u8], content_type: &str, ts: i64, source: &str) -> (u16, Value) {
+    /// A Slack request signed at `ts`, or at a second of its own within the last minutes.
+    async fn slack_signed(
+        &self,
+        path: &str,
+        body: &[u8],
+        content_type: &str,
+        ts: Option<i64>,
+        source: &str,
+    ) -> (u16, Value) {
         let text = String::from_utf8_lossy(body);
+        let (ts, signed) = match ts {
+            Some(ts) => (ts, signature(SIGNING, ts, &text)),
+            None => tests::fake_slack::sign_fresh(SIGNING, &text),
+        };
         let request = self
             .req(Method::POST, path, source)
             .header("content-type", content_type)
             .header("x-slack-request-timestamp", ts.to_string())
-            .header("x-slack-signature", signature(SIGNING, ts, &text))
+            .header("x-slack-signature", signed)
             .body(body.to_vec());
         Rig::send(request).await
     }
@@ -225,7 +236,7 @@ impl Rig {
     async fn command(&self, team: &str, user: &str, command: &str, text: &str, source: &str) -> Value {
         let body =
             command_body(team, user, command, text, &self.slack.response_url(&format!("r{}", uuid::Uuid::new_v4())));
-        let (status, reply) = self.slack_signed("/slack/commands", body.as_bytes(), FORM, next_ts(), source).await;
+        let (status, reply) = self.slack_signed("/slack/commands", body.as_bytes(), FORM, None, source).await;
         assert_eq!(status, 200, "{command} {text}: {reply}");
         reply
     }
@@ -233,7 +244,7 @@ impl Rig {
     async fn event(&self, team: &str, id: &str, event: Value, source: &str) -> u16 {
         let body = json!({ "type": "event_callback", "team_id": team, "api_app_id": "A0DW", "event_id": id,
                            "event_time": 1_780_000_000, "event": event });
-        self.slack_signed("/slack/events", body.to_string().as_bytes(), "application/json", next_ts(), source).await.0
+        self.slack_signed("/slack/events", body.to_string().as_bytes(), "application/json", None, source).await.0
     }
 
     async fn click(&self, team: &str, user: &str, actions: Value, response: &str, source: &str) -> u16 {
@@ -244,7 +255,7 @@ impl Rig {
             "message": { "ts": "1.2", "text": "card", "blocks": [] },
         });
         let body = serde_urlencoded::to_string([("payload", payload.to_string())]).expect("form");
-        self.slack_signed("/slack/interactions", body.as_bytes(), FORM, next_ts(), source).await.0
+        self.slack_signed("/slack/interactions", body.as_bytes(), FORM, None, source).await.0
     }
 
     /// The false-alarm form submitted by `user` with `metadata` (what Slack sends back as the
@@ -257,7 +268,7 @@ impl Rig {
                       "state": { "values": { "reason": { "value": { "type": "radio_buttons", "selected_option": { "value": "stale data" } } } } } },
         });
         let body = serde_urlencoded::to_string([("payload", payload.to_string())]).expect("form");
-        self.slack_signed("/slack/interactions", body.as_bytes(), FORM, next_ts(), source).await.0
+        self.slack_signed("/slack/interactions", body.as_bytes(), FORM, None, source).await.0
     }
 
     /// A Teams activity posted as the Bot Connector would.
@@ -305,25 +316,8 @@ impl Rig {
     }
 }
 
-/// Seconds apart for every signed request: a real sender signs each request at its own time.
-fn next_ts() -> i64 {
-    static SENT: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
-    Utc::now().timestamp() - SENT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 120
-}
-
 fn command_body(team: &str, user: &str, command: &str, text: &str, response_url: &str) -> String {
-    serde_urlencoded::to_string([
-        ("token", "legacy"),
-        ("team_id", team),
-        ("channel_id", "C0ACME"),
-        ("user_id", user),
-        ("command", command),
-        ("text", text),
-        ("response_url", response_url),
-        ("trigger_id", "1.2.3"),
-        ("api_app_id", "A0DW"),
-    ])
-    .expect("form")
+    tests::fake_slack::command_body(team, "C0ACME", user, command, text, response_url)
 }
 
 /// Markup from a name that a platform would act on, if any survives in `texts`.
@@ -804,9 +798,9 @@ async fn slack_signatures(rig: &Rig, tally: &mut Tally) {
             "application/json",
         ),
     ] {
-        let ts = next_ts();
-        let (first, _) = rig.slack_signed(path, body.as_bytes(), content_type, ts, SRC).await;
-        let (again, _) = rig.slack_signed(path, body.as_bytes(), content_type, ts, SRC).await;
+        let (ts, _) = tests::fake_slack::sign_fresh(SIGNING, &body);
+        let (first, _) = rig.slack_signed(path, body.as_bytes(), content_type, Some(ts), SRC).await;
+        let (again, _) = rig.slack_signed(path, body.as_bytes(), content_type, Some(ts), SRC).await;
         tally.saw("slack signatures", format!("{what} replayed: {first} then {again}"), first == 200 && again == 401);
     }
 }

@@ -54,16 +54,19 @@ impl Rig {
     /// delivery, signed at its own second (Slack signs a retry anew; the same signature twice is
     /// a replay, which the server refuses).
     async fn signed(&self, path: &str, body: &str, content_type: &str, secret: &str, age: i64) -> (u16, Value) {
-        static SENT: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
-        let apart = if age == 0 { SENT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 120 } else { 0 };
-        let ts = chrono::Utc::now().timestamp() - age - apart;
+        let (ts, signed) = if age == 0 {
+            tests::fake_slack::sign_fresh(secret, body)
+        } else {
+            let ts = chrono::Utc::now().timestamp() - age;
+            (ts, signature(secret, ts, body))
+        };
         let response = self
             .server
             .http
             .post(self.server.url(path))
             .header("content-type", content_type)
             .header("x-slack-request-timestamp", ts.to_string())
-            .header("x-slack-signature", signature(secret, ts, body))
+            .header("x-slack-signature", signed)
             .body(body.to_owned())
             .send()
             .await
@@ -124,21 +127,7 @@ impl Rig {
 const FORM: &str = "application/x-www-form-urlencoded";
 
 fn command_body(team: &str, user: &str, command: &str, text: &str, response_url: &str) -> String {
-    serde_urlencoded::to_string([
-        ("token", "legacy-verification-token"),
-        ("team_id", team),
-        ("team_domain", "acme"),
-        ("channel_id", "C0GENERAL"),
-        ("channel_name", "general"),
-        ("user_id", user),
-        ("user_name", "someone"),
-        ("command", command),
-        ("text", text),
-        ("response_url", response_url),
-        ("trigger_id", "13345224609.738474920.8088930838d88f008e0"),
-        ("api_app_id", "A0DW"),
-    ])
-    .expect("form")
+    tests::fake_slack::command_body(team, "C0GENERAL", user, command, text, response_url)
 }
 
 /// Every text in a message's blocks, joined.
