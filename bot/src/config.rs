@@ -260,7 +260,7 @@ pub struct Slack {
     /// The Slack user ids (`U…`) of people, per tenant, for those whose Slack email differs
     /// from their CRM email: `[slack.users.acme] maria = "U024BE7LH"`. A link counts only in a
     /// workspace of that tenant. Others are found by email (`users.lookupByEmail`) or by the
-    /// `slack_user_id` stored with the user.
+    /// Slack id stored with the user.
     #[serde(default)]
     pub users: UserLinks,
     /// Socket Mode, for running without a public URL (a laptop, a closed network): the server

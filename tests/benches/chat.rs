@@ -49,9 +49,9 @@ async fn main() {
     println!("seeded {deals} deals with a model in {:.1} s", started.elapsed().as_secs_f64());
     let tenant = TenantId::parse("acme").expect("tenant");
     let mut admin = store.store.user(&tenant, "admin").await.expect("user").expect("seeded");
-    admin.teams_user_id = Some("aad-admin".into());
-    admin.discord_user_id = Some(ADMIN.to_string());
-    admin.slack_user_id = Some("U0ADMIN".into());
+    admin.set_chat_id("teams", "aad-admin");
+    admin.set_chat_id("discord", ADMIN.to_string());
+    admin.set_chat_id("slack", "U0ADMIN");
     admin.role = Role::Admin;
     store.store.upsert_user(&tenant, &admin).await.expect("link the admin");
 

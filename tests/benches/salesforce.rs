@@ -113,9 +113,7 @@ impl Rig {
                 role: Role::Rep,
                 manager_id: None,
                 time_zone: "UTC".into(),
-                slack_user_id: Some(format!("U{n:08}")),
-                teams_user_id: None,
-                discord_user_id: None,
+                chat_ids: [("slack".to_owned(), format!("U{n:08}"))].into(),
             };
             store.upsert_user(&self.tenant, &user).await.expect("user");
             let settings = json!({

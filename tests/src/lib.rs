@@ -204,25 +204,30 @@ pub struct TestStore {
     /// PostgreSQL: the owner URL for migrations (`DEALWATCH_TEST_PG_URL` with the test database).
     pub migration_url: Option<String>,
     _dir: Option<tempfile::TempDir>,
-    pg_cleanup: Option<(String, String)>,
+    _pg: Option<PgCleanup>,
 }
 
-impl Drop for TestStore {
+/// Drops a test's PostgreSQL database when dropped.
+struct PgCleanup {
+    admin_url: String,
+    name: String,
+}
+
+impl Drop for PgCleanup {
     fn drop(&mut self) {
-        // Drop the test database, on a thread of its own: Drop cannot await.
-        if let Some((admin_url, name)) = self.pg_cleanup.take() {
-            let _ = std::thread::spawn(move || {
-                let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
-                rt.block_on(async {
-                    use sqlx::Connection;
-                    if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url).await {
-                        let drop = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
-                        let _ = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&mut conn).await;
-                    }
-                });
-            })
-            .join();
-        }
+        // On a thread of its own: Drop cannot await.
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            rt.block_on(async {
+                use sqlx::Connection;
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url).await {
+                    let drop = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&mut conn).await;
+                }
+            });
+        })
+        .join();
     }
 }
 
@@ -234,24 +239,48 @@ impl TestStore {
             url: self.url.clone(),
             migration_url: self.migration_url.clone(),
             _dir: None,
-            pg_cleanup: None,
+            _pg: None,
         }
     }
 }
 
-pub async fn sqlite_store() -> TestStore {
+/// A database of its own with nothing in it yet, not even the schema (for tests of migrations).
+pub struct EmptyDatabase {
+    /// `sqlite` or `postgres`.
+    pub backend: &'static str,
+    /// The URL the service connects with.
+    pub url: String,
+    /// The URL migrations run with (PostgreSQL: the tables' owner; SQLite: the same file).
+    pub migration_url: String,
+    dir: Option<tempfile::TempDir>,
+    pg: Option<PgCleanup>,
+}
+
+impl EmptyDatabase {
+    /// The store on it, migrated to the latest schema.
+    pub async fn open(self) -> TestStore {
+        let migrations = (self.backend == "postgres").then_some(self.migration_url.as_str());
+        let store = bot::store::open(&self.url, migrations).await.expect("open the test store");
+        let migration_url = migrations.map(str::to_owned);
+        TestStore { store, url: self.url, migration_url, _dir: self.dir, _pg: self.pg }
+    }
+}
+
+fn sqlite_database() -> EmptyDatabase {
     let dir = scratch();
     let url = format!("sqlite://{}", dir.path().join("dealwatch.db").display());
-    let store = bot::store::open(&url, None).await.expect("open SQLite store");
-    TestStore { store, url, migration_url: None, _dir: Some(dir), pg_cleanup: None }
+    EmptyDatabase { backend: "sqlite", migration_url: url.clone(), url, dir: Some(dir), pg: None }
+}
+
+pub async fn sqlite_store() -> TestStore {
+    sqlite_database().open().await
 }
 
 /// The login role tests connect as: a member of `dealwatch_app`, owning nothing.
 pub const PG_APP_ROLE: &str = "dealwatch_test_app";
 
-/// A PostgreSQL store in a fresh database, or `None` (with a notice) when
-/// `DEALWATCH_TEST_PG_URL` is unset. `.ci/run` sets it, so in CI these tests always run.
-pub async fn pg_store() -> Option<TestStore> {
+/// A fresh PostgreSQL database, or `None` (with a notice) when `DEALWATCH_TEST_PG_URL` is unset.
+async fn pg_database() -> Option<EmptyDatabase> {
     use sqlx::Connection;
     let Ok(admin_url) = std::env::var("DEALWATCH_TEST_PG_URL") else {
         eprintln!("notice: skipping PostgreSQL, DEALWATCH_TEST_PG_URL is not set");
@@ -283,16 +312,26 @@ pub async fn pg_store() -> Option<TestStore> {
         }
         u.to_string()
     };
-    let migration_url = with_db(&admin_url, None);
-    let url = with_db(&admin_url, Some(PG_APP_ROLE));
-    let store = bot::store::open(&url, Some(&migration_url)).await.expect("open PostgreSQL store");
-    Some(TestStore {
-        store,
-        url,
-        migration_url: Some(migration_url.clone()),
-        _dir: None,
-        pg_cleanup: Some((admin_url, name)),
+    Some(EmptyDatabase {
+        backend: "postgres",
+        url: with_db(&admin_url, Some(PG_APP_ROLE)),
+        migration_url: with_db(&admin_url, None),
+        dir: None,
+        pg: Some(PgCleanup { admin_url, name }),
     })
+}
+
+/// A PostgreSQL store in a fresh database, or `None` (with a notice) when
+/// `DEALWATCH_TEST_PG_URL` is unset. `.ci/run` sets it, so in CI these tests always run.
+pub async fn pg_store() -> Option<TestStore> {
+    Some(pg_database().await?.open().await)
+}
+
+/// An empty database of each kind: SQLite, and PostgreSQL when `DEALWATCH_TEST_PG_URL` is set.
+pub async fn each_empty_database() -> Vec<EmptyDatabase> {
+    let mut databases = vec![sqlite_database()];
+    databases.extend(pg_database().await);
+    databases
 }
 
 /// Both stores, each fresh: SQLite always, PostgreSQL when configured.
@@ -365,9 +404,7 @@ pub async fn seed_dataset(store: &dyn bot::store::Store, tenant: &str, dataset: 
         role,
         manager_id: manager.map(str::to_owned),
         time_zone: "UTC".into(),
-        slack_user_id: None,
-        teams_user_id: None,
-        discord_user_id: None,
+        chat_ids: Default::default(),
     };
     store.upsert_user(&tenant, &user("admin", Role::Admin, None, None)).await.expect("user");
     let owner = dataset.schema.owner_column().expect("owners");

@@ -7,6 +7,7 @@
 //! line's field), and a channel that can look messages up ([`Channel::find`]) lets a sender that
 //! takes over a crashed sender's alert tell whether it already arrived.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -49,10 +50,9 @@ pub struct Delivered {
 pub struct Address {
     /// The recipient id alerts carry: a user id, or `shared:<channel>:<to>`.
     pub id: String,
-    pub slack: Option<String>,
-    pub email: Option<String>,
-    pub teams: Option<String>,
-    pub discord: Option<String>,
+    /// Where on each channel: channel (`slack`, `email`, `teams`, `discord`, …) → the person's
+    /// id or address there, or the shared destination.
+    pub on: BTreeMap<String, String>,
     /// A shared destination: post into it rather than message a person.
     pub shared: bool,
     /// The tenant the recipient belongs to, for channels that keep per-tenant state (Teams'
@@ -63,30 +63,30 @@ pub struct Address {
 impl Address {
     /// A shared destination `to` on `channel`.
     pub fn shared(id: &str, channel: &str, to: &str) -> Address {
-        let on = |c: &str| (channel == c).then(|| to.to_owned());
         Address {
             id: id.to_owned(),
-            slack: on("slack"),
-            email: on("email"),
-            teams: on("teams"),
-            discord: on("discord"),
+            on: BTreeMap::from([(channel.to_owned(), to.to_owned())]),
             shared: true,
             tenant: None,
         }
+    }
+
+    /// Where `channel` reaches this recipient, or a permanent error naming what is missing.
+    pub fn on(&self, channel: &str, what: &str) -> Result<&str, SendError> {
+        self.on
+            .get(channel)
+            .map(String::as_str)
+            .ok_or_else(|| SendError::Permanent(format!("recipient {} has no {what}", self.id)))
     }
 }
 
 impl From<&User> for Address {
     fn from(u: &User) -> Address {
-        Address {
-            id: u.user_id.clone(),
-            slack: u.slack_user_id.clone(),
-            email: u.email.clone(),
-            teams: u.teams_user_id.clone(),
-            discord: u.discord_user_id.clone(),
-            shared: false,
-            tenant: None,
+        let mut on = u.chat_ids.clone();
+        if let Some(email) = &u.email {
+            on.insert("email".to_owned(), email.clone());
         }
+        Address { id: u.user_id.clone(), on, shared: false, tenant: None }
     }
 }
 
@@ -224,7 +224,7 @@ impl SlackChannel {
     /// The Slack id to post to: a user's (Slack delivers to the app's direct message with
     /// them) or a shared channel's.
     fn slack_id(to: &Address) -> Result<String, SendError> {
-        to.slack.clone().ok_or_else(|| SendError::Permanent(format!("recipient {} has no Slack id", to.id)))
+        to.on("slack", "Slack id").map(str::to_owned)
     }
 
     /// The conversation our messages to `to` are in: the channel itself, or the direct message.
@@ -447,8 +447,7 @@ impl Channel for EmailChannel {
 
     async fn send(&self, to: &Address, alert: &Alert, message: &Message) -> Result<Delivered, SendError> {
         use lettre::AsyncTransport;
-        let address =
-            to.email.as_deref().ok_or_else(|| SendError::Permanent(format!("recipient {} has no email", to.id)))?;
+        let address = to.on("email", "email")?;
         let mailbox: lettre::message::Mailbox = address
             .parse()
             .map_err(|e| SendError::Permanent(format!("recipient {}'s email {address:?} is not valid: {e}", to.id)))?;

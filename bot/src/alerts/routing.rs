@@ -223,11 +223,9 @@ const FEEDBACK_DAYS: i64 = 90;
 /// Whether `channel` has an address for `user`.
 pub fn reaches(user: &User, channel: &str) -> bool {
     match channel {
-        "slack" => user.slack_user_id.is_some(),
         "email" => user.email.is_some(),
-        "teams" => user.teams_user_id.is_some(),
-        "discord" => user.discord_user_id.is_some(),
-        _ => true,
+        "log" => true,
+        platform => user.chat_id(platform).is_some(),
     }
 }
 

@@ -16,9 +16,7 @@ pub fn sample_user() -> User {
         role: store::Role::Rep,
         manager_id: None,
         time_zone: "Europe/Berlin".into(),
-        slack_user_id: Some("U1".into()),
-        teams_user_id: None,
-        discord_user_id: None,
+        chat_ids: [("slack".to_owned(), "U1".to_owned())].into(),
     }
 }
 

@@ -222,11 +222,11 @@ pub fn reply_template(
 
 /// Who is speaking on a platform: the Dealwatch user of a platform id, found the same way
 /// everywhere. First the config's map (Dealwatch user id → platform id), then the id stored with
-/// the user (`stored`).
+/// the user for `platform`.
 pub fn person<'a>(
     users: &'a [User],
     configured: &std::collections::BTreeMap<String, String>,
-    stored: impl Fn(&User) -> Option<&str>,
+    platform: &str,
     platform_id: &str,
 ) -> Option<&'a User> {
     if platform_id.is_empty() {
@@ -235,23 +235,18 @@ pub fn person<'a>(
     if let Some((id, _)) = configured.iter().find(|(_, p)| p.as_str() == platform_id) {
         return users.iter().find(|u| &u.user_id == id);
     }
-    users.iter().find(|u| stored(u) == Some(platform_id))
+    users.iter().find(|u| u.chat_id(platform) == Some(platform_id))
 }
 
-/// Stores `id` as `user`'s id on `platform` (`teams`, `discord`) when it is not stored yet, so
+/// Stores `id` as `user`'s id on `platform` when it is not stored yet, so
 /// that alerts can reach people linked by the config or found by email: the alert sender knows
 /// people only by what the store holds. A failed write is logged; the person is still answered.
 pub async fn remember_link(store: &dyn Store, tenant: &TenantId, user: &User, platform: &str, id: &str) -> User {
     let mut linked = user.clone();
-    let field = match platform {
-        "teams" => &mut linked.teams_user_id,
-        "discord" => &mut linked.discord_user_id,
-        _ => return linked,
-    };
-    if field.as_deref() == Some(id) {
+    if linked.chat_id(platform) == Some(id) {
         return linked;
     }
-    *field = Some(id.to_owned());
+    linked.set_chat_id(platform, id);
     if let Err(e) = store.upsert_user(tenant, &linked).await {
         tracing::warn!(error = %e, platform, "storing a user's chat id");
     }
@@ -280,20 +275,17 @@ mod tests {
     #[test]
     fn a_platform_id_finds_its_user_through_the_config_then_the_store() {
         let mut maria = crate::slack::sample_user();
-        maria.teams_user_id = Some("aad-maria".into());
+        maria.set_chat_id("teams", "aad-maria");
         let mut omar = crate::slack::sample_user();
         omar.user_id = "omar".into();
-        omar.teams_user_id = None;
+        omar.chat_ids.clear();
         let users = vec![maria, omar];
         let configured: std::collections::BTreeMap<String, String> =
             [("omar".to_owned(), "aad-omar".to_owned())].into_iter().collect();
-        fn stored(u: &User) -> Option<&str> {
-            u.teams_user_id.as_deref()
-        }
-        assert_eq!(person(&users, &configured, stored, "aad-omar").map(|u| u.user_id.as_str()), Some("omar"));
-        assert_eq!(person(&users, &configured, stored, "aad-maria").map(|u| u.user_id.as_str()), Some("maria"));
-        assert_eq!(person(&users, &configured, stored, "aad-nobody"), None);
-        assert_eq!(person(&users, &configured, stored, ""), None);
+        assert_eq!(person(&users, &configured, "teams", "aad-omar").map(|u| u.user_id.as_str()), Some("omar"));
+        assert_eq!(person(&users, &configured, "teams", "aad-maria").map(|u| u.user_id.as_str()), Some("maria"));
+        assert_eq!(person(&users, &configured, "teams", "aad-nobody"), None);
+        assert_eq!(person(&users, &configured, "teams", ""), None);
     }
 
     #[test]

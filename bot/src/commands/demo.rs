@@ -113,9 +113,7 @@ async fn add_demo_users(
         role,
         manager_id: manager,
         time_zone: "UTC".into(),
-        slack_user_id: None,
-        teams_user_id: None,
-        discord_user_id: None,
+        chat_ids: Default::default(),
     };
     store.upsert_user(tenant, &user("admin", Role::Admin, None, None)).await?;
     let Some(owner) = dataset.schema.owner_column() else { return Ok(()) };

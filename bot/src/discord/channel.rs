@@ -34,10 +34,7 @@ impl DiscordChannel {
     /// The channel `to`'s messages go to: the shared channel, or the direct-message channel
     /// with the person (Discord answers the same one every time).
     async fn channel_of(&self, to: &Address) -> Result<ChannelId, SendError> {
-        let id = to
-            .discord
-            .as_deref()
-            .ok_or_else(|| SendError::Permanent(format!("recipient {} has no Discord id", to.id)))?;
+        let id = to.on("discord", "Discord id")?;
         let id: u64 = id
             .parse()
             .ok()

@@ -12,7 +12,7 @@
 //!   the click is stored once and the message is updated in place ("🔕 Snoozed until Tue 09 Jun
 //!   09:00 by @maria"); Mark false alarm opens a form asking why first.
 //! - A Discord server maps to a tenant (`[discord] guilds`); a Discord user is the Dealwatch user
-//!   mapped to them in `[discord] users` or by the `discord_user_id` stored with the user
+//!   mapped to them in `[discord] users` or by the Discord id stored with the user
 //!   (Discord does not tell bots anyone's email).
 
 pub mod channel;
@@ -277,12 +277,7 @@ async fn identify(
             tracing::error!(error = %e, "reading users");
             Unknown::Store
         })?;
-        let person = crate::chat::transport::person(
-            &users,
-            discord.users.of(tenant.as_str()),
-            |u| u.discord_user_id.as_deref(),
-            &id,
-        );
+        let person = crate::chat::transport::person(&users, discord.users.of(tenant.as_str()), PLATFORM, &id);
         if let Some(person) = person {
             let scope = Scope::for_user(&users, &person.user_id, person.role);
             found.push((tenant, person.clone(), scope));

@@ -3,7 +3,7 @@
 //! A workspace is connected by the config (`[slack] workspaces`, with the one `bot_token`) or by
 //! installing the app through OAuth (its own bot token, sealed in the store; see
 //! [`super::install`]). A Slack user is the Dealwatch user mapped to them explicitly
-//! (`[slack] users`, or the `slack_user_id` stored with the user), or else the user whose email
+//! (`[slack] users`, or the Slack id stored with the user), or else the user whose email
 //! Slack knows for them (`users.lookupByEmail`, remembered for an hour, misses too).
 
 use std::collections::HashMap;
@@ -164,7 +164,7 @@ pub async fn identify_in(
 /// The user mapped to `slack_user` in the workspace's tenant, by the config or the store.
 fn explicit<'a>(state: &AppState, tenant: &TenantId, users: &'a [User], slack_user: &str) -> Option<&'a User> {
     let configured = state.slack.users.of(tenant.as_str());
-    crate::chat::transport::person(users, configured, |u| u.slack_user_id.as_deref(), slack_user)
+    crate::chat::transport::person(users, configured, "slack", slack_user)
 }
 
 /// The user whose email Slack has for `slack_user`: each unmapped user's email is looked up
@@ -172,7 +172,7 @@ fn explicit<'a>(state: &AppState, tenant: &TenantId, users: &'a [User], slack_us
 async fn by_email<'a>(state: &AppState, ws: &Workspace, users: &'a [User], slack_user: &str) -> Option<&'a User> {
     let web = ws.web.as_ref()?;
     let directory = &state.slack.directory;
-    for user in users.iter().filter(|u| u.slack_user_id.is_none()) {
+    for user in users.iter().filter(|u| u.chat_id("slack").is_none()) {
         let Some(email) = user.email.as_deref().map(str::to_ascii_lowercase) else { continue };
         let key = (ws.team_id.clone(), email.clone());
         let known = directory.emails.read().await.get(&key).filter(|(_, at)| at.elapsed() < LOOKUP_TTL).cloned();

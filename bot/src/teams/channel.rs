@@ -33,8 +33,7 @@ impl TeamsChannel {
     /// The conversation `to` is reached in: a shared destination's channel, or the person's
     /// chat with the bot (opened now if it never was).
     async fn conversation(&self, tenant: &TenantId, to: &Address) -> Result<Conversation, SendError> {
-        let id =
-            to.teams.as_deref().ok_or_else(|| SendError::Permanent(format!("recipient {} has no Teams id", to.id)))?;
+        let id = to.on("teams", "Teams id")?;
         let read = |key: String| async move {
             self.teams.store.conversation(tenant, PLATFORM, &key).await.map_err(|e| SendError::Transient {
                 reason: format!("reading Teams conversations: {e}"),

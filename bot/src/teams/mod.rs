@@ -288,9 +288,7 @@ async fn identify(teams: &TeamsState, activity: &Activity) -> Result<(TenantId, 
     };
     let users = teams.store.users(&tenant).await.map_err(store_failed)?;
     let aad = activity.sender();
-    let found =
-        crate::chat::transport::person(&users, teams.users.of(tenant.as_str()), |u| u.teams_user_id.as_deref(), aad)
-            .cloned();
+    let found = crate::chat::transport::person(&users, teams.users.of(tenant.as_str()), PLATFORM, aad).cloned();
     let user = match found {
         Some(u) => u,
         None => by_email(teams, &users, activity).await.ok_or(Unknown::User)?,
@@ -324,7 +322,7 @@ async fn by_email(teams: &TeamsState, users: &[User], activity: &Activity) -> Op
         .collect();
     let found = users
         .iter()
-        .filter(|u| u.teams_user_id.is_none())
+        .filter(|u| u.chat_id(PLATFORM).is_none())
         .find(|u| u.email.as_deref().is_some_and(|e| emails.contains(&e.to_ascii_lowercase())));
     if found.is_none() {
         teams.misses.lock().await.insert(aad, Instant::now());

@@ -1,6 +1,7 @@
 //! People and their settings: who is who (CRM owner name, email, chat ids, role, manager, time
 //! zone), each person's alert settings, tenant-wide settings, and revoked API tokens.
 
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 use chrono::{DateTime, Utc};
@@ -51,9 +52,9 @@ pub struct User {
     pub role: Role,
     pub manager_id: Option<String>,
     pub time_zone: String,
-    pub slack_user_id: Option<String>,
-    pub teams_user_id: Option<String>,
-    pub discord_user_id: Option<String>,
+    /// The person's id on each chat platform they are known on: platform (`slack`, `teams`,
+    /// `discord`, …) → their id there. One id names one person of the tenant.
+    pub chat_ids: BTreeMap<String, String>,
 }
 
 impl User {
@@ -67,15 +68,25 @@ impl User {
             role,
             manager_id: None,
             time_zone: "UTC".into(),
-            slack_user_id: None,
-            teams_user_id: None,
-            discord_user_id: None,
+            chat_ids: BTreeMap::new(),
         }
+    }
+
+    /// Their id on `platform`, if known.
+    pub fn chat_id(&self, platform: &str) -> Option<&str> {
+        self.chat_ids.get(platform).map(String::as_str)
+    }
+
+    /// Records `id` as their id on `platform` (replacing the one they had there).
+    pub fn set_chat_id(&mut self, platform: &str, id: impl Into<String>) {
+        self.chat_ids.insert(platform.to_owned(), id.into());
     }
 }
 
 #[async_trait::async_trait]
 pub trait People {
+    /// Saves a person, their chat ids as given (an id another person of the tenant had is theirs
+    /// now; one missing is removed).
     async fn upsert_user(&self, tenant: &TenantId, user: &User) -> Result<(), StoreError>;
     async fn user(&self, tenant: &TenantId, user_id: &str) -> Result<Option<User>, StoreError>;
     async fn users(&self, tenant: &TenantId) -> Result<Vec<User>, StoreError>;
@@ -119,9 +130,6 @@ struct UserRow {
     role: String,
     manager_id: Option<String>,
     time_zone: String,
-    slack_user_id: Option<String>,
-    teams_user_id: Option<String>,
-    discord_user_id: Option<String>,
 }
 
 #[async_trait::async_trait]
@@ -130,13 +138,11 @@ impl People for SqlStore {
         let mut tx = self.begin_write(tenant).await?;
         tx.execute(
             Sql::new(
-                "INSERT INTO users (tenant_id, user_id, email, name, crm_owner, role, manager_id, time_zone, \
-                 slack_user_id, teams_user_id, discord_user_id, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+                "INSERT INTO users (tenant_id, user_id, email, name, crm_owner, role, manager_id, time_zone, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
                  ON CONFLICT (tenant_id, user_id) DO UPDATE SET email = excluded.email, name = excluded.name, \
                  crm_owner = excluded.crm_owner, role = excluded.role, manager_id = excluded.manager_id, \
-                 time_zone = excluded.time_zone, slack_user_id = excluded.slack_user_id, \
-                 teams_user_id = excluded.teams_user_id, discord_user_id = excluded.discord_user_id",
+                 time_zone = excluded.time_zone",
             )
             .bind(tenant.as_str())
             .bind(user.user_id.as_str())
@@ -146,12 +152,29 @@ impl People for SqlStore {
             .bind(user.role.as_str())
             .bind(user.manager_id.as_deref())
             .bind(user.time_zone.as_str())
-            .bind(user.slack_user_id.as_deref())
-            .bind(user.teams_user_id.as_deref())
-            .bind(user.discord_user_id.as_deref())
             .bind(Utc::now()),
         )
         .await?;
+        // Their ids as given; an id another person of the tenant had now names this one.
+        tx.execute(
+            Sql::new("DELETE FROM chat_identities WHERE tenant_id = $1 AND user_id = $2")
+                .bind(tenant.as_str())
+                .bind(user.user_id.as_str()),
+        )
+        .await?;
+        for (platform, id) in &user.chat_ids {
+            tx.execute(
+                Sql::new(
+                    "INSERT INTO chat_identities (tenant_id, platform, external_id, user_id) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (tenant_id, platform, external_id) DO UPDATE SET user_id = excluded.user_id",
+                )
+                .bind(tenant.as_str())
+                .bind(platform.as_str())
+                .bind(id.as_str())
+                .bind(user.user_id.as_str()),
+            )
+            .await?;
+        }
         tx.commit().await
     }
 
@@ -164,26 +187,34 @@ impl People for SqlStore {
         let rows: Vec<UserRow> = tx
             .all(
                 Sql::new(
-                    "SELECT user_id, email, name, crm_owner, role, manager_id, time_zone, slack_user_id, \
-                     teams_user_id, discord_user_id FROM users WHERE tenant_id = $1 ORDER BY user_id",
+                    "SELECT user_id, email, name, crm_owner, role, manager_id, time_zone \
+                     FROM users WHERE tenant_id = $1 ORDER BY user_id",
                 )
                 .bind(tenant.as_str()),
             )
             .await?;
+        let ids: Vec<(String, String, String)> = tx
+            .all(
+                Sql::new("SELECT user_id, platform, external_id FROM chat_identities WHERE tenant_id = $1")
+                    .bind(tenant.as_str()),
+            )
+            .await?;
         tx.commit().await?;
+        let mut chat_ids: HashMap<String, BTreeMap<String, String>> = HashMap::new();
+        for (user, platform, id) in ids {
+            chat_ids.entry(user).or_default().insert(platform, id);
+        }
         rows.into_iter()
             .map(|r| {
                 Ok(User {
                     role: parse_stored("role", &r.role, Role::parse)?,
+                    chat_ids: chat_ids.remove(&r.user_id).unwrap_or_default(),
                     user_id: r.user_id,
                     email: r.email,
                     name: r.name,
                     crm_owner: r.crm_owner,
                     manager_id: r.manager_id,
                     time_zone: r.time_zone,
-                    slack_user_id: r.slack_user_id,
-                    teams_user_id: r.teams_user_id,
-                    discord_user_id: r.discord_user_id,
                 })
             })
             .collect()

@@ -39,9 +39,7 @@ fn user(id: &str, role: Role, owner: Option<&str>, manager: Option<&str>, slack:
         role,
         manager_id: manager.map(str::to_owned),
         time_zone: tz.to_owned(),
-        slack_user_id: Some(slack.to_owned()),
-        teams_user_id: None,
-        discord_user_id: None,
+        chat_ids: [("slack".to_owned(), slack.to_owned())].into(),
     }
 }
 

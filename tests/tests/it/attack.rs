@@ -117,10 +117,12 @@ async fn rig() -> Rig {
         (&evil_t, "rep_1", "U0EVILREP1", Some("aad-evil-rep1")),
     ] {
         let mut u = store.store.user(t, user).await.expect("user").expect("seeded");
-        u.slack_user_id = Some(slack.into());
-        u.teams_user_id = teams.map(str::to_owned);
+        u.set_chat_id("slack", slack);
+        if let Some(teams) = teams {
+            u.set_chat_id("teams", teams);
+        }
         if t == &evil_t {
-            u.discord_user_id = Some(EVE.to_string());
+            u.set_chat_id("discord", EVE.to_string());
         }
         store.store.upsert_user(t, &u).await.expect("link");
     }
@@ -554,7 +556,7 @@ async fn other_tenants(rig: &Rig, tally: &mut Tally) {
         .await
         .expect("user")
         .expect("admin")
-        .teams_user_id
+        .chat_id("teams")
         .is_none();
     tally.saw("other tenants", "evil's admin did not get acme's admin's Teams id stored", scope_ok);
     let answer = rig.discord_command("pipeline_command", "", G_EVIL, PRIYA).await;
@@ -568,7 +570,7 @@ async fn other_tenants(rig: &Rig, tally: &mut Tally) {
     tally.saw(
         "other tenants",
         "evil's admin did not get acme's admin's Discord id stored",
-        evil_admin_row.discord_user_id.is_none(),
+        evil_admin_row.chat_id("discord").is_none(),
     );
 }
 

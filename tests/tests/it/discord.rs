@@ -37,7 +37,7 @@ async fn rig_with(store: tests::TestStore, extra: impl FnOnce(&mut bot::config::
     let tenant = TenantId::parse("acme").expect("tenant");
     for (user, id) in [("rep_1", PRIYA), ("rep_2", RAJ)] {
         let mut u = store.store.user(&tenant, user).await.expect("user").expect("seeded");
-        u.discord_user_id = Some(id.to_string());
+        u.set_chat_id("discord", id.to_string());
         store.store.upsert_user(&tenant, &u).await.expect("link");
     }
     let discord = FakeDiscord::start(TOKEN, APP).await;
@@ -249,7 +249,7 @@ async fn recorded_commands_are_answered_privately_through_the_transport_seam() {
             .await;
         assert!(texts(&admin["data"]).contains(&format!("{}: risk", theirs.name)), "{b}: {admin}");
         let stored = s.user(&rig.tenant, "admin").await.expect("user").expect("exists");
-        assert_eq!(stored.discord_user_id, Some(ADA.to_string()), "{b}: stored, so alerts reach them");
+        assert_eq!(stored.chat_id("discord"), Some(ADA.to_string().as_str()), "{b}: stored, so alerts reach them");
     }
 }
 
@@ -468,7 +468,7 @@ async fn dealwatch_serve_runs_the_gateway_client_when_discord_is_configured() {
     let dataset = seed_tenant(store.store.as_ref(), "acme", 2_000, 4, today).await;
     let tenant = TenantId::parse("acme").expect("tenant");
     let mut rep = store.store.user(&tenant, "rep_1").await.expect("user").expect("seeded");
-    rep.discord_user_id = Some(PRIYA.to_string());
+    rep.set_chat_id("discord", PRIYA.to_string());
     store.store.upsert_user(&tenant, &rep).await.expect("link");
     let discord = FakeDiscord::start(TOKEN, APP).await;
     discord.add_guild(GUILD, "Acme Sales");

@@ -281,9 +281,7 @@ async fn a_full_sync_that_sees_far_fewer_opportunities_alerts_the_admins() {
         role: bot::store::Role::Admin,
         manager_id: None,
         time_zone: "UTC".into(),
-        slack_user_id: Some("U300".into()),
-        teams_user_id: None,
-        discord_user_id: None,
+        chat_ids: [("slack".to_owned(), "U300".to_owned())].into(),
     };
     rig.server.store.store.upsert_user(&rig.tenant, &admin).await.expect("admin");
     let first = rig.sync(Mode::Full).await.expect("first full sync");
@@ -592,9 +590,7 @@ async fn a_schema_problem_halts_the_tenants_sync_and_alerts_its_admin_until_a_pa
             role: Role::Admin,
             manager_id: None,
             time_zone: "UTC".into(),
-            slack_user_id: None,
-            teams_user_id: None,
-            discord_user_id: None,
+            chat_ids: Default::default(),
         };
         s.upsert_user(&rig.tenant, &admin).await.expect("admin");
         let connection = rig.server.state.salesforce.get(&rig.tenant).expect("configured");

@@ -32,7 +32,7 @@ async fn rig_with(store: tests::TestStore, extra: impl FnOnce(&mut bot::config::
     let tenant = TenantId::parse("acme").expect("tenant");
     for (user, slack) in [("rep_1", "U0REP1"), ("rep_2", "U0REP2"), ("manager_1", "U0MGR1"), ("admin", "U0ADMIN")] {
         let mut u = store.store.user(&tenant, user).await.expect("user").expect("seeded");
-        u.slack_user_id = Some(slack.into());
+        u.set_chat_id("slack", slack);
         store.store.upsert_user(&tenant, &u).await.expect("slack id");
     }
     let slack = FakeSlack::start(TOKEN).await;

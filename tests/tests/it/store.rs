@@ -262,9 +262,7 @@ async fn users_settings_audit_and_watermarks_round_trip() {
             role: Role::Rep,
             manager_id: Some("u-lee".into()),
             time_zone: "Europe/Berlin".into(),
-            slack_user_id: Some("U123".into()),
-            teams_user_id: None,
-            discord_user_id: None,
+            chat_ids: [("slack".to_owned(), "U123".to_owned())].into(),
         };
         store.upsert_user(&t, &maria).await.expect("user");
         store.upsert_user(&t, &User { role: Role::Manager, ..maria.clone() }).await.expect("update");
@@ -289,6 +287,98 @@ async fn users_settings_audit_and_watermarks_round_trip() {
         }
         let log = store.audit_log(&t, 10).await.expect("log");
         assert_eq!(log.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), ["second", "first"], "{b}");
+    }
+}
+
+#[tokio::test]
+async fn a_chat_id_names_one_person_and_moves_to_whoever_is_linked_to_it_last() {
+    for ts in each_store().await {
+        let (store, b) = (&ts.store, ts.store.backend());
+        let (acme, beta) = (tenant("acme"), tenant("beta"));
+        for t in [&acme, &beta] {
+            store.ensure_tenant(t, t.as_str()).await.expect("tenant");
+        }
+        let mut maria = User::named("maria", "Maria", Role::Rep);
+        maria.set_chat_id("slack", "U1");
+        maria.set_chat_id("mattermost", "mm-maria");
+        store.upsert_user(&acme, &maria).await.expect("maria");
+        // The same Slack id in another tenant is another person.
+        store.upsert_user(&beta, &maria).await.expect("beta's maria");
+        let mut omar = User::named("omar", "Omar", Role::Rep);
+        omar.set_chat_id("slack", "U1");
+        store.upsert_user(&acme, &omar).await.expect("omar");
+        let ids = |users: Vec<User>| -> Vec<(String, BTreeMap<String, String>)> {
+            users.into_iter().map(|u| (u.user_id, u.chat_ids)).collect()
+        };
+        let map = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        };
+        assert_eq!(
+            ids(store.users(&acme).await.expect("users")),
+            [("maria".to_owned(), map(&[("mattermost", "mm-maria")])), ("omar".to_owned(), map(&[("slack", "U1")]))],
+            "{b}: U1 is Omar's now; a platform the store has never heard of needs no migration"
+        );
+        assert_eq!(
+            ids(store.users(&beta).await.expect("users")),
+            [("maria".to_owned(), map(&[("mattermost", "mm-maria"), ("slack", "U1")]))],
+            "{b}: beta untouched"
+        );
+        // Saving a person without an id removes it.
+        omar.chat_ids.clear();
+        store.upsert_user(&acme, &omar).await.expect("omar unlinked");
+        assert!(store.user(&acme, "omar").await.expect("read").expect("omar").chat_ids.is_empty(), "{b}");
+    }
+}
+
+#[tokio::test]
+async fn upgrading_a_database_keeps_every_chat_id_people_had_in_columns() {
+    use sqlx::migrate::Migrator;
+    for db in tests::each_empty_database().await {
+        let b = db.backend;
+        // The schema as it was before chat identities had a table of their own (migration 9).
+        let migrator = Migrator::new(tests::repo_root().join("migrations").join(b)).await.expect("migrations");
+        let rows = "INSERT INTO tenants (tenant_id, name, created_at) VALUES \
+                        ('acme', 'Acme', '2026-11-01T00:00:00Z'), ('beta', 'Beta', '2026-11-01T00:00:00Z'); \
+                    INSERT INTO users (tenant_id, user_id, name, role, slack_user_id, teams_user_id, discord_user_id, created_at) VALUES \
+                        ('acme', 'maria', 'Maria', 'rep', 'U1', 'aad-maria', '4242', '2026-11-01T00:00:00Z'), \
+                        ('acme', 'omar', 'Omar', 'rep', 'U1', NULL, NULL, '2026-11-01T00:00:00Z'), \
+                        ('acme', 'lee', 'Lee', 'manager', NULL, 'aad-lee', NULL, '2026-11-01T00:00:00Z'), \
+                        ('beta', 'maria', 'Maria', 'admin', 'U1', NULL, NULL, '2026-11-01T00:00:00Z')";
+        if b == "sqlite" {
+            let options = db.url.parse::<sqlx::sqlite::SqliteConnectOptions>().expect("url").create_if_missing(true);
+            let pool = sqlx::SqlitePool::connect_with(options).await.expect("sqlite");
+            migrator.run_to(9, &pool).await.expect("migrate to 9");
+            sqlx::raw_sql(rows).execute(&pool).await.expect("people with chat ids in columns");
+            pool.close().await;
+        } else {
+            let pool = sqlx::PgPool::connect(&db.migration_url).await.expect("postgres");
+            migrator.run_to(9, &pool).await.expect("migrate to 9");
+            sqlx::raw_sql(rows).execute(&pool).await.expect("people with chat ids in columns");
+            pool.close().await;
+        }
+        // Opening runs the rest.
+        let ts = db.open().await;
+        let ids = |users: Vec<User>| -> Vec<(String, Vec<(String, String)>)> {
+            users.into_iter().map(|u| (u.user_id, u.chat_ids.into_iter().collect())).collect()
+        };
+        let pairs = |p: &[(&str, &str)]| -> Vec<(String, String)> {
+            p.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        };
+        assert_eq!(
+            ids(ts.store.users(&tenant("acme")).await.expect("users")),
+            [
+                ("lee".to_owned(), pairs(&[("teams", "aad-lee")])),
+                ("maria".to_owned(), pairs(&[("discord", "4242"), ("slack", "U1"), ("teams", "aad-maria")])),
+                // U1 was Maria's and Omar's: lookups found the first by user id, Maria, and still do.
+                ("omar".to_owned(), pairs(&[])),
+            ],
+            "{b}"
+        );
+        assert_eq!(
+            ids(ts.store.users(&tenant("beta")).await.expect("users")),
+            [("maria".to_owned(), pairs(&[("slack", "U1")]))],
+            "{b}"
+        );
     }
 }
 

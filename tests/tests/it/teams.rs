@@ -27,7 +27,7 @@ async fn rig(store: tests::TestStore) -> Rig {
     let dataset = seed_tenant(store.store.as_ref(), "acme", 2_000, 4, today).await;
     let tenant = TenantId::parse("acme").expect("tenant");
     let mut rep = store.store.user(&tenant, "rep_1").await.expect("user").expect("seeded");
-    rep.teams_user_id = Some("aad-rep1".into());
+    rep.set_chat_id("teams", "aad-rep1");
     rep.time_zone = "Europe/Berlin".into();
     store.store.upsert_user(&tenant, &rep).await.expect("link rep_1");
     let teams = FakeTeams::start(APP_ID, PASSWORD, AAD).await;
@@ -305,12 +305,12 @@ async fn commands_and_questions_in_teams_are_answered_with_adaptive_cards() {
         let answer = texts(&rig.say("manager_1", "<at>Dealwatch</at> how many deals did we win last quarter?").await);
         assert!(answer.contains("Understood: deal count"), "{b}: {answer}");
         let manager = s.user(&rig.tenant, "manager_1").await.expect("user").expect("exists");
-        assert_eq!(manager.teams_user_id.as_deref(), Some("aad-mgr1"), "{b}: linked by email");
+        assert_eq!(manager.chat_id("teams"), Some("aad-mgr1"), "{b}: linked by email");
         // The admin, linked by the config.
         let help = texts(&rig.say("admin", "help").await);
         assert!(help.contains("deal-risk D12345"), "{b}: {help}");
         let admin = s.user(&rig.tenant, "admin").await.expect("user").expect("exists");
-        assert_eq!(admin.teams_user_id.as_deref(), Some("aad-admin"), "{b}: stored, so alerts reach them");
+        assert_eq!(admin.chat_id("teams"), Some("aad-admin"), "{b}: stored, so alerts reach them");
         // Someone Dealwatch does not know, and an organisation that is not connected.
         let stranger = texts(&rig.say("xavier", "deal-risk Acme").await);
         assert!(stranger.contains("I don't know you yet"), "{b}: {stranger}");
@@ -543,7 +543,7 @@ async fn alerts_reach_teams_proactively_and_busy_connectors_delay_them_without_d
         // rep_2 never used Dealwatch in Teams: there is no chat to write to, and the alert goes
         // to the fallback channel at once, saying why.
         let mut rep2 = s.user(&rig.tenant, "rep_2").await.expect("user").expect("exists");
-        rep2.teams_user_id = Some("aad-rep2".into());
+        rep2.set_chat_id("teams", "aad-rep2");
         s.upsert_user(&rig.tenant, &rep2).await.expect("link");
         let lost = rig.raise(rig.open_deal("rep_2"), "rep_2", "teams").await;
         let report = sender.deliver_due(now + Duration::seconds(102)).await.expect("rep_2");
