@@ -42,7 +42,7 @@ declare -A SHA256=(
 log() { printf 'fetch-model: %s\n' "$*"; }
 die() { printf 'fetch-model: error: %s\n' "$*" >&2; exit 1; }
 
-# The same default as the binary's (bot/src/chat/embed.rs, default_model_dir).
+# The same default as the binary's (bot/settings/src/questions.rs, default_model_dir).
 DATA_HOME="${XDG_DATA_HOME:-${HOME:?HOME is not set; give DEST_DIR}/.local/share}"
 DEST="${1:-${DEALWATCH_MODEL_DIR:-$DATA_HOME/dealwatch/models/all-MiniLM-L6-v2}}"
 

@@ -9,7 +9,7 @@ pub mod auth;
 pub mod chat;
 pub mod cli;
 pub mod commands;
-pub mod config;
+pub use settings as config;
 pub mod discord;
 pub mod jobs;
 pub mod report;

@@ -77,6 +77,47 @@ impl fmt::Display for DealId {
     }
 }
 
+/// A tenant id (one organisation's data): 1-64 characters of `a-z`, `0-9`, `-` and `_`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TenantId(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("tenant id {0:?} must be 1-64 characters of lower-case letters, digits, '-' and '_'")]
+pub struct TenantIdError(pub String);
+
+impl TenantId {
+    pub fn parse(raw: &str) -> Result<Self, TenantIdError> {
+        let ok = !raw.is_empty()
+            && raw.len() <= 64
+            && raw.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        if ok { Ok(Self(raw.to_owned())) } else { Err(TenantIdError(raw.to_owned())) }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for TenantId {
+    type Error = TenantIdError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<TenantId> for String {
+    fn from(value: TenantId) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for TenantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// A deal amount in the export's currency: finite and strictly positive.
 #[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Serialize, Deserialize)]
 #[serde(try_from = "f64", into = "f64")]
@@ -236,6 +277,14 @@ pub fn risk_score(p_loss: f64) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tenant_ids_are_checked() {
+        assert!(TenantId::parse("acme-corp_2").is_ok());
+        for bad in ["", "Acme", "a b", "a;drop", &"x".repeat(65)] {
+            assert!(TenantId::parse(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn deal_ids_are_trimmed_and_checked() {

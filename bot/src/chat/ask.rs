@@ -156,7 +156,7 @@ impl Questions {
     /// As `[questions]` and `prompts_dir` say; the model (or why not) is logged.
     pub fn configured(settings: &crate::config::Settings) -> anyhow::Result<Questions> {
         let q = &settings.questions;
-        let (embedder, line) = super::embed::choose(q.backend, &q.model_dir)?;
+        let (embedder, line) = embed::choose(q.backend, &q.model_dir)?;
         if embedder.is_some() {
             tracing::info!("{line}");
         } else {

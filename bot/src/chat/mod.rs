@@ -7,7 +7,7 @@
 pub mod actions;
 pub mod ask;
 pub mod command;
-pub mod embed;
+pub use ::embed;
 pub mod form;
 pub mod pipeline;
 pub mod samples;

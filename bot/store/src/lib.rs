@@ -28,8 +28,6 @@ mod tenants;
 use std::fmt;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
-
 pub use alerts::{
     Action, Alert, AlertQuery, AlertState, Alerts, DIGEST_CHANNEL, Feedback, NewAlert, Outcome as AlertOutcome, Tuning,
     ms,
@@ -47,48 +45,7 @@ pub use scores::{
 };
 pub use tenants::{Stamp, TenantInfo, Tenants};
 
-/// A tenant id: 1-64 characters of `a-z`, `0-9`, `-` and `_`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct TenantId(String);
-
-impl TenantId {
-    pub fn parse(raw: &str) -> Result<Self, StoreError> {
-        let ok = !raw.is_empty()
-            && raw.len() <= 64
-            && raw.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
-        if ok {
-            Ok(Self(raw.to_owned()))
-        } else {
-            Err(StoreError::Invalid(format!(
-                "tenant id {raw:?} must be 1-64 characters of lower-case letters, digits, '-' and '_'"
-            )))
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for TenantId {
-    type Error = StoreError;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<TenantId> for String {
-    fn from(value: TenantId) -> Self {
-        value.0
-    }
-}
-
-impl fmt::Display for TenantId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+pub use engine::domain::TenantId;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -105,6 +62,12 @@ pub enum StoreError {
     /// Held by another tenant (a Slack workspace installed for them).
     #[error("{0}")]
     Taken(String),
+}
+
+impl From<engine::domain::TenantIdError> for StoreError {
+    fn from(e: engine::domain::TenantIdError) -> Self {
+        StoreError::Invalid(e.to_string())
+    }
 }
 
 /// The database, for one or many tenants: every area's store.
@@ -186,17 +149,4 @@ fn parse_stored<T>(what: &str, value: &str, parse: impl FnOnce(&str) -> Option<T
 /// A stored integer that must fit `T` (a score, a threshold), or the store is corrupt.
 fn stored_int<T: TryFrom<i64>>(what: &str, value: i64) -> Result<T, StoreError> {
     T::try_from(value).map_err(|_| StoreError::Corrupt(format!("{what} {value}")))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tenant_ids_are_checked() {
-        assert!(TenantId::parse("acme-corp_2").is_ok());
-        for bad in ["", "Acme", "a b", "a;drop", &"x".repeat(65)] {
-            assert!(TenantId::parse(bad).is_err(), "{bad:?}");
-        }
-    }
 }

@@ -13,6 +13,14 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
+mod chat;
+mod questions;
+mod salesforce;
+
+pub use chat::{Discord, Slack, Teams, UserLinks};
+pub use questions::{Backend, MODEL_NAME, default_model_dir};
+pub use salesforce::{AutoTasks, MIN_WEBHOOK_SECRET, Salesforce, SalesforceAuth, SalesforceOrg};
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Settings {
     #[serde(default)]
@@ -56,7 +64,7 @@ pub struct Questions {
     /// `auto` (the sentence-embedding model when its files are in `model_dir`, else the lexical
     /// similarity, said at start-up), `candle` (the model or no start), `lexical`, or
     /// `rust-bert` (a build with `--features rust-bert`).
-    pub backend: crate::chat::embed::Backend,
+    pub backend: Backend,
     /// all-MiniLM-L6-v2's model.safetensors, tokenizer.json and config.json, as
     /// scripts/fetch-model.sh installs them.
     pub model_dir: PathBuf,
@@ -64,7 +72,7 @@ pub struct Questions {
 
 impl Default for Questions {
     fn default() -> Self {
-        Questions { backend: crate::chat::embed::Backend::Auto, model_dir: crate::chat::embed::default_model_dir() }
+        Questions { backend: Backend::Auto, model_dir: default_model_dir() }
     }
 }
 
@@ -129,7 +137,7 @@ impl Default for Auth {
     }
 }
 
-fn redacted<S: serde::Serializer>(secrets: &[SecretString], s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn redacted<S: serde::Serializer>(secrets: &[SecretString], s: S) -> Result<S::Ok, S::Error> {
     s.collect_seq(secrets.iter().map(|_| "[REDACTED]"))
 }
 
@@ -227,262 +235,6 @@ impl Default for Jobs {
     }
 }
 
-/// Slack's Web API, for alerts (and, later, the bot).
-#[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct Slack {
-    /// The bot token (`xoxb-…`); without it there is no Slack channel.
-    #[serde(default, serialize_with = "redacted_option")]
-    pub bot_token: Option<SecretString>,
-    pub api_url: String,
-    /// The app's signing secrets: requests signed with any of them are accepted, so a secret
-    /// can be rotated without downtime (add the new one, then remove the old). Without one,
-    /// `/slack/*` answers 401 to everything.
-    #[serde(default, serialize_with = "redacted")]
-    pub signing_secrets: Vec<SecretString>,
-    /// Slack workspace (team id, `T…`) → tenant. A workspace not listed here is refused.
-    #[serde(default)]
-    pub workspaces: std::collections::BTreeMap<String, String>,
-    /// Slack's deadline for answering a command or click is 3 s: an answer not ready after
-    /// this many milliseconds is acknowledged and finished through `response_url`.
-    pub answer_within_ms: u64,
-    /// The app's OAuth client id and secret, for installing it into workspaces through
-    /// `/slack/install` (multi-workspace use). Without them only `workspaces` are connected.
-    pub client_id: Option<String>,
-    #[serde(default, serialize_with = "redacted_option")]
-    pub client_secret: Option<SecretString>,
-    /// Where Slack sends the installer back: this server's public
-    /// `https://…/slack/oauth/callback`.
-    pub redirect_url: Option<String>,
-    /// The key (32 bytes, base64) that seals installed workspaces' bot tokens in the store;
-    /// required with `client_id`. Generate one with `openssl rand -base64 32`.
-    #[serde(default, serialize_with = "redacted_option")]
-    pub token_key: Option<SecretString>,
-    /// The Slack user ids (`U…`) of people, per tenant, for those whose Slack email differs
-    /// from their CRM email: `[slack.users.acme] maria = "U024BE7LH"`. A link counts only in a
-    /// workspace of that tenant. Others are found by email (`users.lookupByEmail`) or by the
-    /// Slack id stored with the user.
-    #[serde(default)]
-    pub users: UserLinks,
-    /// Socket Mode, for running without a public URL (a laptop, a closed network): the server
-    /// opens WebSockets to Slack (`apps.connections.open`) and takes commands, clicks and events
-    /// over them instead of on `/slack/*`. Needs `app_token`; turn Socket Mode on in the app's
-    /// settings too.
-    pub socket_mode: bool,
-    /// The app-level token (`xapp-…`, scope `connections:write`) Socket Mode connects with.
-    #[serde(default, serialize_with = "redacted_option")]
-    pub app_token: Option<SecretString>,
-}
-
-impl Default for Slack {
-    fn default() -> Self {
-        Slack {
-            bot_token: None,
-            api_url: "https://slack.com/api".into(),
-            signing_secrets: Vec::new(),
-            workspaces: Default::default(),
-            answer_within_ms: 2000,
-            client_id: None,
-            client_secret: None,
-            redirect_url: None,
-            token_key: None,
-            users: Default::default(),
-            socket_mode: false,
-            app_token: None,
-        }
-    }
-}
-
-/// `[teams]`: the Microsoft Teams bot. Teams reaches it through the Bot Framework: activities
-/// are posted to `/api/messages` with a JWT the Bot Connector signs, and the bot answers through
-/// the Connector's REST API with a token from Microsoft Entra ID.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Teams {
-    /// The bot's Microsoft App ID (the Entra app registration's client id). Without it there is
-    /// no Teams bot, and `/api/messages` answers 403.
-    pub app_id: Option<String>,
-    /// The app registration's client secret, for the Connector tokens.
-    #[serde(serialize_with = "redacted_option")]
-    pub app_password: Option<SecretString>,
-    /// The Entra tenant the app is registered in (a single-tenant bot), or `botframework.com`
-    /// (a multi-tenant one): where the Connector tokens come from.
-    pub app_tenant: String,
-    /// Microsoft Entra ID's sign-in host.
-    pub login_url: String,
-    /// Where the Bot Framework publishes the keys its tokens are signed with.
-    pub openid_metadata_url: String,
-    /// The issuer of the Bot Connector's tokens.
-    pub issuer: String,
-    /// The scope of the Connector tokens.
-    pub scope: String,
-    /// Service URLs the bot talks to (prefixes): an activity naming another is refused, and
-    /// nothing is sent anywhere else.
-    pub service_urls: Vec<String>,
-    /// Microsoft 365 tenant (Entra tenant id of the users) → Dealwatch tenant.
-    pub tenants: std::collections::BTreeMap<String, String>,
-    /// Per tenant, Dealwatch user id → Entra object id, for people whose Teams email differs
-    /// from their CRM email (`[teams.users.acme] maria = "…"`). Others are found by the id stored
-    /// with the user, or by email.
-    pub users: UserLinks,
-    /// How long the signing keys and the metadata are trusted before they are fetched again.
-    pub keys_cache_seconds: u64,
-    /// Seconds a call to the Connector or Entra may take.
-    pub timeout_seconds: u64,
-}
-
-impl Default for Teams {
-    fn default() -> Self {
-        Teams {
-            app_id: None,
-            app_password: None,
-            app_tenant: "botframework.com".into(),
-            login_url: "https://login.microsoftonline.com".into(),
-            openid_metadata_url: "https://login.botframework.com/v1/.well-known/openidconfiguration".into(),
-            issuer: "https://api.botframework.com".into(),
-            scope: "https://api.botframework.com/.default".into(),
-            service_urls: vec!["https://smba.trafficmanager.net/".into()],
-            tenants: Default::default(),
-            users: Default::default(),
-            keys_cache_seconds: 24 * 3600,
-            timeout_seconds: 15,
-        }
-    }
-}
-
-/// `[discord]`: the Discord bot. Its gateway connection runs inside `dealwatch serve`; slash
-/// commands are registered in each configured server (guild).
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Discord {
-    /// The bot's token (Developer Portal → Bot). Without it there is no Discord bot.
-    #[serde(serialize_with = "redacted_option")]
-    pub bot_token: Option<SecretString>,
-    /// The application id (Developer Portal → General Information).
-    pub application_id: Option<u64>,
-    /// Discord's HTTP API host, `https://discord.com`.
-    pub api_url: String,
-    /// Run the gateway client from `dealwatch serve` (off: alerts only, through the HTTP API).
-    pub gateway: bool,
-    /// Discord server (guild id) → Dealwatch tenant.
-    pub guilds: std::collections::BTreeMap<String, String>,
-    /// Per tenant, Dealwatch user id → Discord user id, for people not linked by the id stored
-    /// with them (`[discord.users.acme] maria = "1200…"`).
-    pub users: UserLinks,
-    /// Discord wants an interaction answered within 3 s: an answer not ready after this many
-    /// milliseconds is deferred and finished by editing the reply (0: always deferred).
-    pub answer_within_ms: u64,
-}
-
-impl Default for Discord {
-    fn default() -> Self {
-        Discord {
-            bot_token: None,
-            application_id: None,
-            api_url: "https://discord.com".into(),
-            gateway: true,
-            guilds: Default::default(),
-            users: Default::default(),
-            answer_within_ms: 2000,
-        }
-    }
-}
-
-/// The shortest Salesforce webhook secret accepted.
-pub const MIN_WEBHOOK_SECRET: usize = 16;
-
-/// Salesforce orgs, one per tenant that syncs with one: `[salesforce.tenants.acme]`.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-pub struct Salesforce {
-    #[serde(default)]
-    pub tenants: std::collections::BTreeMap<String, SalesforceOrg>,
-}
-
-/// How Dealwatch signs in to a tenant's Salesforce org and what it does there.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(default)]
-pub struct SalesforceOrg {
-    /// Where tokens come from: `https://login.salesforce.com`, `https://test.salesforce.com`
-    /// (sandboxes) or the org's My Domain (`https://acme.my.salesforce.com`, required for the
-    /// client-credentials flow).
-    pub login_url: String,
-    /// The REST API version, `66.0`.
-    pub api_version: String,
-    /// `jwt` (OAuth 2.0 JWT bearer: the connected app's certificate signs an assertion for
-    /// `username`) or `client_credentials` (the connected app's run-as user).
-    pub auth: SalesforceAuth,
-    /// The connected app's consumer key.
-    pub client_id: String,
-    /// JWT bearer: the integration user's Salesforce username.
-    pub username: Option<String>,
-    /// JWT bearer: the private key (PEM) matching the certificate uploaded to the connected
-    /// app, inline, or in `private_key_file`.
-    #[serde(serialize_with = "redacted_option")]
-    pub private_key: Option<SecretString>,
-    pub private_key_file: Option<PathBuf>,
-    /// Client credentials: the connected app's consumer secret.
-    #[serde(serialize_with = "redacted_option")]
-    pub client_secret: Option<SecretString>,
-    /// The field mapping the Opportunity fields go through (a bundled name or a path).
-    pub mapping: String,
-    /// The Salesforce user id (`005…`) Dealwatch writes as (the package's trigger does not
-    /// send its changes back).
-    pub integration_user_id: Option<String>,
-    /// The secrets the package signs `POST /sfdc/opportunity-changed` with (its Custom Setting
-    /// `Dealwatch_Settings__c.Webhook_Secret__c`); several during a rotation. None: the webhook
-    /// answers 401.
-    #[serde(serialize_with = "redacted")]
-    pub webhook_secrets: Vec<SecretString>,
-    /// Write risk fields and Tasks back onto the org.
-    pub write_back: bool,
-    /// More changed scores than this go through Bulk API 2.0 instead of sObject Collections.
-    pub bulk_threshold: usize,
-    /// Seconds a request to the org may take.
-    pub timeout_seconds: u64,
-    /// Deals scored at this category or above get their top recommended action as a Task
-    /// (once a month per deal and action): `critical` (the default), `high`, or `off`.
-    pub auto_tasks: AutoTasks,
-}
-
-/// Which deals' recommended actions become Salesforce Tasks by themselves.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AutoTasks {
-    Off,
-    High,
-    #[default]
-    Critical,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SalesforceAuth {
-    #[default]
-    Jwt,
-    ClientCredentials,
-}
-
-impl Default for SalesforceOrg {
-    fn default() -> Self {
-        SalesforceOrg {
-            login_url: "https://login.salesforce.com".into(),
-            api_version: "66.0".into(),
-            auth: SalesforceAuth::Jwt,
-            client_id: String::new(),
-            username: None,
-            private_key: None,
-            private_key_file: None,
-            client_secret: None,
-            mapping: "salesforce".into(),
-            integration_user_id: None,
-            webhook_secrets: Vec::new(),
-            write_back: true,
-            bulk_threshold: 2_000,
-            timeout_seconds: 30,
-            auto_tasks: AutoTasks::Critical,
-        }
-    }
-}
-
 /// SMTP, for email alerts and digests.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct Email {
@@ -498,56 +250,7 @@ pub struct Email {
     pub ca_file: Option<PathBuf>,
 }
 
-/// People's chat ids named in the config, per tenant: `[slack.users.acme] maria = "U024BE7LH"`.
-/// A chat id links a person only in that tenant's workspace (server, organisation): the same
-/// Dealwatch user id (`admin`) in another tenant is another person.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(try_from = "std::collections::BTreeMap<String, serde_json::Value>")]
-pub struct UserLinks(std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>);
-
-impl UserLinks {
-    /// `tenant`'s links: Dealwatch user id → chat id.
-    pub fn of(&self, tenant: &str) -> &std::collections::BTreeMap<String, String> {
-        static NONE: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
-        self.0.get(tenant).unwrap_or(&NONE)
-    }
-
-    /// Links for `tenant` (tests and set-up code).
-    pub fn with(mut self, tenant: &str, user: &str, chat_id: &str) -> Self {
-        self.0.entry(tenant.to_owned()).or_default().insert(user.to_owned(), chat_id.to_owned());
-        self
-    }
-
-    pub fn tenants(&self) -> impl Iterator<Item = &String> {
-        self.0.keys()
-    }
-}
-
-impl TryFrom<std::collections::BTreeMap<String, serde_json::Value>> for UserLinks {
-    type Error = String;
-    fn try_from(raw: std::collections::BTreeMap<String, serde_json::Value>) -> Result<Self, String> {
-        let mut links = std::collections::BTreeMap::new();
-        for (tenant, table) in raw {
-            let serde_json::Value::Object(people) = table else {
-                return Err(format!(
-                    "users: links are per tenant: write [<platform>.users.<tenant>] {tenant} = \"…\" \
-                     (found {tenant} = {table} outside a tenant's table)"
-                ));
-            };
-            let mut map = std::collections::BTreeMap::new();
-            for (user, id) in people {
-                let serde_json::Value::String(id) = id else {
-                    return Err(format!("users.{tenant}.{user}: a chat id must be a string, found {id}"));
-                };
-                map.insert(user, id);
-            }
-            links.insert(tenant, map);
-        }
-        Ok(UserLinks(links))
-    }
-}
-
-fn redacted_option<S: serde::Serializer>(secret: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn redacted_option<S: serde::Serializer>(secret: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
     match secret {
         Some(_) => s.serialize_some("[REDACTED]"),
         None => s.serialize_none(),
@@ -611,7 +314,7 @@ impl Settings {
             [("slack", &self.slack.users), ("teams", &self.teams.users), ("discord", &self.discord.users)]
         {
             for tenant in links.tenants() {
-                store::TenantId::parse(tenant)
+                engine::domain::TenantId::parse(tenant)
                     .map_err(|e| anyhow::anyhow!("[{section}.users.{tenant}]: not a tenant id: {e}"))?;
             }
         }

@@ -1,6 +1,6 @@
 //! `dealwatch-convert-weights [MODEL_DIR]`: writes `rust_model.ot` (libtorch's archive, what
 //! rust-bert loads) from all-MiniLM-L6-v2's `model.safetensors` in the model directory
-//! (default `$DEALWATCH_MODEL_DIR`, else `models/all-MiniLM-L6-v2`). Built only with
+//! (default `$DEALWATCH_MODEL_DIR`, else the per-user data directory). Built only with
 //! `--features rust-bert`.
 //!
 //! rust-bert builds the BERT model at the root of its variable store, so the names are the
@@ -28,7 +28,7 @@ fn renamed(name: &str) -> Option<String> {
 }
 
 fn main() -> anyhow::Result<()> {
-    let dir = std::env::args().nth(1).map_or_else(bot::chat::embed::default_model_dir, PathBuf::from);
+    let dir = std::env::args().nth(1).map_or_else(embed::default_model_dir, PathBuf::from);
     let source = dir.join("model.safetensors");
     if !source.is_file() {
         bail!("{} is missing: run scripts/fetch-model.sh first", source.display());

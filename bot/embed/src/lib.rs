@@ -12,27 +12,11 @@ use candle_core::{Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config, DTYPE};
 use engine::question::intent::Embedder;
-use serde::{Deserialize, Serialize};
+pub use settings::{Backend, MODEL_NAME, default_model_dir};
 use tokenizers::{Encoding, PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 
 /// The files a model directory must hold.
 pub const MODEL_FILES: [&str; 3] = ["model.safetensors", "tokenizer.json", "config.json"];
-
-/// Which similarity reads intents.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Backend {
-    /// The sentence-embedding model when its files are there, else the lexical similarity.
-    #[default]
-    Auto,
-    /// The model, or refuse to start.
-    Candle,
-    /// Character n-grams only.
-    Lexical,
-    /// The same model run by rust-bert on libtorch (a build with `--features rust-bert`, and
-    /// `rust_model.ot` beside the files, written by `dealwatch-convert-weights`).
-    RustBert,
-}
 
 /// all-MiniLM-L6-v2 on candle.
 pub struct Candle {
@@ -192,27 +176,6 @@ pub fn choose(backend: Backend, model_dir: &Path) -> anyhow::Result<(Option<Box<
 fn loaded(backend: &str, dir: &Path, started: Instant) -> String {
     format!("questions: intent by {backend} from {} (loaded in {} ms)", dir.display(), started.elapsed().as_millis())
 }
-
-/// Where the model is looked for by default, wherever `dealwatch` is started from:
-/// `$DEALWATCH_MODEL_DIR` when set, else the per-user data directory
-/// (`$XDG_DATA_HOME/dealwatch/models/all-MiniLM-L6-v2`, by default under
-/// `~/.local/share`). `scripts/fetch-model.sh` installs into the same place; `[questions]
-/// model_dir` overrides both.
-pub fn default_model_dir() -> PathBuf {
-    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
-    if let Some(dir) = var("DEALWATCH_MODEL_DIR") {
-        return dir;
-    }
-    let data = var("XDG_DATA_HOME").or_else(|| var("HOME").map(|home| home.join(".local/share")));
-    match data {
-        Some(data) => data.join("dealwatch/models").join(MODEL_NAME),
-        // No home directory (a bare service account): the working directory, as before.
-        None => PathBuf::from("models").join(MODEL_NAME),
-    }
-}
-
-/// The sentence-embedding model's directory name.
-pub const MODEL_NAME: &str = "all-MiniLM-L6-v2";
 
 /// The rust-bert backend: the same weights, converted to libtorch's format, run by
 /// rust-bert's sentence-embeddings pipeline (mean pooling and normalisation from the
