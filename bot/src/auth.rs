@@ -59,13 +59,9 @@ pub const HS256_AUDIENCE: &str = "dealwatch-api";
 pub const MAX_TOKEN_HOURS: i64 = 7 * 24;
 
 /// Installs rustls's ring provider as the process default, once; later calls do nothing.
-///
 /// reqwest is built without a default TLS provider, so this must run before any
 /// `reqwest::Client` is built (the one given to [`Authenticator::new`] included).
-pub fn install_crypto_provider() {
-    // An Err means a provider is already installed, which is all we need.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
+pub use crate::alerts::channels::install_crypto_provider;
 
 pub use store::Role;
 

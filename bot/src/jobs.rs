@@ -303,21 +303,21 @@ impl JobWork for ServiceJobs {
                 })
                 .await?;
                 let routing = Routing::load(store, tenant, &self.channels).await?;
-                let alerts = crate::alerts::digest::plan_insights(&found, &routing, now);
+                let alerts = alerts::digest::plan_insights(&found, &routing, now);
                 let raised = store.raise_alerts(tenant, &alerts).await?;
                 Ok(serde_json::json!({ "findings": found.len(), "alerts": raised }))
             }
             Job::DailyDigest => {
                 let routing = Routing::load(store, tenant, &self.channels).await?;
                 let mut sent = 0;
-                for digest in crate::alerts::digest::plan_digests(store, tenant, &routing, now).await? {
+                for digest in alerts::digest::plan_digests(store, tenant, &routing, now).await? {
                     sent += usize::from(store.raise_digest(tenant, &digest.alert, &digest.bundled).await?);
                 }
                 Ok(serde_json::json!({ "digests": sent }))
             }
             Job::WeeklySummary => {
                 let routing = Routing::load(store, tenant, &self.channels).await?;
-                let due = crate::alerts::digest::weekly_recipients(&routing, now);
+                let due = alerts::digest::weekly_recipients(&routing, now);
                 if due.is_empty() {
                     return Ok(serde_json::json!({ "summaries": 0 }));
                 }
@@ -331,7 +331,7 @@ impl JobWork for ServiceJobs {
                     crate::workflow::weekly_facts(&dataset, as_of, model.as_ref(), &texts)
                 })
                 .await??;
-                let alerts = crate::alerts::digest::plan_weekly(&due, &routing, &facts, now);
+                let alerts = alerts::digest::plan_weekly(&due, &routing, &facts, now);
                 let raised = store.raise_alerts(tenant, &alerts).await?;
                 Ok(serde_json::json!({ "summaries": raised }))
             }

@@ -1,10 +1,11 @@
 //! Dealwatch's service and command-line interface.
 //!
-//! Everything with side effects lives here: reading files and the clock, the command line, and
-//! (in later modules) the store, the HTTP server and the chat and CRM adapters. The pure work is
-//! done by the `engine` crate.
+//! Everything with side effects lives here or in the crates below it: reading files and the
+//! clock, the command line, the HTTP server and the chat and CRM adapters. The pure work is
+//! done by the `engine` crate; the records and their database by `store`, the configuration by
+//! `settings`, sentence embeddings by `embed`, the alert outbox by `alerts`.
 
-pub mod alerts;
+pub use ::alerts;
 pub mod auth;
 pub mod chat;
 pub mod cli;
@@ -20,4 +21,5 @@ pub mod slack;
 pub use store;
 pub mod teams;
 pub mod telemetry;
+pub mod wiring;
 pub mod workflow;

@@ -37,7 +37,7 @@ pub fn templates(bundled: &[(&str, &str)], dir: Option<&Path>, what: &str) -> an
     }
     let mut tera = tera::Tera::default();
     tera.add_raw_templates(sources).with_context(|| format!("parsing the templates in prompts/{what}"))?;
-    crate::alerts::templates::register_filters(&mut tera);
+    alerts::templates::register_filters(&mut tera);
     crate::chat::ask::register_filters(&mut tera);
     Ok(tera)
 }

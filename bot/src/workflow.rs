@@ -152,8 +152,8 @@ pub async fn save_scores_alerting(
     updates: &[ScoreUpdate],
     channels: &[String],
 ) -> anyhow::Result<store::ScoresSaved> {
-    let routing = crate::alerts::routing::Routing::load(store, tenant, channels).await?;
-    let planner = crate::alerts::routing::CriticalDeals { routing: &routing, now: at };
+    let routing = alerts::routing::Routing::load(store, tenant, channels).await?;
+    let planner = alerts::routing::CriticalDeals { routing: &routing, now: at };
     Ok(store.save_scores_raising(tenant, at, as_of, updates, &planner).await?)
 }
 
@@ -164,9 +164,7 @@ pub fn risk_rose(updates: &[ScoreUpdate], saved: &store::ScoresSaved) -> Vec<Str
     updates
         .iter()
         .zip(&saved.previous)
-        .filter(|(u, previous)| {
-            engine::alerts::risk_rose(**previous, u.risk_category, crate::alerts::routing::age_days(u))
-        })
+        .filter(|(u, previous)| engine::alerts::risk_rose(**previous, u.risk_category, alerts::routing::age_days(u)))
         .map(|(u, _)| u.deal_id.clone())
         .collect()
 }

@@ -182,8 +182,7 @@ async fn main() {
     println!("Discord pick button → message updated: {}", percentiles(click_ms, 2));
 
     // 3. Alerts through each channel.
-    let sender = bot::alerts::deliver::Sender::from_settings(&server.state.settings, server.store.store.clone())
-        .expect("sender");
+    let sender = bot::wiring::sender(&server.state.settings, server.store.store.clone()).expect("sender");
     // A conversation reference for the admin, as installing the app stores it.
     let install = teams.conversation_update("a:admin", "29:admin", "aad-admin");
     assert_eq!(post(install).await.0, 200);

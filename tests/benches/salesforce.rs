@@ -78,8 +78,7 @@ async fn rig(deals: usize) -> Rig {
     })
     .await;
     // The alert sender, woken by the webhook when it raises alerts (as `dealwatch serve` runs it).
-    let sender = bot::alerts::deliver::Sender::from_settings(&server.state.settings, server.store.store.clone())
-        .expect("alert sender");
+    let sender = bot::wiring::sender(&server.state.settings, server.store.store.clone()).expect("alert sender");
     tokio::spawn(sender.run(Duration::from_secs(60), server.state.alerts_raised.clone()));
     Rig { sf, slack, server, tenant, open }
 }

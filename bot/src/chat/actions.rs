@@ -210,7 +210,7 @@ pub async fn subject_of(state: &AppState, tenant: &TenantId, on: &Judge) -> anyh
     Ok(match on {
         Judge::Card(deal, _) => deal.clone(),
         Judge::Alert(alert) => {
-            let query = crate::alerts::AlertQuery { alert_id: Some(alert.clone()), ..Default::default() };
+            let query = alerts::AlertQuery { alert_id: Some(alert.clone()), ..Default::default() };
             let found = state.store.alerts(tenant, &query).await?.into_iter().next();
             found.map_or_else(
                 || alert.clone(),

@@ -80,8 +80,8 @@ impl Markup {
     pub fn escape(self, text: &str) -> String {
         match self {
             Markup::Plain => text.to_owned(),
-            Markup::Slack => crate::alerts::templates::mrkdwn(text),
-            Markup::Markdown => crate::alerts::templates::markdown(text),
+            Markup::Slack => alerts::templates::mrkdwn(text),
+            Markup::Markdown => alerts::templates::markdown(text),
         }
     }
 
@@ -323,7 +323,7 @@ fn label(intent: Intent) -> &'static str {
 }
 
 fn money(amount: f64) -> String {
-    crate::alerts::templates::money(amount)
+    alerts::templates::money(amount)
 }
 
 /// A question's reading and its answer, as `dealwatch ask --format json` and `POST /v1/ask`

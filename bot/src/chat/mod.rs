@@ -157,7 +157,7 @@ pub async fn answer(
 
 /// "Critical-deal alerts above 75, wherever you can be reached. Daily digest at 08:00
 /// (Europe/Berlin). Quiet hours 20:00–08:00. Muted: segment decline."
-fn describe(settings: &crate::alerts::settings::AlertSettings, user: &store::User) -> String {
+fn describe(settings: &alerts::settings::AlertSettings, user: &store::User) -> String {
     let critical = settings.critical();
     let mut parts = Vec::new();
     parts.push(if !critical.enabled {
@@ -209,7 +209,7 @@ pub async fn settings_form(
     user: &store::User,
 ) -> anyhow::Result<form::SettingsForm> {
     let stored = state.store.alert_settings(tenant, &user.user_id).await?;
-    let settings = crate::alerts::settings::AlertSettings::from_stored(stored);
+    let settings = alerts::settings::AlertSettings::from_stored(stored);
     Ok(form::SettingsForm::new(&settings, user, &state.settings.alert_channels(), "command"))
 }
 
@@ -286,7 +286,7 @@ async fn mute(
     on: bool,
 ) -> anyhow::Result<Reply> {
     let stored = state.store.alert_settings(tenant, &user.user_id).await?;
-    let mut muted = crate::alerts::settings::AlertSettings::from_stored(stored).muted.unwrap_or_default();
+    let mut muted = alerts::settings::AlertSettings::from_stored(stored).muted.unwrap_or_default();
     let before = muted.clone();
     match (on, kind) {
         (true, Some(k)) if !muted.contains(&k) => muted.push(k),
@@ -298,7 +298,7 @@ async fn mute(
     let label = |k: engine::alerts::AlertKind| k.as_str().replace('_', " ");
     let list = |m: &[engine::alerts::AlertKind]| m.iter().map(|&k| label(k)).collect::<Vec<_>>().join(", ");
     if muted != before {
-        let update = crate::alerts::settings::AlertSettings { muted: Some(muted.clone()), ..Default::default() };
+        let update = alerts::settings::AlertSettings { muted: Some(muted.clone()), ..Default::default() };
         crate::server::api::update_settings(state, tenant, &user.user_id, update)
             .await
             .map_err(|e| anyhow::anyhow!("saving the settings: {e:?}"))?;

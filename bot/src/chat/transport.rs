@@ -113,15 +113,15 @@ impl PlatformTemplates {
 
     /// The link to a deal in the CRM, when `[alerts] deal_url` is set.
     pub fn deal_link(&self, deal_id: &str) -> Option<String> {
-        self.deal_url.as_ref().map(|u| u.replace("{deal_id}", &crate::alerts::templates::urlencoding(deal_id)))
+        self.deal_url.as_ref().map(|u| u.replace("{deal_id}", &alerts::templates::urlencoding(deal_id)))
     }
 
     /// What an alert's template reads: its payload, kind, id, the subject and plain text its
     /// message was rendered with, whether a chart goes with it, and the deal's link.
     pub fn alert_context(
         &self,
-        alert: &crate::alerts::Alert,
-        message: &crate::alerts::templates::Message,
+        alert: &alerts::Alert,
+        message: &alerts::templates::Message,
     ) -> anyhow::Result<tera::Context> {
         let mut context = match &alert.payload {
             serde_json::Value::Object(map) => tera::Context::from_value(serde_json::Value::Object(map.clone()))?,
@@ -144,11 +144,11 @@ impl PlatformTemplates {
 /// platform's limits; or, with hostile names, that no markup from a name came alive):
 /// run at start-up, so a template that breaks fails there.
 pub fn check_samples(
-    alerts: &crate::alerts::templates::Templates,
+    alerts: &alerts::templates::Templates,
     names: super::samples::Names<'_>,
     risk_card: impl Fn(&serde_json::Value) -> anyhow::Result<serde_json::Value>,
     reply: impl Fn(&Reply) -> anyhow::Result<serde_json::Value>,
-    alert: impl Fn(&crate::alerts::Alert, &crate::alerts::templates::Message) -> anyhow::Result<serde_json::Value>,
+    alert: impl Fn(&alerts::Alert, &alerts::templates::Message) -> anyhow::Result<serde_json::Value>,
     check: impl Fn(&serde_json::Value) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     use anyhow::Context as _;
@@ -158,8 +158,8 @@ pub fn check_samples(
         let drawn = reply(&sample).with_context(|| format!("drawing a sample {sample:?}"))?;
         check(&drawn).with_context(|| format!("the sample {sample:?}"))?;
     }
-    for kind in crate::alerts::templates::RENDERED {
-        let sample = crate::alerts::templates::sample_named(kind, names);
+    for kind in alerts::templates::RENDERED {
+        let sample = alerts::templates::sample_named(kind, names);
         let drawn =
             alert(&sample, &alerts.render(&sample)?).with_context(|| format!("a sample {} alert", kind.as_str()))?;
         check(&drawn).with_context(|| format!("the sample {} alert", kind.as_str()))?;

@@ -6,7 +6,6 @@ use std::io::Write;
 use anyhow::Context;
 
 use super::Ctx;
-use crate::alerts::deliver::Sender;
 use crate::alerts::{AlertQuery, AlertState};
 use crate::cli::{AlertsCommand, Format, JobsCommand};
 use store::TenantId;
@@ -15,7 +14,7 @@ pub async fn alerts(ctx: &Ctx, command: &AlertsCommand) -> anyhow::Result<()> {
     let store = ctx.store().await?;
     match command {
         AlertsCommand::Deliver => {
-            let sender = Sender::from_settings(&ctx.settings, store)?;
+            let sender = crate::wiring::sender(&ctx.settings, store)?;
             let report = sender.deliver_due(chrono::Utc::now()).await.context("delivering alerts")?;
             match ctx.format {
                 Format::Json => println!("{}", serde_json::to_string(&report)?),

@@ -43,7 +43,7 @@ impl Messages {
     }
 
     /// Draws every reply and alert kind with sample data: a broken template fails here.
-    pub fn check(&self, questions: &Questions, alerts: &crate::alerts::templates::Templates) -> anyhow::Result<()> {
+    pub fn check(&self, questions: &Questions, alerts: &alerts::templates::Templates) -> anyhow::Result<()> {
         crate::chat::transport::check_samples(
             alerts,
             &crate::chat::samples::same,
@@ -55,7 +55,7 @@ impl Messages {
         let judge = crate::chat::actions::Judge::Alert("0190f0e2-0000-7000-8000-000000000000".into());
         check_modal(&self.why_modal(&judge, "Acme <Corp> & Sons")?)?;
         let user = crate::chat::samples::sample_user();
-        let settings = crate::alerts::settings::AlertSettings::default();
+        let settings = alerts::settings::AlertSettings::default();
         let channels = ["discord".to_owned(), "email".to_owned(), "log".to_owned()];
         let form = crate::chat::form::SettingsForm::new(&settings, &user, &channels, "command");
         check_modal(&self.settings_modal(&form)?).context("the settings form")
@@ -257,14 +257,14 @@ mod tests {
     #[test]
     fn every_reply_and_alert_renders_within_discords_limits() {
         let questions = Questions::load(None, None).expect("questions");
-        let alerts = crate::alerts::templates::Templates::load(None, None).expect("alert templates");
+        let alerts = alerts::templates::Templates::load(None, None).expect("alert templates");
         messages().check(&questions, &alerts).expect("every sample renders and passes the checks");
     }
 
     #[test]
     fn names_from_the_crm_stay_text_on_discord() {
         let questions = Questions::load(None, None).expect("questions");
-        let alerts = crate::alerts::templates::Templates::load(None, None).expect("alert templates");
+        let alerts = alerts::templates::Templates::load(None, None).expect("alert templates");
         let m = messages();
         crate::chat::transport::check_samples(
             &alerts,
@@ -308,8 +308,8 @@ mod tests {
 
     #[test]
     fn alerts_carry_their_id_in_the_footer_and_judgement_buttons() {
-        let alerts = crate::alerts::templates::Templates::load(None, None).expect("alert templates");
-        let critical = crate::alerts::templates::sample(engine::alerts::AlertKind::CriticalDeal);
+        let alerts = alerts::templates::Templates::load(None, None).expect("alert templates");
+        let critical = alerts::templates::sample(engine::alerts::AlertKind::CriticalDeal);
         let m = messages().alert(&critical, &alerts.render(&critical).expect("render")).expect("alert");
         let footer = m["embeds"][0]["footer"]["text"].as_str().expect("footer");
         assert!(footer.contains(&critical.alert_id), "{footer}");
@@ -318,7 +318,7 @@ mod tests {
             ids(&m),
             ["task:D12345".to_owned(), format!("useful:{id}"), format!("false_alarm:{id}"), "snooze".into()]
         );
-        let weekly = crate::alerts::templates::sample(engine::alerts::AlertKind::WeeklySummary);
+        let weekly = alerts::templates::sample(engine::alerts::AlertKind::WeeklySummary);
         let m = messages().alert(&weekly, &alerts.render(&weekly).expect("render")).expect("weekly");
         assert!(ids(&m).is_empty(), "a summary is not judged");
     }

@@ -152,7 +152,7 @@ impl Transport for Discord {
         Router::new()
     }
 
-    fn channel(&self) -> Arc<dyn crate::alerts::channels::Channel> {
+    fn channel(&self) -> Arc<dyn alerts::channels::Channel> {
         Arc::new(channel::DiscordChannel::new(self.state.clone()))
     }
 
@@ -539,7 +539,7 @@ async fn on_modal(state: &AppState, discord: &DiscordState, modal: &ModalInterac
         return respond(discord, modal.id, &modal.token, DEFER_UPDATE, None).await;
     };
     let request = crate::server::api::FeedbackRequest {
-        action: crate::alerts::feedback::Action::FalseAlarm,
+        action: alerts::feedback::Action::FalseAlarm,
         reason: actions::reason(None, typed(modal, "reason")),
         snooze: None,
     };
@@ -602,12 +602,12 @@ mod tests {
     use super::*;
 
     fn verdict(alert_id: &str) -> actions::Verdict {
-        let given = crate::alerts::feedback::Feedback {
+        let given = alerts::feedback::Feedback {
             alert_id: alert_id.into(),
             user_id: "maria".into(),
             kind: engine::alerts::AlertKind::CriticalDeal,
             subject: "D1".into(),
-            action: crate::alerts::feedback::Action::Useful,
+            action: alerts::feedback::Action::Useful,
             reason: None,
             snooze_until_ms: None,
             snooze_score: None,

@@ -126,8 +126,8 @@ pub(crate) async fn halt(
             "resume": format!("dealwatch sync --tenant {tenant}"),
         }),
     };
-    let routing = crate::alerts::routing::Routing::load(store, tenant, channels).await?;
-    let alerts = crate::alerts::digest::plan_urgent(&[finding], &routing, now);
+    let routing = alerts::routing::Routing::load(store, tenant, channels).await?;
+    let alerts = alerts::digest::plan_urgent(&[finding], &routing, now);
     store.raise_alerts(tenant, &alerts).await?;
     Ok(())
 }

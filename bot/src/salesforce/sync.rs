@@ -330,8 +330,8 @@ async fn volume_check(
         rep: None,
         facts: serde_json::json!({ "source": "Salesforce", "visible": read, "previous": previous, "drop": drop }),
     };
-    let routing = crate::alerts::routing::Routing::load(store, tenant, channels).await?;
-    let alerts = crate::alerts::digest::plan_urgent(&[finding], &routing, now);
+    let routing = alerts::routing::Routing::load(store, tenant, channels).await?;
+    let alerts = alerts::digest::plan_urgent(&[finding], &routing, now);
     store.raise_alerts(tenant, &alerts).await?;
     Ok(Some(drop))
 }

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::error::{ApiError, ErrorBody};
-use super::tenants::{Scope, TenantEngine};
+use super::tenants::{Scope, TenantEngine, scope_of};
 use super::{AppState, Caller};
 use crate::alerts::settings::AlertSettings;
 use store::{AuditEntry, CurrentScore, HighRiskQuery, HistoryEntry, RiskPage, Role, SortBy};
@@ -228,7 +228,7 @@ pub async fn score_deal(
     }
     let engine = engine_for(&state, &caller).await?;
     let model = model_of(&engine)?;
-    let scope = Scope::of(state.store.as_ref(), &caller.tenant, &caller.claims).await?;
+    let scope = scope_of(state.store.as_ref(), &caller.tenant, &caller.claims).await?;
     let as_of = engine.as_of;
     let stored = engine.index.get(&deal_id).copied();
     // A stored deal may only be scored by someone who may see it, with or without a payload.
@@ -387,7 +387,7 @@ pub async fn get_deal(
         .deal(&caller.tenant, &deal_id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no deal {deal_id}")))?;
-    let scope = Scope::of(state.store.as_ref(), &caller.tenant, &caller.claims).await?;
+    let scope = scope_of(state.store.as_ref(), &caller.tenant, &caller.claims).await?;
     if !scope.allows(stored.record.owner.as_deref()) {
         return Err(ApiError::Forbidden(format!("Access denied: deal {deal_id} belongs to another rep's pipeline")));
     }
@@ -496,7 +496,7 @@ pub async fn high_risk(
             return Err(ApiError::validation("order", "enum", format!("unknown order {other:?}: use asc or desc")));
         }
     };
-    let scope = Scope::of(state.store.as_ref(), &caller.tenant, &caller.claims).await?;
+    let scope = scope_of(state.store.as_ref(), &caller.tenant, &caller.claims).await?;
     let offset = params.offset.unwrap_or(0);
     let query = HighRiskQuery { categories, owners: scope.owners(), sort_by, descending, limit, offset };
     let board = state.cache.board(&state.store, &caller.tenant).await?;
@@ -623,7 +623,7 @@ pub async fn pipeline_metrics(
     Extension(caller): Extension<Caller>,
 ) -> ApiResult<Json<PipelineMetrics>> {
     let engine = engine_for(&state, &caller).await?;
-    let scope = Scope::of(state.store.as_ref(), &caller.tenant, &caller.claims).await?;
+    let scope = scope_of(state.store.as_ref(), &caller.tenant, &caller.claims).await?;
     let as_of = engine.as_of;
     let model_version = engine.model.as_ref().map(|m| m.version.clone());
     let state2 = state.clone();
@@ -699,7 +699,7 @@ pub async fn ask(
     if question.chars().count() > 1000 {
         return Err(ApiError::validation("question", "max_length", "question is over 1,000 characters"));
     }
-    let scope = Scope::of(state.store.as_ref(), &caller.tenant, &caller.claims).await?;
+    let scope = scope_of(state.store.as_ref(), &caller.tenant, &caller.claims).await?;
     let users = state.store.users(&caller.tenant).await?;
     let user = users
         .into_iter()
@@ -745,7 +745,7 @@ pub(crate) async fn update_settings(
     user: &str,
     update: AlertSettings,
 ) -> ApiResult<(AlertSettings, DateTime<Utc>)> {
-    update.validate()?;
+    update.validate().map_err(ApiError::setting)?;
     let mut settings = AlertSettings::from_stored(state.store.alert_settings(tenant, user).await?);
     settings.critical_deals = update.critical_deals.or(settings.critical_deals);
     settings.daily_digest = update.daily_digest.or(settings.daily_digest);
@@ -803,7 +803,7 @@ pub async fn list_alerts(
     }
     let states = match params.state.as_deref() {
         None => Vec::new(),
-        Some(s) => vec![crate::alerts::AlertState::parse(s).ok_or_else(|| {
+        Some(s) => vec![alerts::AlertState::parse(s).ok_or_else(|| {
             ApiError::validation(
                 "state",
                 "enum",
@@ -811,7 +811,7 @@ pub async fn list_alerts(
             )
         })?],
     };
-    let query = crate::alerts::AlertQuery {
+    let query = alerts::AlertQuery {
         states,
         recipient: Some(caller.claims.sub.clone()),
         limit: Some(limit),
@@ -841,13 +841,13 @@ pub async fn list_alerts(
 #[serde(deny_unknown_fields)]
 pub struct FeedbackRequest {
     /// useful, not_relevant, false_alarm or snooze.
-    pub action: crate::alerts::feedback::Action,
+    pub action: alerts::feedback::Action,
     /// Why it was a false alarm (optional, at most 500 characters kept).
     #[serde(default)]
     pub reason: Option<String>,
     /// For snooze: 1d (default), 1w, or score (until the score moves by 10).
     #[serde(default)]
-    pub snooze: Option<crate::alerts::feedback::SnoozeFor>,
+    pub snooze: Option<alerts::feedback::SnoozeFor>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -855,12 +855,12 @@ pub struct FeedbackResponse {
     pub alert_id: String,
     /// False when this click was already recorded (a retry): nothing changed.
     pub recorded: bool,
-    pub action: crate::alerts::feedback::Action,
+    pub action: alerts::feedback::Action,
     pub snoozed_until: Option<DateTime<Utc>>,
     /// For a snooze until the score moves: the score it must move away from by 10.
     pub until_score_moves_from: Option<u8>,
     /// The tenant's threshold for this kind after the click, when feedback has tuned it.
-    pub tuning: Option<crate::alerts::feedback::Tuning>,
+    pub tuning: Option<alerts::feedback::Tuning>,
 }
 
 #[utoipa::path(post, path = "/v1/alerts/{alert_id}/feedback", tag = "alerts", params(("alert_id" = String, Path)),
@@ -896,12 +896,12 @@ pub async fn alert_feedback(
 /// A click on an alert, as stored.
 #[derive(Debug, Clone)]
 pub struct Judged {
-    pub alert: crate::alerts::Alert,
-    pub given: crate::alerts::feedback::Feedback,
+    pub alert: alerts::Alert,
+    pub given: alerts::feedback::Feedback,
     /// False when this click was already recorded (a retry): nothing changed.
     pub recorded: bool,
     /// The tenant's threshold for the kind after the click, when feedback has tuned it.
-    pub tuning: Option<crate::alerts::feedback::Tuning>,
+    pub tuning: Option<alerts::feedback::Tuning>,
 }
 
 /// Records `actor`'s click on `alert_id` (from the REST API or a chat button): checks they may
@@ -920,7 +920,7 @@ pub(crate) async fn give_feedback(
 ) -> ApiResult<Option<Judged>> {
     use crate::alerts::feedback::Action;
     use crate::alerts::routes::is_shared;
-    let query = crate::alerts::AlertQuery { alert_id: Some(alert_id.to_owned()), ..Default::default() };
+    let query = alerts::AlertQuery { alert_id: Some(alert_id.to_owned()), ..Default::default() };
     let Some(alert) =
         state.store.alerts(tenant, &query).await?.into_iter().next().filter(|a| {
             a.recipient == actor || role == Role::Admin || (is_shared(&a.recipient) && role == Role::Manager)
@@ -930,8 +930,7 @@ pub(crate) async fn give_feedback(
     };
     let now = Utc::now();
     let judge = if is_shared(&alert.recipient) { alert.recipient.as_str() } else { actor };
-    let given =
-        crate::alerts::feedback::on_alert(&alert, judge, request.action, request.reason.clone(), request.snooze, now);
+    let given = alerts::feedback::on_alert(&alert, judge, request.action, request.reason.clone(), request.snooze, now);
     let recorded = state.store.record_feedback(tenant, &given).await?;
     let mut tuning = None;
     if recorded {
@@ -954,7 +953,7 @@ pub(crate) async fn give_card_feedback(
     user: &store::User,
     deal_id: &str,
     request: &FeedbackRequest,
-) -> ApiResult<Option<(crate::alerts::feedback::Feedback, bool, Option<crate::alerts::feedback::Tuning>)>> {
+) -> ApiResult<Option<(alerts::feedback::Feedback, bool, Option<alerts::feedback::Tuning>)>> {
     use crate::alerts::feedback::Action;
     let Some(engine) = state.cache.get(&state.store, tenant, today()).await? else { return Ok(None) };
     let Some(&i) = engine.index.get(deal_id) else { return Ok(None) };
@@ -968,15 +967,8 @@ pub(crate) async fn give_card_feedback(
     let Some(p_loss) = engine.open_risk(engine.as_of, &state.texts).map(|risk| risk[i]) else { return Ok(None) };
     let score = engine::domain::risk_score(p_loss);
     let (actor, now) = (user.user_id.as_str(), Utc::now());
-    let given = crate::alerts::feedback::on_card(
-        deal_id,
-        score,
-        actor,
-        request.action,
-        request.reason.clone(),
-        request.snooze,
-        now,
-    );
+    let given =
+        alerts::feedback::on_card(deal_id, score, actor, request.action, request.reason.clone(), request.snooze, now);
     let recorded = state.store.record_feedback(tenant, &given).await?;
     let mut tuning = None;
     if recorded {
@@ -1010,7 +1002,7 @@ async fn retune(
     actor: &str,
     kind: engine::alerts::AlertKind,
     now: DateTime<Utc>,
-) -> ApiResult<Option<crate::alerts::feedback::Tuning>> {
+) -> ApiResult<Option<alerts::feedback::Tuning>> {
     use crate::alerts::feedback::{Tuning, counts};
     let current = state.store.tunings(tenant).await?.into_iter().find(|t| t.kind == kind);
     if current.as_ref().is_some_and(|t| t.source == "admin") {
@@ -1039,7 +1031,7 @@ async fn retune(
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TuningState {
     /// Thresholds that differ from the defaults, with who set them and why.
-    pub tunings: Vec<crate::alerts::feedback::Tuning>,
+    pub tunings: Vec<alerts::feedback::Tuning>,
     pub default_critical_threshold: u8,
 }
 
@@ -1101,7 +1093,7 @@ pub async fn set_tuning(
                 "threshold must be 51-100 (above it a score is critical)",
             ));
         }
-        (Some(t), false) => Some(crate::alerts::feedback::Tuning {
+        (Some(t), false) => Some(alerts::feedback::Tuning {
             kind,
             threshold: t,
             source: "admin".into(),
@@ -1124,32 +1116,32 @@ pub async fn set_tuning(
 }
 
 #[utoipa::path(get, path = "/v1/alerts/routes", tag = "alerts",
-    responses((status = 200, body = crate::alerts::routes::AlertRoutes), (status = 401, body = ErrorBody),
+    responses((status = 200, body = alerts::routes::AlertRoutes), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn get_routes(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-) -> ApiResult<Json<crate::alerts::routes::AlertRoutes>> {
+) -> ApiResult<Json<alerts::routes::AlertRoutes>> {
     use crate::alerts::routes::{AlertRoutes, SETTING};
     require_admin(&caller)?;
     Ok(Json(AlertRoutes::from_stored(state.store.tenant_setting(&caller.tenant, SETTING).await?)))
 }
 
 /// Replaces the tenant's shared destinations per alert kind (`{"routes": {}}` removes them all).
-#[utoipa::path(put, path = "/v1/alerts/routes", tag = "alerts", request_body = crate::alerts::routes::AlertRoutes,
-    responses((status = 200, body = crate::alerts::routes::AlertRoutes), (status = 401, body = ErrorBody),
+#[utoipa::path(put, path = "/v1/alerts/routes", tag = "alerts", request_body = alerts::routes::AlertRoutes,
+    responses((status = 200, body = alerts::routes::AlertRoutes), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn set_routes(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     body: Bytes,
-) -> ApiResult<Json<crate::alerts::routes::AlertRoutes>> {
+) -> ApiResult<Json<alerts::routes::AlertRoutes>> {
     use crate::alerts::routes::{AlertRoutes, SETTING};
     require_admin(&caller)?;
     let routes: AlertRoutes = parse_json(&body)?;
-    routes.validate()?;
+    routes.validate().map_err(ApiError::setting)?;
     check_destinations(&state, &caller.tenant, &routes).await?;
     let value = serde_json::to_value(&routes).map_err(|e| ApiError::Internal(e.into()))?;
     state.store.save_tenant_setting(&caller.tenant, SETTING, &value, &caller.claims.sub, Utc::now()).await?;
@@ -1163,7 +1155,7 @@ pub async fn set_routes(
 async fn check_destinations(
     state: &AppState,
     tenant: &store::TenantId,
-    routes: &crate::alerts::routes::AlertRoutes,
+    routes: &alerts::routes::AlertRoutes,
 ) -> ApiResult<()> {
     for (kind, route) in &routes.routes {
         for (i, target) in route.targets.iter().enumerate() {
@@ -1184,13 +1176,13 @@ async fn check_destinations(
 }
 
 #[utoipa::path(get, path = "/v1/alerts/effectiveness", tag = "alerts",
-    responses((status = 200, body = crate::alerts::feedback::Effectiveness), (status = 401, body = ErrorBody),
+    responses((status = 200, body = alerts::feedback::Effectiveness), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn alert_effectiveness(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-) -> ApiResult<Json<crate::alerts::feedback::Effectiveness>> {
+) -> ApiResult<Json<alerts::feedback::Effectiveness>> {
     if caller.claims.role == Role::Rep {
         return Err(ApiError::Forbidden("Access denied: alert effectiveness is for managers and admins".into()));
     }
@@ -1200,17 +1192,15 @@ pub async fn alert_effectiveness(
     if let Some((_, known)) = kept.get(&caller.tenant).filter(|(at, _)| at.elapsed() < EFFECTIVENESS_TTL) {
         return Ok(Json(known.clone()));
     }
-    let alerts = state
-        .store
-        .alerts(&caller.tenant, &crate::alerts::AlertQuery { limit: Some(u32::MAX), ..Default::default() })
-        .await?;
+    let alerts =
+        state.store.alerts(&caller.tenant, &alerts::AlertQuery { limit: Some(u32::MAX), ..Default::default() }).await?;
     let feedback = state.store.feedback(&caller.tenant, DateTime::<Utc>::UNIX_EPOCH).await?;
     let deals: Vec<(String, Outcome, Option<NaiveDate>)> =
         match state.cache.get(&state.store, &caller.tenant, today()).await? {
             Some(engine) => engine.dataset.deals.iter().map(|d| (d.id.to_string(), d.outcome, d.closed)).collect(),
             None => Vec::new(),
         };
-    let computed = crate::alerts::feedback::effectiveness(&alerts, &feedback, &deals);
+    let computed = alerts::feedback::effectiveness(&alerts, &feedback, &deals);
     kept.insert(caller.tenant.clone(), (std::time::Instant::now(), computed.clone()));
     Ok(Json(computed))
 }

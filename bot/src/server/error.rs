@@ -137,8 +137,11 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<crate::alerts::settings::SettingsError> for ApiError {
-    fn from(e: crate::alerts::settings::SettingsError) -> Self {
+impl ApiError {
+    /// A refused setting: a 422 naming the field (the settings' error lives below the HTTP
+    /// layer, so it is mapped by name rather than by `From`, which the blanket conversion to a
+    /// 500 would shadow).
+    pub fn setting(e: alerts::settings::SettingsError) -> Self {
         ApiError::Validation { message: e.message, field: Some(e.field), constraint: e.constraint }
     }
 }

@@ -58,7 +58,7 @@ pub struct Inner {
     pub sources: sources::Sources,
     /// Each tenant's alert effectiveness, and when it was computed.
     pub effectiveness:
-        tokio::sync::Mutex<std::collections::HashMap<TenantId, (Instant, crate::alerts::feedback::Effectiveness)>>,
+        tokio::sync::Mutex<std::collections::HashMap<TenantId, (Instant, alerts::feedback::Effectiveness)>>,
     pub metrics: PrometheusHandle,
     /// The tenant whose model `/readyz` requires (the demo's).
     pub ready_tenant: Option<TenantId>,
@@ -387,7 +387,7 @@ pub async fn serve(
     let jobs_every = Duration::from_secs(settings.jobs.poll_seconds.max(1));
     let state = AppState::new(settings, store.clone(), texts.clone(), demo.clone())?;
     let sender = if state.settings.alerts.deliver {
-        let sender = crate::alerts::deliver::Sender::with_transports(&state.settings, store.clone(), &state.transports);
+        let sender = crate::wiring::sender_with(&state.settings, store.clone(), &state.transports);
         Some(sender.context("setting up alert delivery")?)
     } else {
         None

@@ -146,7 +146,7 @@ async fn share(
     .await?;
     let mut message = state.slack.render(&asked.reply)?;
     if let Some(blocks) = message["blocks"].as_array_mut() {
-        let by = format!("Shared by <@{}> · asked: {}", origin.slack_user, crate::alerts::templates::mrkdwn(question));
+        let by = format!("Shared by <@{}> · asked: {}", origin.slack_user, alerts::templates::mrkdwn(question));
         blocks.insert(0, json!({ "type": "context", "elements": [{ "type": "mrkdwn", "text": by }] }));
     }
     let blocks: Vec<slack_morphism::prelude::SlackBlock> = serde_json::from_value(message["blocks"].clone())?;
@@ -338,7 +338,7 @@ async fn why_submitted(
 
 async fn settings_submitted(state: &AppState, ws: &Workspace, user: &User, slack_user: &str, view: &Value) -> Response {
     let current = match state.store.alert_settings(&ws.tenant, &user.user_id).await {
-        Ok(s) => crate::alerts::settings::AlertSettings::from_stored(s),
+        Ok(s) => alerts::settings::AlertSettings::from_stored(s),
         Err(e) => {
             tracing::error!(error = %e, "reading settings");
             return errors("timezone", SORRY);

@@ -15,6 +15,7 @@
 //! A workspace maps to a tenant through `[slack] workspaces`; a Slack user is the Dealwatch
 //! user with that Slack id, and sees what their role lets them see.
 
+pub mod channel;
 pub mod install;
 mod interact;
 pub mod socket;
@@ -39,11 +40,12 @@ use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 use tera::Tera;
 
-use crate::alerts::channels::{SendError, SlackWebClient, slack_error};
+use crate::alerts::channels::SendError;
 use crate::alerts::templates::mrkdwn;
 use crate::chat::Reply;
 use crate::chat::command::{self, Command};
 use crate::server::AppState;
+use crate::slack::channel::{SlackWebClient, slack_error};
 use store::{IdempotencyState, SlackInstallation, TenantId, User};
 use workspace::{Web, Workspace};
 
@@ -112,7 +114,7 @@ impl SlackState {
         let installer = install::Installer::new(s)?;
         let app_token = socket::app_token(s)?;
         let client = if s.bot_token.is_some() || installer.is_some() || app_token.is_some() {
-            Some(crate::alerts::channels::slack_client(&s.api_url)?)
+            Some(channel::slack_client(&s.api_url)?)
         } else {
             None
         };
@@ -158,7 +160,7 @@ impl SlackState {
     /// The settings modal, the false-alarm modal and the home tab with sample data.
     pub fn sample_views(&self) -> anyhow::Result<Vec<(&'static str, Value)>> {
         let user = sample_user();
-        let settings = crate::alerts::settings::AlertSettings::default();
+        let settings = alerts::settings::AlertSettings::default();
         let form = views::SettingsForm::new(&settings, &user, &self.channels, "command");
         let home = views::HomeDeal {
             deal_id: "D1".into(),
@@ -238,7 +240,7 @@ impl SlackState {
 
     /// The link to a deal in the CRM, when `[alerts] deal_url` is set.
     fn deal_link(&self, deal_id: &str) -> Option<String> {
-        self.deal_url.as_ref().map(|u| u.replace("{deal_id}", &crate::alerts::templates::urlencoding(deal_id)))
+        self.deal_url.as_ref().map(|u| u.replace("{deal_id}", &alerts::templates::urlencoding(deal_id)))
     }
 
     /// A risk card (the engine's `RiskScore` as JSON) as a Slack message. Every text here and in
@@ -314,7 +316,7 @@ impl SlackState {
                 let text = format!(
                     "Pipeline: {} open deals, {} risk-adjusted",
                     view.open_deals,
-                    crate::alerts::templates::money(view.risk_adjusted_value)
+                    alerts::templates::money(view.risk_adjusted_value)
                 );
                 ("pipeline.json", text)
             }
@@ -458,7 +460,7 @@ async fn open_modal(web: &Web, trigger: &str, view: Value) -> Result<(), SendErr
 /// The settings modal for `user`.
 async fn settings_modal(state: &AppState, ws: &Workspace, user: &User, from: &str) -> anyhow::Result<Value> {
     let stored = state.store.alert_settings(&ws.tenant, &user.user_id).await?;
-    let settings = crate::alerts::settings::AlertSettings::from_stored(stored);
+    let settings = alerts::settings::AlertSettings::from_stored(stored);
     let form = views::SettingsForm::new(&settings, user, &state.slack.channels, from);
     state.slack.settings_modal(&form)
 }
@@ -838,8 +840,7 @@ async fn home_view(
         .filter_map(|r| r.scored_at)
         .max()
         .map_or_else(|| "-".to_owned(), |d| views::local(d, &user.time_zone));
-    let query =
-        crate::alerts::AlertQuery { recipient: Some(user.user_id.clone()), limit: Some(50), ..Default::default() };
+    let query = alerts::AlertQuery { recipient: Some(user.user_id.clone()), limit: Some(50), ..Default::default() };
     let week_ago = now - chrono::Duration::days(7);
     let alerts: Vec<views::HomeLine> = state
         .store
@@ -861,7 +862,7 @@ async fn home_view(
         .feedback(tenant, now - chrono::Duration::days(8))
         .await?
         .into_iter()
-        .filter(|f| f.user_id == user.user_id && crate::alerts::feedback::Silences::silences(f, f.snooze_score, now))
+        .filter(|f| f.user_id == user.user_id && alerts::feedback::Silences::silences(f, f.snooze_score, now))
         .map(|f| views::HomeLine {
             kind: views::kind_label(f.kind),
             subject: f.subject.clone(),
@@ -875,7 +876,7 @@ async fn home_view(
         })
         .collect();
     let stored = state.store.alert_settings(tenant, &user.user_id).await?;
-    let settings = crate::alerts::settings::AlertSettings::from_stored(stored);
+    let settings = alerts::settings::AlertSettings::from_stored(stored);
     let muted: Vec<String> = settings.muted.iter().flatten().map(|&k| views::kind_label(k)).collect();
     state.slack.home(user, &deals, mine.len(), &alerts, &snoozes, &muted, &as_of)
 }
@@ -900,10 +901,10 @@ mod tests {
             let m = slack.render(&reply).expect("render");
             inert::slack(&m).unwrap_or_else(|e| panic!("{reply:?}: {e}"));
         }
-        let alerts = crate::alerts::templates::Templates::load(None, Some("https://crm.example.com/{deal_id}".into()))
+        let alerts = alerts::templates::Templates::load(None, Some("https://crm.example.com/{deal_id}".into()))
             .expect("alert templates");
-        for kind in crate::alerts::templates::RENDERED {
-            let m = alerts.render(&crate::alerts::templates::sample_named(kind, &hostile)).expect("render");
+        for kind in alerts::templates::RENDERED {
+            let m = alerts.render(&alerts::templates::sample_named(kind, &hostile)).expect("render");
             // What the Slack channel posts: the subject as the notification text, and the blocks.
             let posted = serde_json::json!({ "text": m.slack_text(), "blocks": m.blocks });
             inert::slack(&posted).unwrap_or_else(|e| panic!("{}: {e}", kind.as_str()));

@@ -87,7 +87,7 @@ impl SocketMode {
 #[allow(clippy::needless_pass_by_value)]
 fn log_error(
     error: BoxError,
-    _client: Arc<crate::alerts::channels::SlackWebClient>,
+    _client: Arc<crate::slack::channel::SlackWebClient>,
     _state: SlackClientEventsUserState,
 ) -> HttpStatusCode {
     tracing::warn!(error = %error, "Slack Socket Mode");

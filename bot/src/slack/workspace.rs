@@ -13,9 +13,10 @@ use std::time::{Duration, Instant};
 use slack_morphism::prelude::*;
 use tokio::sync::RwLock;
 
-use crate::alerts::channels::{SendError, SlackWebClient};
+use crate::alerts::channels::SendError;
 use crate::server::AppState;
 use crate::server::tenants::Scope;
+use crate::slack::channel::SlackWebClient;
 use store::{TenantId, User};
 
 /// How long a `users.lookupByEmail` answer (found or not) is remembered.
@@ -185,7 +186,7 @@ async fn by_email<'a>(state: &AppState, ws: &Workspace, users: &'a [User], slack
                         directory.emails.write().await.insert(key, (Some(r.user.id.to_string()), Instant::now()));
                         Some(r.user.id.to_string())
                     }
-                    Err(e) => match crate::alerts::channels::slack_error(e) {
+                    Err(e) => match crate::slack::channel::slack_error(e) {
                         // Not in this workspace: remembered, like a hit.
                         SendError::Permanent(reason) => {
                             tracing::debug!(%reason, "users.lookupByEmail found nobody");

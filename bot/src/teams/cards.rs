@@ -49,7 +49,7 @@ impl Cards {
 
     /// Draws every reply and alert kind with sample data, judged and not: a broken template
     /// fails here.
-    pub fn check(&self, questions: &Questions, alerts: &crate::alerts::templates::Templates) -> anyhow::Result<()> {
+    pub fn check(&self, questions: &Questions, alerts: &alerts::templates::Templates) -> anyhow::Result<()> {
         for judged in [None, Some("🔕 Snoozed until Tue 09 Jun 09:00 by Maria")] {
             crate::chat::transport::check_samples(
                 alerts,
@@ -61,7 +61,7 @@ impl Cards {
             )?;
         }
         let user = crate::chat::samples::sample_user();
-        let settings = crate::alerts::settings::AlertSettings::default();
+        let settings = alerts::settings::AlertSettings::default();
         let channels = ["teams".to_owned(), "email".to_owned(), "log".to_owned()];
         let form = crate::chat::form::SettingsForm::new(&settings, &user, &channels, "command");
         for (notice, failed) in [(None, false), (Some("✅ Saved."), false), (Some("Not saved: no such zone"), true)] {
@@ -125,7 +125,7 @@ impl Cards {
             Reply::Answer { answered } if answered.card.is_some() => {
                 let mut card = self.reply(answered.card.as_deref().context("the answer's card")?, questions)?;
                 if let Some(body) = card["body"].as_array_mut() {
-                    body.push(json!({ "type": "TextBlock", "text": crate::alerts::templates::markdown(&answered.understood), "isSubtle": true,
+                    body.push(json!({ "type": "TextBlock", "text": alerts::templates::markdown(&answered.understood), "isSubtle": true,
                                       "size": "Small", "wrap": true }));
                 }
                 Ok(card)
@@ -316,14 +316,14 @@ mod tests {
     #[test]
     fn every_reply_and_alert_renders_as_a_card_teams_takes() {
         let questions = Questions::load(None, None).expect("questions");
-        let alerts = crate::alerts::templates::Templates::load(None, None).expect("alert templates");
+        let alerts = alerts::templates::Templates::load(None, None).expect("alert templates");
         cards().check(&questions, &alerts).expect("every sample renders and passes the checks");
     }
 
     #[test]
     fn names_from_the_crm_stay_text_on_teams_cards() {
         let questions = Questions::load(None, None).expect("questions");
-        let alerts = crate::alerts::templates::Templates::load(None, None).expect("alert templates");
+        let alerts = alerts::templates::Templates::load(None, None).expect("alert templates");
         let c = cards();
         for judged in [None, Some("🔕 Snoozed until Tue 09 Jun 09:00 by Maria")] {
             crate::chat::transport::check_samples(
@@ -364,7 +364,7 @@ mod tests {
             crate::chat::actions::Action::read("card_snooze", snooze["value"].as_str(), snooze["choice"].as_str());
         assert!(
             matches!(action, Some(crate::chat::actions::Action::Card(ref d, 82, ref r))
-                if d == "D12345" && r.snooze == Some(crate::alerts::feedback::SnoozeFor::Week)),
+                if d == "D12345" && r.snooze == Some(alerts::feedback::SnoozeFor::Week)),
             "{snooze}"
         );
     }
@@ -380,15 +380,15 @@ mod tests {
 
     #[test]
     fn alerts_render_with_their_words_and_buttons() {
-        let alerts = crate::alerts::templates::Templates::load(None, None).expect("alert templates");
+        let alerts = alerts::templates::Templates::load(None, None).expect("alert templates");
         let cards = cards();
-        let critical = crate::alerts::templates::sample(engine::alerts::AlertKind::CriticalDeal);
+        let critical = alerts::templates::sample(engine::alerts::AlertKind::CriticalDeal);
         let card = cards.alert(&critical, &alerts.render(&critical).expect("render"), None).expect("card");
         let text = texts(&card);
         assert!(text.contains(r"🚨 Critical deal: Acme \<Corp\> & Sons"), "{text}");
         assert!(text.contains("82/100 (critical), up from 68"), "{text}");
         assert_eq!(verbs(&card), ["task", "snooze", "snooze", "snooze", "useful", "false_alarm"]);
-        let decline = crate::alerts::templates::sample(engine::alerts::AlertKind::SegmentDecline);
+        let decline = alerts::templates::sample(engine::alerts::AlertKind::SegmentDecline);
         let message = alerts.render(&decline).expect("render");
         let card = cards.alert(&decline, &message, None).expect("card");
         let text = texts(&card);
@@ -396,7 +396,7 @@ mod tests {
         assert!(text.contains("26 losses (vs 20.7 expected)"), "{text}");
         assert!(!text.contains("WIN RATE DECLINE: HealthTech"), "the header line is the title: {text}");
         assert_eq!(verbs(&card), ["useful", "not_relevant"]);
-        let digest = crate::alerts::templates::sample(engine::alerts::AlertKind::DailyDigest);
+        let digest = alerts::templates::sample(engine::alerts::AlertKind::DailyDigest);
         let card = cards.alert(&digest, &alerts.render(&digest).expect("render"), None).expect("card");
         assert!(verbs(&card).is_empty(), "a digest is not judged");
         assert!(texts(&card).contains(r"Acme \<Corp\> & Sons (D12345) $45K - 82/100 risk"), "{}", texts(&card));

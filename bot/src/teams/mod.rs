@@ -130,7 +130,7 @@ impl Transport for Teams {
         Router::new().route("/api/messages", post(messages)).layer(Extension(self.state.clone()))
     }
 
-    fn channel(&self) -> Arc<dyn crate::alerts::channels::Channel> {
+    fn channel(&self) -> Arc<dyn alerts::channels::Channel> {
         Arc::new(channel::TeamsChannel::new(self.state.clone()))
     }
 
@@ -626,7 +626,7 @@ fn click_of(data: &Value) -> Option<Action> {
     let text = |key: &str| data[key].as_str().filter(|s| !s.is_empty());
     let mut action = Action::read(text("verb")?, text("value"), text("choice"))?;
     if let Action::Alert(_, request) | Action::Card(_, _, request) = &mut action
-        && request.action == crate::alerts::feedback::Action::FalseAlarm
+        && request.action == alerts::feedback::Action::FalseAlarm
     {
         request.reason = actions::reason(text("reason").map(str::to_owned), text("details").map(str::to_owned));
     }
@@ -746,7 +746,7 @@ async fn judged_card(
             _ => teams.cards.words(line),
         };
     }
-    let query = crate::alerts::AlertQuery { alert_id: Some(verdict.given.alert_id.clone()), ..Default::default() };
+    let query = alerts::AlertQuery { alert_id: Some(verdict.given.alert_id.clone()), ..Default::default() };
     let Some(alert) = state.store.alerts(tenant, &query).await?.into_iter().next() else {
         return teams.cards.words(line);
     };

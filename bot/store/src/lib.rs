@@ -21,6 +21,7 @@ mod models;
 mod people;
 mod postgres;
 mod requests;
+mod scope;
 mod scores;
 mod sqlite;
 mod tenants;
@@ -39,6 +40,7 @@ pub use jobs::{JobOutcome, JobRun, Jobs};
 pub use models::{ModelInfo, ModelStatus, Models};
 pub use people::{People, Role, User};
 pub use requests::{AuditEntry, IDEMPOTENCY_KEPT, IdempotencyState, Requests};
+pub use scope::{DealFilter, Scope};
 pub use scores::{
     AlertPlanner, HighRiskQuery, NoAlerts, RecentAlert, RiskPage, RiskyDeal, ScoreChange, ScoreUpdate, Scores,
     ScoresSaved, SortBy,

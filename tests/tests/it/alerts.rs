@@ -5,10 +5,11 @@
 
 use std::sync::Arc;
 
-use bot::alerts::channels::{Address, Channel, LogChannel, SlackChannel};
+use bot::alerts::channels::{Address, Channel, LogChannel};
 use bot::alerts::deliver::{Report, Sender, SenderConfig};
 use bot::alerts::templates::Templates;
 use bot::alerts::{AlertQuery, AlertState, NewAlert};
+use bot::slack::channel::SlackChannel;
 use bot::store::{Role, ScoreUpdate, Store, TenantId, User};
 use chrono::{DateTime, Duration, Utc};
 use engine::alerts::AlertKind;

@@ -1044,8 +1044,7 @@ async fn markup(rig: &Rig, tally: &mut Tally) {
         store.raise_alerts(&evil, &[alert]).await.expect("raise");
     }
     let settings = &rig.server.state.settings;
-    let sender = bot::alerts::deliver::Sender::with_transports(settings, store.clone(), &rig.server.state.transports)
-        .expect("sender");
+    let sender = bot::wiring::sender_with(settings, store.clone(), &rig.server.state.transports).expect("sender");
     let report = sender.deliver_due(Utc::now() + Duration::seconds(1)).await.expect("deliver");
     let slack = rig.slack.posted().into_iter().rev().find(|p| p.text.as_deref().unwrap_or_default().contains("Evil"));
     let slack = slack.map(|p| json!({ "text": p.text, "blocks": p.blocks })).unwrap_or_default();

@@ -369,8 +369,7 @@ async fn alerts_reach_discord_once_even_when_it_fails_after_posting() {
         let b = store.store.backend();
         let rig = rig(store).await;
         let s = rig.server.store.store.clone();
-        let sender =
-            bot::alerts::deliver::Sender::from_settings(&rig.server.state.settings, s.clone()).expect("sender");
+        let sender = bot::wiring::sender(&rig.server.state.settings, s.clone()).expect("sender");
         let footers = |channel: &str, id: &str| {
             rig.discord
                 .messages(channel)

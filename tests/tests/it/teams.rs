@@ -466,8 +466,7 @@ async fn alerts_reach_teams_proactively_and_busy_connectors_delay_them_without_d
         let b = store.store.backend();
         let rig = rig(store).await;
         let s = rig.server.store.store.clone();
-        let sender =
-            bot::alerts::deliver::Sender::from_settings(&rig.server.state.settings, s.clone()).expect("sender");
+        let sender = bot::wiring::sender(&rig.server.state.settings, s.clone()).expect("sender");
         // Installing the app in a personal chat stores the reference and says hello.
         let install = rig.teams.conversation_update("a:rep1", "29:rep1", "aad-rep1");
         assert_eq!(rig.post(&install).await.0, 200, "{b}");

@@ -16,10 +16,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::channels::{Address, Channel, EmailChannel, LogChannel, SendError, SlackChannel};
+use super::channels::{Address, Channel, EmailChannel, LogChannel, SendError};
 use super::templates::Templates;
 use super::{Alert, NewAlert, Outcome, ms};
-use crate::config::Settings;
+use ::settings::Settings;
 use store::{Store, StoreError, TenantId, User};
 
 #[derive(Debug, Clone)]
@@ -77,43 +77,25 @@ impl Sender {
         Self { store, channels, templates, config }
     }
 
-    /// The sender the configuration describes: its channels, the templates (from the prompts
-    /// directory, else bundled), the retry settings. Fails on a bad template or channel setting.
-    pub fn from_settings(settings: &Settings, store: Arc<dyn Store>) -> anyhow::Result<Sender> {
-        let transports = crate::chat::transport::configured(settings, &store)?;
-        Sender::with_transports(settings, store, &transports)
-    }
-
-    /// The same, delivering to the chat platforms through `transports` already built (the
-    /// server's, so a platform's client and its token are made once).
-    pub fn with_transports(
+    /// The sender the configuration describes: the templates (from the prompts directory, else
+    /// bundled), the retry settings, and its channels: the log always, email when configured, and
+    /// `platforms` (the chat adapters' channels, which the binary's wiring builds). Fails on a
+    /// bad template or channel setting.
+    pub fn from_settings(
         settings: &Settings,
         store: Arc<dyn Store>,
-        transports: &[Arc<dyn crate::chat::transport::Transport>],
+        platforms: Vec<Arc<dyn Channel>>,
     ) -> anyhow::Result<Sender> {
         super::chart::load_font(settings.alerts.chart_font.as_deref());
         let templates = Templates::load(settings.prompts_dir.as_deref(), settings.alerts.deal_url.clone())?;
-        let channels = Sender::channels(settings, transports)?;
-        Ok(Sender::new(store, channels, Arc::new(templates), SenderConfig::from_settings(settings)))
-    }
-
-    /// The channels `settings` configure: the log always, Slack and email when configured, and
-    /// each chat transport's (Teams, Discord).
-    pub fn channels(
-        settings: &Settings,
-        transports: &[Arc<dyn crate::chat::transport::Transport>],
-    ) -> anyhow::Result<Vec<Arc<dyn Channel>>> {
         let mut channels: Vec<Arc<dyn Channel>> =
             vec![Arc::new(LogChannel::new(settings.data_dir.join(&settings.alerts.log_file))?)];
-        if let Some(token) = &settings.slack.bot_token {
-            channels.push(Arc::new(SlackChannel::new(&settings.slack.api_url, token)?));
-        }
         if let Some(url) = &settings.email.smtp_url {
             let from = settings.email.from.as_deref().unwrap_or("Dealwatch <dealwatch@localhost>");
             channels.push(Arc::new(EmailChannel::new(url, from, settings.email.ca_file.as_deref())?));
         }
-        channels.extend(transports.iter().map(|t| t.channel()));
-        Ok(channels)
+        channels.extend(platforms);
+        Ok(Sender::new(store, channels, Arc::new(templates), SenderConfig::from_settings(settings)))
     }
 
     /// Delivers everything due at `now`, for every tenant.

@@ -164,7 +164,7 @@ impl Templates {
 /// `md` (Markdown escaping, for Teams' Adaptive Cards and Discord). Every value that comes from
 /// the CRM or a person goes through the escaping of the markup it lands in, so a deal named
 /// `<!channel>` or `[Log in](https://…)` shows as written and does nothing.
-pub(crate) fn register_filters(tera: &mut Tera) {
+pub fn register_filters(tera: &mut Tera) {
     tera.register_filter("money", money_filter);
     tera.register_filter("slack", slack_escape);
     tera.register_filter("md", markdown_escape);
@@ -176,7 +176,7 @@ fn money_filter(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Value
 }
 
 /// `$850`, `$45K`, `$1.2M`: amounts as the seeds write them.
-pub(crate) fn money(amount: f64) -> String {
+pub fn money(amount: f64) -> String {
     match amount.abs() {
         a if a >= 999_500.0 => format!("${:.1}M", amount / 1e6).replace(".0M", "M"),
         a if a >= 1_000.0 => format!("${:.0}K", amount / 1e3),
@@ -199,7 +199,7 @@ fn slack_escape(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Value
 
 /// `text` with the three characters Slack's mrkdwn reserves escaped: no mention, channel ping
 /// or link can come from it.
-pub(crate) fn mrkdwn(text: &str) -> String {
+pub fn mrkdwn(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
@@ -211,7 +211,7 @@ fn markdown_escape(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Va
 }
 
 /// `text` with Markdown's markup characters escaped.
-pub(crate) fn markdown(text: &str) -> String {
+pub fn markdown(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
         if matches!(c, '\\' | '*' | '_' | '~' | '`' | '|' | '>' | '<' | '#' | '[' | ']') {
@@ -222,13 +222,13 @@ pub(crate) fn markdown(text: &str) -> String {
     out
 }
 
-pub(crate) fn urlencoding(s: &str) -> String {
+pub fn urlencoding(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 /// A representative alert of `kind`, for checking templates.
 pub fn sample(kind: AlertKind) -> Alert {
-    sample_named(kind, &crate::chat::samples::same)
+    sample_named(kind, &super::samples::same)
 }
 
 /// The payload fields of a sample alert that hold what the CRM or a person wrote: deal ids and
@@ -253,8 +253,8 @@ const NAMED: [&str; 16] = [
 ];
 
 /// [`sample`] with the names in it given by `n`.
-pub fn sample_named(kind: AlertKind, n: crate::chat::samples::Names<'_>) -> Alert {
-    fn rename(value: &mut Value, n: crate::chat::samples::Names<'_>, named: bool) {
+pub fn sample_named(kind: AlertKind, n: super::samples::Names<'_>) -> Alert {
+    fn rename(value: &mut Value, n: super::samples::Names<'_>, named: bool) {
         match value {
             Value::String(s) if named => *s = n(s),
             Value::Array(items) => items.iter_mut().for_each(|v| rename(v, n, named)),
@@ -397,10 +397,7 @@ mod tests {
             actions["elements"].as_array().expect("elements").iter().filter_map(|e| e["action_id"].as_str()).collect();
         assert_eq!(ids, ["open_deal", "task", "snooze", "useful", "false_alarm"]);
         assert_eq!(actions["block_id"], "alert:0190f0e2-0000-7000-8000-000000000000");
-        // Every block is one slack-morphism knows.
-        let parsed: Vec<slack_morphism::prelude::SlackBlock> =
-            serde_json::from_value(m.blocks.clone()).expect("valid Block Kit for slack-morphism");
-        assert_eq!(parsed.len(), blocks.len());
+        // Every block is one Slack knows: the Slack adapter checks them with slack-morphism.
     }
 
     #[test]
@@ -428,11 +425,6 @@ mod tests {
         }
         let health = templates.render(&sample(AlertKind::PipelineHealth)).expect("health");
         assert_eq!(health.subject, "Pipeline Health Index: 58/100 (down from 72 last month)");
-        for kind in RENDERED {
-            let m = templates.render(&sample(kind)).expect("render");
-            let _: Vec<slack_morphism::prelude::SlackBlock> =
-                serde_json::from_value(m.blocks).unwrap_or_else(|e| panic!("{} blocks: {e}", kind.as_str()));
-        }
     }
 
     #[test]

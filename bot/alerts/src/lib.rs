@@ -1,5 +1,6 @@
 //! Alerts: raised into a durable outbox in the same transaction as the change that caused them,
-//! then delivered by [`deliver::Sender`] through the [`channels`] (log, Slack, email).
+//! then delivered by [`deliver::Sender`] through the [`channels`] (the log and email here; Slack,
+//! Teams and Discord from their adapters).
 //!
 //! The life of an alert row: `pending` (waiting for its due time: now, or the end of the
 //! recipient's quiet hours) → `sending` (claimed by one sender under a lease) → `sent`; or
@@ -19,6 +20,7 @@ pub mod digest;
 pub mod feedback;
 pub mod routes;
 pub mod routing;
+pub mod samples;
 pub mod settings;
 pub mod templates;
 

@@ -15,8 +15,7 @@ use engine::domain::RiskCategory;
 
 use super::routing::{Recipient, Routing};
 use super::{AlertQuery, AlertState, NewAlert};
-use crate::server::tenants::Scope;
-use store::{HighRiskQuery, SortBy, Store, StoreError, TenantId};
+use store::{HighRiskQuery, Scope, SortBy, Store, StoreError, TenantId};
 
 /// The outbox channel of alerts that wait for the recipient's daily digest.
 pub const DIGEST: &str = store::DIGEST_CHANNEL;

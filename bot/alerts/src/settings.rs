@@ -16,7 +16,7 @@ pub struct SettingsError {
 }
 
 impl SettingsError {
-    pub(crate) fn new(field: impl Into<String>, constraint: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(field: impl Into<String>, constraint: &'static str, message: impl Into<String>) -> Self {
         Self { field: field.into(), constraint, message: message.into() }
     }
 }
