@@ -1,5 +1,5 @@
-//! Where the adapters meet the layers below them: the alert sender with every configured chat
-//! platform's channel (Slack's here, Teams' and Discord's from their transports).
+//! Where the adapters meet the layers below them, the one module that names every adapter: the
+//! chat platforms the configuration asks for, and the alert sender with each platform's channel.
 
 use std::sync::Arc;
 
@@ -9,9 +9,22 @@ use crate::chat::transport::Transport;
 use crate::config::Settings;
 use store::Store;
 
+/// The adapters `settings` configure, each built once (an adapter not configured is absent).
+/// A new platform is one line here, beside its module, its templates and its config section.
+pub fn transports(settings: &Settings, store: &Arc<dyn Store>) -> anyhow::Result<Vec<Arc<dyn Transport>>> {
+    let mut transports: Vec<Arc<dyn Transport>> = Vec::new();
+    if let Some(teams) = crate::teams::Teams::configured(settings, store.clone())? {
+        transports.push(Arc::new(teams));
+    }
+    if let Some(discord) = crate::discord::Discord::configured(settings)? {
+        transports.push(Arc::new(discord));
+    }
+    Ok(transports)
+}
+
 /// The alert sender the configuration describes, with the chat platforms' clients made for it.
 pub fn sender(settings: &Settings, store: Arc<dyn Store>) -> anyhow::Result<Sender> {
-    let transports = crate::chat::transport::configured(settings, &store)?;
+    let transports = transports(settings, &store)?;
     sender_with(settings, store, &transports)
 }
 

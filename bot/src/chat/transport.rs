@@ -51,19 +51,6 @@ impl std::fmt::Debug for Running {
     }
 }
 
-/// The adapters `settings` configure, each built once (an adapter not configured is absent).
-/// A new platform is one line here, beside its module, its templates and its config section.
-pub fn configured(settings: &Settings, store: &Arc<dyn Store>) -> anyhow::Result<Vec<Arc<dyn Transport>>> {
-    let mut transports: Vec<Arc<dyn Transport>> = Vec::new();
-    if let Some(teams) = crate::teams::Teams::configured(settings, store.clone())? {
-        transports.push(Arc::new(teams));
-    }
-    if let Some(discord) = crate::discord::Discord::configured(settings)? {
-        transports.push(Arc::new(discord));
-    }
-    Ok(transports)
-}
-
 /// A platform's message templates (`prompts/<platform>/`, or the bundled ones), parsed once and
 /// rendered to the JSON the platform takes.
 pub struct PlatformTemplates {

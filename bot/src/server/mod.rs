@@ -123,8 +123,7 @@ impl AppState {
             crate::slack::SlackState::new(&settings, questions.clone()).context("configuring Slack ([slack])")?;
         let salesforce =
             Arc::new(crate::salesforce::Orgs::new(&settings).context("configuring Salesforce ([salesforce])")?);
-        let transports =
-            crate::chat::transport::configured(&settings, &store).context("configuring the chat platforms")?;
+        let transports = crate::wiring::transports(&settings, &store).context("configuring the chat platforms")?;
         Ok(AppState(Arc::new(Inner {
             transports,
             slack,
