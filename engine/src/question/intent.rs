@@ -184,7 +184,7 @@ impl Classifier {
                     .cues
                     .iter()
                     .find(|(i, cues, _)| {
-                        *i == intent && cues.iter().any(|c| super::slots::find_phrase(masked, c).is_some())
+                        *i == intent && cues.iter().any(|c| super::words::find_phrase(masked, c).is_some())
                     })
                     .map_or(0.0, |(_, _, bonus)| *bonus);
                 Ranked { intent, similarity: sims[..n].iter().sum::<f32>() / n as f32 + bonus }

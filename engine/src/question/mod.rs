@@ -8,7 +8,9 @@
 
 pub mod answer;
 pub mod intent;
+mod periods;
 pub mod slots;
+mod words;
 
 use std::collections::{BTreeMap, HashMap};
 
