@@ -359,7 +359,7 @@ async fn settings_submitted(state: &AppState, ws: &Workspace, user: &User, slack
     if view["private_metadata"] == "home" {
         let (state, ws, slack_user) = (state.clone(), ws.clone(), slack_user.to_owned());
         tokio::spawn(async move {
-            if let Err(e) = super::publish_home(&state, &ws, &slack_user).await {
+            if let Err(e) = super::events::publish_home(&state, &ws, &slack_user).await {
                 tracing::warn!(error = ?e, "refreshing the home tab after a settings change");
             }
         });

@@ -182,7 +182,7 @@ impl Envelopes {
                     tracing::debug!(attempt = ?envelope.retry_attempt, "Slack delivers an event again");
                 }
                 match serde_json::from_value(payload) {
-                    Ok(event) => return Some(super::push_event(state, event).await),
+                    Ok(event) => return Some(super::events::push_event(state, event).await),
                     Err(e) => e,
                 }
             }
