@@ -127,7 +127,8 @@ impl Rig {
     async fn webhook(&self, id: &str) -> (Instant, u16, Value) {
         let body = json!({ "ids": [id] }).to_string();
         let server = &self.server;
-        let request = package_webhook(&server.http, &server.base, "acme", body, SECRET, Utc::now().timestamp());
+        let ts = tests::fresh_second(SECRET, &body);
+        let request = package_webhook(&server.http, &server.base, "acme", body, SECRET, ts);
         let sent = Instant::now();
         let response = request.send().await.expect("POST");
         let (status, body) = tests::json_of(response).await;

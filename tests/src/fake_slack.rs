@@ -643,25 +643,10 @@ pub fn command_body(team: &str, channel: &str, user: &str, command: &str, text: 
     .expect("form")
 }
 
-/// A timestamp within the last four minutes at which `body` has not been signed before in this
-/// process, and the signature with `secret`: as a real sender, which signs every delivery (a retry
-/// too) at its own time. Two identical signed requests are a replay the server refuses.
+/// A second of its own for signing `body` with `secret` ([`crate::fresh_second`]), and the
+/// signature: as Slack, which signs every delivery (a retry too) at its own time.
 pub fn sign_fresh(secret: &str, body: &str) -> (i64, String) {
-    use std::collections::HashSet;
-    static SIGNED: Mutex<Option<HashSet<(i64, u64)>>> = Mutex::new(None);
-    let digest = {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        (secret, body).hash(&mut h);
-        h.finish()
-    };
-    let now = chrono::Utc::now().timestamp();
-    let mut signed = SIGNED.lock().unwrap_or_else(|e| e.into_inner());
-    let signed = signed.get_or_insert_with(HashSet::new);
-    let ts = (0..240)
-        .map(|back| now - back)
-        .find(|ts| signed.insert((*ts, digest)))
-        .expect("fewer than 240 identical requests in four minutes");
+    let ts = crate::fresh_second(secret, body);
     (ts, signature(secret, ts, body))
 }
 

@@ -196,6 +196,26 @@ pub fn score_open(dataset: &Dataset, as_of: NaiveDate, kind: ModelKind) -> (Trai
     (model, scores)
 }
 
+/// A second within the last four minutes at which `body` has not been signed with `secret` before
+/// in this process. Senders sign each delivery at its own time; the same signature twice is a
+/// replay the server refuses, so tests that sign identical bodies in quick succession (a retry,
+/// a duplicate notice) must not land on the same second.
+pub fn fresh_second(secret: &str, body: &str) -> i64 {
+    use std::collections::HashSet;
+    use std::hash::{Hash, Hasher};
+    static SIGNED: std::sync::Mutex<Option<HashSet<(i64, u64)>>> = std::sync::Mutex::new(None);
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (secret, body).hash(&mut h);
+    let digest = h.finish();
+    let now = chrono::Utc::now().timestamp();
+    let mut signed = SIGNED.lock().unwrap_or_else(|e| e.into_inner());
+    let signed = signed.get_or_insert_with(HashSet::new);
+    (0..240)
+        .map(|back| now - back)
+        .find(|ts| signed.insert((*ts, digest)))
+        .expect("fewer than 240 identical requests in four minutes")
+}
+
 /// A store for a test: SQLite in a temporary directory, or PostgreSQL in a database of its own.
 pub struct TestStore {
     pub store: std::sync::Arc<dyn bot::store::Store>,

@@ -97,9 +97,8 @@ impl Rig {
     /// Each notice is signed at a second of its own, as the package's are (the same signature
     /// twice is a replay, which the server refuses).
     async fn webhook(&self, body: &Value, secret: &str, age: i64) -> (u16, Value) {
-        static SENT: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
-        let apart = if age == 0 { SENT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 120 } else { 0 };
-        self.webhook_at(body, secret, Utc::now().timestamp() - age - apart).await
+        let ts = if age == 0 { tests::fresh_second(secret, &body.to_string()) } else { Utc::now().timestamp() - age };
+        self.webhook_at(body, secret, ts).await
     }
 
     /// POSTs a webhook body signed at `ts`.
