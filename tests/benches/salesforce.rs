@@ -86,7 +86,7 @@ async fn rig(deals: usize) -> Rig {
 impl Rig {
     async fn pass(&self) -> bot::salesforce::sync::Report {
         self.sf.advance_clock(60);
-        let connection = self.server.state.salesforce.get(&self.tenant).expect("configured");
+        let connection = self.server.orgs.get(&self.tenant).expect("configured");
         let store = self.server.store.store.as_ref();
         bot::salesforce::sync::run(store, &connection, Mode::Full, &tests::texts(), &["slack".into()], Utc::now())
             .await

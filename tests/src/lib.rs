@@ -62,7 +62,7 @@ pub fn binary() -> PathBuf {
     assert!(bin.is_file(), "{} is missing: run the whole workspace's tests (`cargo test --workspace`)", bin.display());
     let built = modified(&bin);
     let root = repo_root();
-    for dir in ["bot/src", "bot/mappings", "engine/src", "prompts"] {
+    for dir in ["bot", "engine/src", "prompts"] {
         if let Some(newer) = newest_file(&root.join(dir)).filter(|(t, _)| *t > built) {
             panic!(
                 "{} is older than {}: `cargo test -p tests` does not rebuild it; run `cargo test --workspace`",
@@ -469,6 +469,8 @@ pub struct TestServer {
     pub store: TestStore,
     /// The server's state (to flush its audit writer, say).
     pub state: bot::server::AppState,
+    /// The Salesforce orgs the server answers for.
+    pub orgs: std::sync::Arc<bot::salesforce::Orgs>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -487,14 +489,14 @@ impl TestServer {
         settings.limits.per_source_per_minute = 1_000_000;
         settings.limits.refused_per_source_per_minute = 100_000;
         configure(&mut settings);
-        let state = bot::server::AppState::new(settings, store.store.clone(), texts(), None).expect("app state");
+        let (state, orgs) = bot::wiring::wired(settings, store.store.clone(), texts(), None).expect("app state");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
         let addr = listener.local_addr().expect("address");
         let app = bot::server::app(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        TestServer { base: format!("http://{addr}"), http: http(), store, state, task }
+        TestServer { base: format!("http://{addr}"), http: http(), store, state, orgs, task }
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -120,7 +120,7 @@ impl Routing {
         match to {
             Recipient::Shared(t) => (vec![t.channel.clone()], ms(now)),
             Recipient::Person(u) if kind.priority() == engine::alerts::Priority::P1 => self.immediate(u, kind, now),
-            Recipient::Person(_) => (vec![super::digest::DIGEST.to_owned()], i64::MAX),
+            Recipient::Person(_) => (vec![store::DIGEST_CHANNEL.to_owned()], i64::MAX),
         }
     }
 
@@ -135,7 +135,7 @@ impl Routing {
     /// of their quiet hours, or the digest if they dismissed this kind repeatedly.
     pub fn immediate(&self, user: &User, kind: AlertKind, now: DateTime<Utc>) -> (Vec<String>, i64) {
         if self.feedback.demoted(&user.user_id, kind) {
-            (vec![super::digest::DIGEST.to_owned()], i64::MAX)
+            (vec![store::DIGEST_CHANNEL.to_owned()], i64::MAX)
         } else {
             (self.channels(user, kind), ms(self.due(user, now)))
         }

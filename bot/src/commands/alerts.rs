@@ -112,14 +112,6 @@ pub async fn jobs(ctx: &Ctx, command: &JobsCommand) -> anyhow::Result<()> {
 
 /// The scheduler with the service's jobs, as configured.
 pub fn scheduler(ctx: &Ctx, store: std::sync::Arc<dyn store::Store>) -> anyhow::Result<crate::jobs::Scheduler> {
-    let work = crate::jobs::ServiceJobs {
-        store: store.clone(),
-        texts: ctx.texts.clone(),
-        channels: ctx.settings.alert_channels(),
-        threads: ctx.threads,
-        salesforce: std::sync::Arc::new(
-            crate::salesforce::Orgs::new(&ctx.settings).context("configuring Salesforce ([salesforce])")?,
-        ),
-    };
-    Ok(crate::jobs::Scheduler::new(store, std::sync::Arc::new(work)))
+    let crm = crate::wiring::orgs(&ctx.settings)?;
+    Ok(crate::wiring::scheduler(&ctx.settings, store, ctx.texts.clone(), crm, ctx.threads))
 }

@@ -140,9 +140,9 @@ pub async fn import(ctx: &Ctx, args: &ImportArgs) -> anyhow::Result<()> {
 
 /// One Salesforce sync pass for a tenant, then its queued follow-up tasks.
 pub async fn sync(ctx: &Ctx, args: &crate::cli::SyncArgs) -> anyhow::Result<()> {
-    use crate::salesforce::sync::Mode;
+    use salesforce::sync::Mode;
     let tenant = TenantId::parse(&args.tenant)?;
-    let orgs = crate::salesforce::Orgs::new(&ctx.settings)?;
+    let orgs = salesforce::Orgs::new(&ctx.settings)?;
     let Some(connection) = orgs.get(&tenant) else {
         bail!(
             "tenant {tenant} has no Salesforce org: configure [salesforce.tenants.{tenant}] (see README.md, Salesforce)"
@@ -152,7 +152,7 @@ pub async fn sync(ctx: &Ctx, args: &crate::cli::SyncArgs) -> anyhow::Result<()> 
     store.ensure_tenant(&tenant, tenant.as_str()).await?;
     let mode = if args.full { Mode::Full } else { Mode::Incremental };
     let channels = ctx.settings.alert_channels();
-    let pass = crate::salesforce::pass(store.as_ref(), &connection, mode, &ctx.texts, &channels, ctx.now).await?;
+    let pass = salesforce::pass(store.as_ref(), &connection, mode, &ctx.texts, &channels, ctx.now).await?;
     let (report, tasks) = (&pass.sync, &pass.tasks);
     let mut out = stdout();
     match ctx.format {

@@ -96,7 +96,7 @@ pub async fn demo(ctx: Ctx, args: &DemoArgs) -> anyhow::Result<()> {
     }
     out.flush()?;
     drop(out);
-    crate::server::serve(ctx.settings, store, ctx.texts, Some(tenant)).await
+    crate::wiring::serve(ctx.settings, store, ctx.texts, Some(tenant)).await
 }
 
 /// An admin, a manager per six reps and a user per rep, so roles can be tried on the API.

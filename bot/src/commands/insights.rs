@@ -69,14 +69,9 @@ pub async fn ask(ctx: &Ctx, args: &crate::cli::AskArgs) -> anyhow::Result<()> {
         }
         None => (User::named("cli", "dealwatch ask", Role::Admin), Scope::All),
     };
-    // The question path runs in-process; no request is authenticated, so a deployment without
-    // [auth] configured can still ask (the secret is random and never leaves this process).
-    let mut settings = ctx.settings.clone();
-    if settings.auth.hs256_secrets.is_empty() && settings.auth.jwks_url.is_none() {
-        settings.auth.hs256_secrets =
-            vec![secrecy::SecretString::from(uuid::Uuid::new_v4().simple().to_string().repeat(2))];
-    }
-    let state = crate::server::AppState::new(settings, store, ctx.texts.clone(), None)?;
+    // The question path runs in-process, on the services alone (no server, no CRM).
+    let crm = std::sync::Arc::new(service::crm::NoCrm);
+    let state = service::Services::new(ctx.settings.clone(), store, ctx.texts.clone(), crm)?;
     let question = args.question.join(" ");
     let asked = crate::chat::ask::ask(&state, &tenant, &user, scope, &question, ctx.as_of, None, "cli").await?;
     state.audit.flush().await;

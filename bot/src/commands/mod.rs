@@ -94,7 +94,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Score(args) => models::score(&ctx, &args).await,
         Command::Serve(_) => {
             let store = ctx.store().await?;
-            crate::server::serve(ctx.settings, store, ctx.texts, None).await
+            crate::wiring::serve(ctx.settings, store, ctx.texts, None).await
         }
         Command::Token(args) => token(&ctx, &args).await,
         Command::Users(command) => users(&ctx, &command).await,

@@ -989,7 +989,7 @@ fn service_jobs(store: &Arc<dyn Store>, channels: &[String]) -> bot::jobs::Servi
         texts: tests::texts(),
         channels: channels.to_vec(),
         threads: 1,
-        salesforce: Default::default(),
+        crm: Arc::new(bot::salesforce::Orgs::default()),
     }
 }
 

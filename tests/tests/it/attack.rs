@@ -1212,7 +1212,7 @@ async fn webhooks(rig: &Rig, tally: &mut Tally) {
         if let Some(org) = settings.salesforce.tenants.get_mut("acme") {
             org.webhook_secrets = vec![secret.to_owned().into()];
         }
-        let started = bot::server::AppState::new(settings, rig.server.store.store.clone(), tests::texts(), None);
+        let started = bot::wiring::app_state(settings, rig.server.store.store.clone(), tests::texts(), None);
         let refused = started.err().is_some_and(|e| format!("{e:#}").contains("webhook_secrets"));
         tally.saw("webhooks", format!("a webhook secret of {:?} refused at start-up", secret), refused);
     }

@@ -55,7 +55,7 @@ impl Rig {
     /// A pass, a minute after whatever happened in the org before.
     async fn sync(&self, mode: Mode) -> anyhow::Result<Report> {
         self.sf.advance_clock(60);
-        let connection = self.server.state.salesforce.get(&self.tenant).expect("configured");
+        let connection = self.server.orgs.get(&self.tenant).expect("configured");
         let store = self.server.store.store.as_ref();
         bot::salesforce::sync::run(store, &connection, mode, &tests::texts(), &["log".to_owned()], Utc::now()).await
     }
@@ -435,7 +435,7 @@ async fn queued_follow_up_tasks_become_tasks_on_their_opportunities_once() {
         let rig = rig(store, 120).await;
         rig.sync(Mode::Full).await.expect("sync");
         let s = rig.server.store.store.clone();
-        let connection = rig.server.state.salesforce.get(&rig.tenant).expect("configured");
+        let connection = rig.server.orgs.get(&rig.tenant).expect("configured");
         let open = rig.open_ids();
         let task = |n: usize, deal: &str| FollowUpTask {
             task_id: format!("0190a000-0000-7000-8000-{n:012}"),
@@ -592,7 +592,7 @@ async fn a_schema_problem_halts_the_tenants_sync_and_alerts_its_admin_until_a_pa
             chat_ids: Default::default(),
         };
         s.upsert_user(&rig.tenant, &admin).await.expect("admin");
-        let connection = rig.server.state.salesforce.get(&rig.tenant).expect("configured");
+        let connection = rig.server.orgs.get(&rig.tenant).expect("configured");
         let channels = ["log".to_owned()];
         let texts = tests::texts();
         let pass = |mode| {
@@ -631,7 +631,7 @@ async fn a_schema_problem_halts_the_tenants_sync_and_alerts_its_admin_until_a_pa
             texts: tests::texts(),
             channels: channels.to_vec(),
             threads: 1,
-            salesforce: rig.server.state.salesforce.clone(),
+            crm: rig.server.orgs.clone(),
         };
         let calls = rig.sf.calls().len();
         let skipped = jobs.run(&rig.tenant, Job::SalesforceSync, Utc::now(), Utc::now()).await.expect("job");
@@ -661,7 +661,7 @@ async fn deals_whose_risk_rises_get_their_top_action_as_a_task_once() {
         let b = store.store.backend();
         let rig = rig_with(store, 300, |c| c.auto_tasks = AutoTasks::High).await;
         let s = rig.server.store.store.clone();
-        let connection = rig.server.state.salesforce.get(&rig.tenant).expect("configured");
+        let connection = rig.server.orgs.get(&rig.tenant).expect("configured");
         let (texts, channels) = (tests::texts(), ["log".to_owned()]);
         let pass = || {
             rig.sf.advance_clock(60);

@@ -888,7 +888,9 @@ async fn socket_mode_takes_commands_clicks_modals_and_events_over_slacks_websock
         .await;
         let hub = rig.slack.socket();
         rig.slack.add_app_token(APP_TOKEN);
-        let socket = bot::slack::socket::SocketMode::start(&rig.server.state).await.expect("start").expect("on");
+        let state = &rig.server.state;
+        let slack = state.transports.iter().find(|t| t.name() == "slack").expect("the Slack transport");
+        let socket = slack.start(&state.services).await.expect("start").expect("on");
         hub.connected(1, WAIT).await;
         let opened: Vec<(String, String)> =
             rig.slack.calls_with_tokens().into_iter().filter(|(m, _)| m == "apps.connections.open").collect();
@@ -988,6 +990,6 @@ async fn socket_mode_takes_commands_clicks_modals_and_events_over_slacks_websock
         // Over HTTP, with no signing secret, everything is refused.
         let body = command_body(TEAM, "U0REP1", "/deal-risk", &deal, &rig.slack.response_url("http"));
         assert_eq!(rig.signed("/slack/commands", &body, FORM, SECRET, 0).await.0, 401, "{b}");
-        socket.shutdown().await;
+        (socket.stop)().await;
     }
 }
