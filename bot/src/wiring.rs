@@ -38,7 +38,7 @@ pub fn services(
 pub fn transports(services: &Services) -> anyhow::Result<Vec<Arc<dyn Transport>>> {
     let settings = &services.settings;
     let mut transports: Vec<Arc<dyn Transport>> = vec![Arc::new(slack::Slack::new(services)?)];
-    if let Some(teams) = teams::Teams::configured(settings, services.store.clone())? {
+    if let Some(teams) = teams::Teams::configured(settings, services.store.clone(), services.clock.clone())? {
         transports.push(Arc::new(teams));
     }
     if let Some(discord) = discord::Discord::configured(settings)? {
@@ -79,7 +79,7 @@ pub fn sender(settings: &Settings, store: Arc<dyn Store>) -> anyhow::Result<Send
     if let Some(token) = &settings.slack.bot_token {
         platforms.push(Arc::new(slack::channel::SlackChannel::new(&settings.slack.api_url, token)?));
     }
-    if let Some(teams) = teams::Teams::configured(settings, store.clone())? {
+    if let Some(teams) = teams::Teams::configured(settings, store.clone(), Arc::new(service::SystemClock))? {
         platforms.extend(teams.channel());
     }
     if let Some(discord) = discord::Discord::configured(settings)? {

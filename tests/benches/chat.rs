@@ -191,7 +191,7 @@ async fn main() {
         for i in 0..alerts {
             let mut payload = bot::alerts::templates::sample(engine::alerts::AlertKind::CriticalDeal).payload;
             payload["deal"]["deal_id"] = open[i % open.len()].clone().into();
-            raised.push(bot::alerts::NewAlert::now(
+            raised.push(bot::alerts::Alert::now(
                 engine::alerts::AlertKind::CriticalDeal,
                 open[i % open.len()].clone(),
                 "admin",

@@ -62,8 +62,15 @@ pub fn binary() -> PathBuf {
     assert!(bin.is_file(), "{} is missing: run the whole workspace's tests (`cargo test --workspace`)", bin.display());
     let built = modified(&bin);
     let root = repo_root();
-    for dir in ["bot", "engine/src", "prompts"] {
-        if let Some(newer) = newest_file(&root.join(dir)).filter(|(t, _)| *t > built) {
+    // The sources of every crate the binary is built from (not what tests write beside them).
+    let mut dirs = vec![root.join("bot/src"), root.join("bot/mappings"), root.join("engine/src"), root.join("prompts")];
+    for entry in std::fs::read_dir(root.join("bot")).into_iter().flatten().flatten() {
+        if entry.path().join("Cargo.toml").is_file() {
+            dirs.push(entry.path().join("src"));
+        }
+    }
+    for dir in dirs {
+        if let Some(newer) = newest_file(&dir).filter(|(t, _)| *t > built) {
             panic!(
                 "{} is older than {}: `cargo test -p tests` does not rebuild it; run `cargo test --workspace`",
                 bin.display(),
@@ -436,7 +443,7 @@ pub async fn seed_dataset(store: &dyn bot::store::Store, tenant: &str, dataset: 
     }
     let view = View::new(dataset, Some(as_of));
     let model = TrainedModel::train(dataset, &view.closed, view.as_of, &TrainConfig::default()).expect("train");
-    bot::workflow::store_model(store, &tenant, &model).await.expect("store model");
+    bot::workflow::store_model(store, &tenant, &model, chrono::Utc::now()).await.expect("store model");
     let texts = texts();
     let scorer = Scorer::new(&model, dataset, &view, &texts);
     let mut work = scorer.work();
@@ -548,5 +555,5 @@ pub async fn train_champion(store: &dyn bot::store::Store, tenant: &bot::store::
     let dataset = bot::workflow::tenant_dataset(store, tenant).await.expect("dataset");
     let view = View::new(&dataset, Some(chrono::Utc::now().date_naive()));
     let model = TrainedModel::train(&dataset, &view.closed, view.as_of, &TrainConfig::default()).expect("train");
-    bot::workflow::store_model(store, tenant, &model).await.expect("store model");
+    bot::workflow::store_model(store, tenant, &model, chrono::Utc::now()).await.expect("store model");
 }

@@ -55,7 +55,7 @@ pub struct Address {
     pub id: String,
     /// Where on each channel: channel (`slack`, `email`, `teams`, `discord`, …) → the person's
     /// id or address there, or the shared destination.
-    pub on: BTreeMap<String, String>,
+    pub places: BTreeMap<String, String>,
     /// A shared destination: post into it rather than message a person.
     pub shared: bool,
     /// The tenant the recipient belongs to, for channels that keep per-tenant state (Teams'
@@ -68,7 +68,7 @@ impl Address {
     pub fn shared(id: &str, channel: &str, to: &str) -> Address {
         Address {
             id: id.to_owned(),
-            on: BTreeMap::from([(channel.to_owned(), to.to_owned())]),
+            places: BTreeMap::from([(channel.to_owned(), to.to_owned())]),
             shared: true,
             tenant: None,
         }
@@ -76,7 +76,7 @@ impl Address {
 
     /// Where `channel` reaches this recipient, or a permanent error naming what is missing.
     pub fn on(&self, channel: &str, what: &str) -> Result<&str, SendError> {
-        self.on
+        self.places
             .get(channel)
             .map(String::as_str)
             .ok_or_else(|| SendError::Permanent(format!("recipient {} has no {what}", self.id)))
@@ -85,11 +85,11 @@ impl Address {
 
 impl From<&User> for Address {
     fn from(u: &User) -> Address {
-        let mut on = u.chat_ids.clone();
+        let mut places = u.chat_ids.clone();
         if let Some(email) = &u.email {
-            on.insert("email".to_owned(), email.clone());
+            places.insert("email".to_owned(), email.clone());
         }
-        Address { id: u.user_id.clone(), on, shared: false, tenant: None }
+        Address { id: u.user_id.clone(), places, shared: false, tenant: None }
     }
 }
 

@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use super::channels::{Address, Channel, EmailChannel, LogChannel, SendError};
 use super::templates::Templates;
-use super::{Alert, NewAlert, Outcome, ms};
+use super::{Alert, Outcome, ms};
 use ::settings::Settings;
 use store::{Store, StoreError, TenantId, User};
 
@@ -205,7 +205,7 @@ impl Sender {
             .filter(|f| **f != alert.channel && alert.escalated_from.is_none() && self.channels.contains_key(*f))
             .map(|channel| {
                 let dedup_key = format!("{}:fallback:{channel}", alert.dedup_key);
-                let copy = NewAlert::now(
+                let copy = Alert::now(
                     alert.kind,
                     alert.subject.clone(),
                     alert.recipient.clone(),
@@ -214,7 +214,7 @@ impl Sender {
                     alert.payload.clone(),
                     now,
                 );
-                NewAlert { score: alert.score, escalated_from: Some(alert.alert_id.clone()), ..copy }
+                Alert { score: alert.score, escalated_from: Some(alert.alert_id.clone()), ..copy }
             });
         Outcome::Escalated { error, fallback }
     }

@@ -14,7 +14,7 @@ use engine::alerts::{AlertKind, InsightAlert, Priority};
 use engine::domain::RiskCategory;
 
 use super::routing::{Recipient, Routing};
-use super::{AlertQuery, AlertState, NewAlert};
+use super::{Alert, AlertQuery, AlertState};
 use store::{HighRiskQuery, Scope, SortBy, Store, StoreError, TenantId};
 
 /// The outbox channel of alerts that wait for the recipient's daily digest.
@@ -65,7 +65,7 @@ pub fn plan_weekly(
     routing: &Routing,
     facts: &serde_json::Value,
     now: DateTime<Utc>,
-) -> Vec<NewAlert> {
+) -> Vec<Alert> {
     let week = now.iso_week();
     let week_label = format!("{}-W{:02}", week.year(), week.week());
     let kind = AlertKind::WeeklySummary;
@@ -81,24 +81,24 @@ pub fn plan_weekly(
             payload["recipient_name"] = to.name().into();
             payload["week"] = week_label.clone().into();
             let dedup_key = format!("weekly_summary:{recipient}:{week_label}");
-            Some(NewAlert::now(kind, week_label.clone(), recipient, channel, dedup_key, payload, now))
+            Some(Alert::now(kind, week_label.clone(), recipient, channel, dedup_key, payload, now))
         })
         .collect()
 }
 
 /// The alerts an insight run raises for its recipients.
-pub fn plan_insights(found: &[InsightAlert], routing: &Routing, now: DateTime<Utc>) -> Vec<NewAlert> {
+pub fn plan_insights(found: &[InsightAlert], routing: &Routing, now: DateTime<Utc>) -> Vec<Alert> {
     plan_findings(found, routing, now, false)
 }
 
 /// Findings that cannot wait for the digest (a tenant's halted Salesforce sync): sent to their
 /// recipients' channels at once (after quiet hours), one per finding, recipient and channel a
 /// day.
-pub fn plan_urgent(found: &[InsightAlert], routing: &Routing, now: DateTime<Utc>) -> Vec<NewAlert> {
+pub fn plan_urgent(found: &[InsightAlert], routing: &Routing, now: DateTime<Utc>) -> Vec<Alert> {
     plan_findings(found, routing, now, true)
 }
 
-fn plan_findings(found: &[InsightAlert], routing: &Routing, now: DateTime<Utc>, urgent: bool) -> Vec<NewAlert> {
+fn plan_findings(found: &[InsightAlert], routing: &Routing, now: DateTime<Utc>, urgent: bool) -> Vec<Alert> {
     let week = now.iso_week();
     let period = if urgent { now.date_naive().to_string() } else { format!("{}-W{:02}", week.year(), week.week()) };
     let mut out = Vec::new();
@@ -119,7 +119,7 @@ fn plan_findings(found: &[InsightAlert], routing: &Routing, now: DateTime<Utc>, 
             for channel in channels {
                 let dedup_key = format!("{}:{}:{recipient}:{channel}:{period}", finding.kind.as_str(), finding.subject);
                 let payload = serde_json::json!({ "finding": finding.facts, "recipient_name": to.name() });
-                let alert = NewAlert::now(
+                let alert = Alert::now(
                     finding.kind,
                     finding.subject.clone(),
                     recipient.clone(),
@@ -128,7 +128,7 @@ fn plan_findings(found: &[InsightAlert], routing: &Routing, now: DateTime<Utc>, 
                     payload,
                     now,
                 );
-                out.push(NewAlert { due_ms, ..alert });
+                out.push(Alert { due_ms, ..alert });
             }
         }
     }
@@ -138,7 +138,7 @@ fn plan_findings(found: &[InsightAlert], routing: &Routing, now: DateTime<Utc>, 
 /// A digest to raise, and the waiting alerts it carries.
 #[derive(Debug, Clone)]
 pub struct Digest {
-    pub alert: NewAlert,
+    pub alert: Alert,
     pub bundled: Vec<String>,
 }
 
@@ -201,7 +201,7 @@ pub async fn plan_digests(
             "alerts": alerts,
         });
         digests.push(Digest {
-            alert: NewAlert::now(
+            alert: Alert::now(
                 kind,
                 date.to_string(),
                 user.user_id.clone(),

@@ -26,4 +26,4 @@ pub mod templates;
 
 /// How one delivery attempt of a claimed alert ended (the outbox's record).
 pub use store::AlertOutcome as Outcome;
-pub use store::{Alert, AlertQuery, AlertState, NewAlert, ms};
+pub use store::{Alert, AlertQuery, AlertState, ms};

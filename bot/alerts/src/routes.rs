@@ -244,7 +244,7 @@ mod tests {
         let t = &ok.routes["segment_decline"].targets[0];
         assert_eq!(t.recipient(), "shared:slack:C0LEADERS1");
         assert_eq!(
-            shared_address(&t.recipient()).and_then(|a| a.on.get("slack").cloned()),
+            shared_address(&t.recipient()).and_then(|a| a.places.get("slack").cloned()),
             Some("C0LEADERS1".to_owned())
         );
         assert!(shared_address("u_maria").is_none());

@@ -16,7 +16,7 @@ use engine::alerts::{AlertKind, CriticalDecision, CriticalRule, LastAlert};
 use super::feedback::Loop;
 use super::routes::{self, AlertRoutes, RouteTarget};
 use super::settings::AlertSettings;
-use super::{NewAlert, ms};
+use super::{Alert, ms};
 use store::{AlertPlanner, RecentAlert, Role, ScoreChange, Store, StoreError, TenantId, User};
 
 /// Recipients and their settings for one tenant, read once per batch of changes.
@@ -295,7 +295,7 @@ impl AlertPlanner for CriticalDeals<'_> {
             .collect()
     }
 
-    fn plan(&self, changes: &[ScoreChange<'_>], candidates: &[usize], recent: &[RecentAlert]) -> Vec<NewAlert> {
+    fn plan(&self, changes: &[ScoreChange<'_>], candidates: &[usize], recent: &[RecentAlert]) -> Vec<Alert> {
         let mut alerts = Vec::new();
         for &i in candidates {
             let change = &changes[i];
@@ -330,8 +330,8 @@ impl AlertPlanner for CriticalDeals<'_> {
                         "threshold": threshold,
                         "recipient_name": to.name(),
                     });
-                    let alert = NewAlert::now(kind, deal, recipient.clone(), channel, dedup_key, payload, self.now);
-                    alerts.push(NewAlert { score: Some(change.update.risk_score), due_ms: due, ..alert });
+                    let alert = Alert::now(kind, deal, recipient.clone(), channel, dedup_key, payload, self.now);
+                    alerts.push(Alert { score: Some(change.update.risk_score), due_ms: due, ..alert });
                 }
             }
         }

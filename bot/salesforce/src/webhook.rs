@@ -254,7 +254,9 @@ async fn handle(
     // The tenant's cached engine scores the changed records with its similar-deal index: the
     // tenant is not reloaded for the few deals a user changed.
     let as_of = now.date_naive();
-    let Some(engine) = state.cache.get(&state.store, tenant, as_of).await.map_err(|e| anyhow::anyhow!("{e:?}"))? else {
+    let Some(engine) =
+        state.cache.get(&state.store, tenant, as_of).await.map_err(service::ServiceError::into_anyhow)?
+    else {
         return Ok(handled);
     };
     let texts = state.texts.clone();

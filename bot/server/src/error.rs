@@ -181,3 +181,27 @@ impl ApiError {
         ApiError::Validation { message: e.message, field: Some(e.field), constraint: e.constraint }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_use_cases_not_found_and_refused_value_keep_their_status_and_only_internal_is_a_500() {
+        let invalid =
+            ServiceError::Invalid { field: "quiet_hours.start".into(), constraint: "format", message: "HH:MM".into() };
+        let cases = [
+            (ServiceError::NotFound("no alert a1".into()), StatusCode::NOT_FOUND),
+            (invalid, StatusCode::UNPROCESSABLE_ENTITY),
+            (ServiceError::Forbidden("managers only".into()), StatusCode::FORBIDDEN),
+            (ServiceError::Unavailable("no model yet".into()), StatusCode::SERVICE_UNAVAILABLE),
+            (ServiceError::Internal(anyhow::anyhow!("disk full")), StatusCode::INTERNAL_SERVER_ERROR),
+        ];
+        for (error, status) in cases {
+            let shown = error.to_string();
+            assert_eq!(ApiError::from(error).status(), status, "{shown}");
+        }
+        let e = ApiError::from(ServiceError::setting(alerts::settings::SettingsError::new("muted", "enum", "no")));
+        assert!(matches!(&e, ApiError::Validation { field: Some(f), constraint: "enum", .. } if f == "muted"), "{e:?}");
+    }
+}

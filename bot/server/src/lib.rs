@@ -369,7 +369,7 @@ pub async fn serve(
     let poll = Duration::from_secs(settings.alerts.poll_seconds.max(1));
     let jobs_every = Duration::from_secs(settings.jobs.poll_seconds.max(1));
     let delivery = background.sender.map(|s| tokio::spawn(s.run(poll, state.alerts_raised.clone())));
-    let scheduler = background.jobs.map(|j| tokio::spawn(j.run(jobs_every)));
+    let scheduler = background.jobs.map(|j| tokio::spawn(j.run(jobs_every, state.clock.clone())));
     let mut running = Vec::new();
     for transport in &state.transports {
         let name = transport.name();

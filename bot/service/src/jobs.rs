@@ -211,12 +211,12 @@ impl Scheduler {
     }
 
     /// Runs passes every `every` until the process stops (inside `dealwatch serve`).
-    pub async fn run(self, every: std::time::Duration) {
+    pub async fn run(self, every: std::time::Duration, clock: Arc<dyn crate::Clock>) {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            match self.run_due(Utc::now()).await {
+            match self.run_due(clock.now()).await {
                 Ok(ran) => {
                     for r in ran {
                         tracing::info!(tenant = %r.tenant, job = %r.job, due = %r.due, ok = r.ok, result = %r.result, "job ran");
@@ -332,7 +332,7 @@ impl JobWork for ServiceJobs {
                     )
                 })
                 .await??;
-                let (status, reason) = crate::workflow::store_model(store, tenant, &model).await?;
+                let (status, reason) = crate::workflow::store_model(store, tenant, &model, now).await?;
                 Ok(serde_json::json!({ "version": model.version, "status": status, "reason": reason }))
             }
         }

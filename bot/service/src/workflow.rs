@@ -34,6 +34,7 @@ pub async fn store_model(
     store: &dyn Store,
     tenant: &TenantId,
     model: &TrainedModel,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> anyhow::Result<(ModelStatus, String)> {
     let auc = |m: Option<&serde_json::Value>| m.and_then(|m| m.get("roc_auc")).and_then(serde_json::Value::as_f64);
     let metrics = model.metrics.as_ref().map(serde_json::to_value).transpose()?;
@@ -55,7 +56,7 @@ pub async fn store_model(
         version: model.version.clone(),
         kind: model.kind.as_str().to_owned(),
         status: ModelStatus::Challenger,
-        trained_at: chrono::Utc::now(),
+        trained_at: now,
         as_of: model.as_of,
         n_train: model.n_train as u64,
         metrics,

@@ -273,7 +273,7 @@ async fn home_view(
 ) -> anyhow::Result<Value> {
     let now = state.now();
     // The user's own deals: a rep's, or a manager's team's; an admin sees the riskiest overall.
-    let board = state.cache.board(&state.store, tenant).await.map_err(|e| anyhow::anyhow!("reading scores: {e:?}"))?;
+    let board = state.cache.board(&state.store, tenant).await.map_err(|e| e.into_anyhow().context("reading scores"))?;
     let mine: Vec<_> = board.rows.iter().filter(|r| scope.allows(r.rep_id.as_deref())).collect();
     let deals: Vec<views::HomeDeal> = mine
         .iter()

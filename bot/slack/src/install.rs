@@ -168,8 +168,13 @@ impl Installer {
 }
 
 /// The `/slack/install` link for `tenant`, issued to admin `by`, valid for an hour.
-pub fn install_link(installer: &Installer, tenant: &TenantId, by: &str) -> (String, chrono::DateTime<chrono::Utc>) {
-    let expires = chrono::Utc::now() + chrono::Duration::hours(LINK_HOURS);
+pub fn install_link(
+    installer: &Installer,
+    tenant: &TenantId,
+    by: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> (String, chrono::DateTime<chrono::Utc>) {
+    let expires = now + chrono::Duration::hours(LINK_HOURS);
     let state = installer.state(tenant, by, expires.timestamp(), None);
     let mut link = installer.redirect_url.clone();
     link.set_path(&installer.redirect_url.path().replace("/slack/oauth/callback", "/slack/install"));
@@ -400,7 +405,7 @@ mod tests {
         assert!(i.check_state(&format!("{body}.{sig}"), 0).is_err_and(|e| e.contains("not issued")));
         let url = i.authorize(&state);
         assert!(url.starts_with("https://slack.com/oauth/v2/authorize?client_id=123.456&scope=commands"), "{url}");
-        let (link, _) = install_link(&i, &tenant, "admin");
+        let (link, _) = install_link(&i, &tenant, "admin", chrono::Utc::now());
         assert!(link.starts_with("https://dw.example.com/slack/install?state="), "{link}");
     }
 

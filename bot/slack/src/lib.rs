@@ -127,7 +127,11 @@ impl Transport for Slack {
     }
 
     fn install_link(&self, tenant: &TenantId, actor: &str) -> Option<(String, chrono::DateTime<chrono::Utc>)> {
-        self.app.slack.installer.as_ref().map(|installer| install::install_link(installer, tenant, actor))
+        self.app
+            .slack
+            .installer
+            .as_ref()
+            .map(|installer| install::install_link(installer, tenant, actor, self.app.now()))
     }
 }
 

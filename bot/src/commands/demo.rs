@@ -72,7 +72,7 @@ pub async fn demo(ctx: Ctx, args: &DemoArgs) -> anyhow::Result<()> {
     let view = View::new(&dataset, Some(ctx.as_of));
     let model = TrainedModel::train(&dataset, &view.closed, view.as_of, &train)?;
     write!(out, "{}", report::model(&model))?;
-    let (status, reason) = store_model(store.as_ref(), &tenant, &model).await?;
+    let (status, reason) = store_model(store.as_ref(), &tenant, &model, chrono::Utc::now()).await?;
     writeln!(out, "  stored as {}: {reason}", status.as_str())?;
     let scorer = Scorer::new(&model, &dataset, &view, &ctx.texts);
     let mut work = scorer.work();

@@ -88,7 +88,7 @@ pub async fn train(ctx: &Ctx, args: &TrainArgs) -> anyhow::Result<()> {
         std::fs::write(path, model.to_json()?).with_context(|| format!("writing {}", path.display()))?;
     }
     let decision = match &loaded.tenant {
-        Some((store, tenant)) => Some(store_model(store.as_ref(), tenant, &model).await?),
+        Some((store, tenant)) => Some(store_model(store.as_ref(), tenant, &model, chrono::Utc::now()).await?),
         None => None,
     };
     let mut out = stdout();

@@ -56,9 +56,12 @@ impl AlertState {
     }
 }
 
-/// An alert to write into the outbox.
+/// An alert: raised by a planner (pending, never tried, as [`Alert::now`] makes it) and
+/// written into the outbox, then read back with where its delivery stands. One record from
+/// planning to delivery; the store writes a raised alert as pending whatever its delivery fields
+/// say.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct NewAlert {
+pub struct Alert {
     pub alert_id: String,
     pub kind: AlertKind,
     pub priority: Priority,
@@ -71,20 +74,25 @@ pub struct NewAlert {
     pub payload: serde_json::Value,
     /// Deal alerts: the score alerted on.
     pub score: Option<u8>,
+    pub state: AlertState,
+    pub attempts: u32,
     pub created_at: DateTime<Utc>,
     /// Not to be delivered before (epoch milliseconds).
     pub due_ms: i64,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub external_id: Option<String>,
     pub escalated_from: Option<String>,
 }
 
-impl NewAlert {
+impl Alert {
     /// A new alert id: time-ordered (UUID v7), so ids sort as alerts were raised.
     pub fn new_id() -> String {
         uuid::Uuid::now_v7().to_string()
     }
 
     /// An alert of `kind` raised at `now` and due at once, with a fresh id, no score and no
-    /// predecessor; callers adjust the rest.
+    /// predecessor, pending; callers adjust the rest.
     pub fn now(
         kind: AlertKind,
         subject: impl Into<String>,
@@ -93,9 +101,9 @@ impl NewAlert {
         dedup_key: String,
         payload: serde_json::Value,
         now: DateTime<Utc>,
-    ) -> NewAlert {
-        NewAlert {
-            alert_id: NewAlert::new_id(),
+    ) -> Alert {
+        Alert {
+            alert_id: Alert::new_id(),
             kind,
             priority: kind.priority(),
             subject: subject.into(),
@@ -107,30 +115,13 @@ impl NewAlert {
             created_at: now,
             due_ms: ms(now),
             escalated_from: None,
+            state: AlertState::Pending,
+            attempts: 0,
+            sent_at: None,
+            last_error: None,
+            external_id: None,
         }
     }
-}
-
-/// An alert as stored.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Alert {
-    pub alert_id: String,
-    pub kind: AlertKind,
-    pub priority: Priority,
-    pub subject: String,
-    pub recipient: String,
-    pub channel: String,
-    pub dedup_key: String,
-    pub payload: serde_json::Value,
-    pub score: Option<u8>,
-    pub state: AlertState,
-    pub attempts: u32,
-    pub created_at: DateTime<Utc>,
-    pub due_ms: i64,
-    pub sent_at: Option<DateTime<Utc>>,
-    pub last_error: Option<String>,
-    pub external_id: Option<String>,
-    pub escalated_from: Option<String>,
 }
 
 /// How one delivery attempt of a claimed alert ended, as the sender records it.
@@ -148,7 +139,7 @@ pub enum Outcome {
     /// Given up on this channel; `fallback` (if any) is raised in the same transaction.
     Escalated {
         error: String,
-        fallback: Option<NewAlert>,
+        fallback: Option<Alert>,
     },
 }
 
@@ -233,7 +224,7 @@ pub struct Tuning {
 pub trait Alerts {
     /// Writes alerts into the outbox; one whose dedup key exists already is skipped. Returns how
     /// many were new.
-    async fn raise_alerts(&self, tenant: &TenantId, alerts: &[NewAlert]) -> Result<usize, StoreError>;
+    async fn raise_alerts(&self, tenant: &TenantId, alerts: &[Alert]) -> Result<usize, StoreError>;
     /// Claims up to `limit` alerts due by `now_ms` (pending, failed and due again, or sending
     /// with a lapsed lease) for one sender: they become `sending` until `now_ms + lease_ms`,
     /// their attempt counted. Concurrent senders never claim the same row.
@@ -256,7 +247,7 @@ pub trait Alerts {
     /// Raises `digest` and, in the same transaction, marks the `bundled` alerts (pending on the
     /// digest channel) as sent inside it. Returns false when the digest existed already (its
     /// dedup key), and then changes nothing.
-    async fn raise_digest(&self, tenant: &TenantId, digest: &NewAlert, bundled: &[String]) -> Result<bool, StoreError>;
+    async fn raise_digest(&self, tenant: &TenantId, digest: &Alert, bundled: &[String]) -> Result<bool, StoreError>;
     /// Alerts, newest first.
     async fn alerts(&self, tenant: &TenantId, query: &AlertQuery) -> Result<Vec<Alert>, StoreError>;
 
@@ -339,7 +330,7 @@ struct FeedbackRow {
 
 /// Writes alerts in the transaction `tx`, skipping those whose dedup key exists; returns how
 /// many were new.
-pub(crate) async fn insert_alerts(tx: &mut Tx, tenant: &TenantId, alerts: &[NewAlert]) -> Result<usize, StoreError> {
+pub(crate) async fn insert_alerts(tx: &mut Tx, tenant: &TenantId, alerts: &[Alert]) -> Result<usize, StoreError> {
     let mut raised = 0;
     for chunk in alerts.chunks(CHUNK / 4) {
         let mut q = Sql::new(
@@ -373,7 +364,7 @@ pub(crate) async fn insert_alerts(tx: &mut Tx, tenant: &TenantId, alerts: &[NewA
 
 #[async_trait::async_trait]
 impl Alerts for SqlStore {
-    async fn raise_alerts(&self, tenant: &TenantId, alerts: &[NewAlert]) -> Result<usize, StoreError> {
+    async fn raise_alerts(&self, tenant: &TenantId, alerts: &[Alert]) -> Result<usize, StoreError> {
         let mut tx = self.begin_write(tenant).await?;
         let raised = insert_alerts(&mut tx, tenant, alerts).await?;
         tx.commit().await?;
@@ -451,7 +442,7 @@ impl Alerts for SqlStore {
         Ok(updated)
     }
 
-    async fn raise_digest(&self, tenant: &TenantId, digest: &NewAlert, bundled: &[String]) -> Result<bool, StoreError> {
+    async fn raise_digest(&self, tenant: &TenantId, digest: &Alert, bundled: &[String]) -> Result<bool, StoreError> {
         let mut tx = self.begin_write(tenant).await?;
         let raised = insert_alerts(&mut tx, tenant, std::slice::from_ref(digest)).await? == 1;
         if raised {

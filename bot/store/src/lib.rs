@@ -30,8 +30,7 @@ use std::fmt;
 use std::sync::Arc;
 
 pub use alerts::{
-    Action, Alert, AlertQuery, AlertState, Alerts, DIGEST_CHANNEL, Feedback, NewAlert, Outcome as AlertOutcome, Tuning,
-    ms,
+    Action, Alert, AlertQuery, AlertState, Alerts, DIGEST_CHANNEL, Feedback, Outcome as AlertOutcome, Tuning, ms,
 };
 pub use chat::{Chats, Conversation, SlackInstallation};
 pub use crm::{Crm, FollowUpTask};

@@ -244,16 +244,8 @@ impl People for SqlStore {
     }
 
     async fn alert_settings(&self, tenant: &TenantId, user_id: &str) -> Result<Option<serde_json::Value>, StoreError> {
-        let mut tx = self.begin(tenant).await?;
-        let row: Option<(Json<serde_json::Value>,)> = tx
-            .optional(
-                Sql::new("SELECT settings FROM alert_settings WHERE tenant_id = $1 AND user_id = $2")
-                    .bind(tenant.as_str())
-                    .bind(user_id),
-            )
-            .await?;
-        tx.commit().await?;
-        Ok(row.map(|(Json(v),)| v))
+        let query = Sql::new("SELECT settings FROM alert_settings WHERE tenant_id = $1 AND user_id = $2");
+        self.read_json(tenant, query.bind(tenant.as_str()).bind(user_id)).await
     }
 
     async fn all_alert_settings(&self, tenant: &TenantId) -> Result<Vec<(String, serde_json::Value)>, StoreError> {
@@ -269,16 +261,8 @@ impl People for SqlStore {
     }
 
     async fn tenant_setting(&self, tenant: &TenantId, name: &str) -> Result<Option<serde_json::Value>, StoreError> {
-        let mut tx = self.begin(tenant).await?;
-        let row: Option<(Json<serde_json::Value>,)> = tx
-            .optional(
-                Sql::new("SELECT value FROM tenant_settings WHERE tenant_id = $1 AND name = $2")
-                    .bind(tenant.as_str())
-                    .bind(name),
-            )
-            .await?;
-        tx.commit().await?;
-        Ok(row.map(|(Json(v),)| v))
+        let query = Sql::new("SELECT value FROM tenant_settings WHERE tenant_id = $1 AND name = $2");
+        self.read_json(tenant, query.bind(tenant.as_str()).bind(name)).await
     }
 
     async fn save_tenant_setting(
@@ -332,5 +316,16 @@ impl People for SqlStore {
             .await?;
         tx.commit().await?;
         Ok(row.map(|(at,)| at))
+    }
+}
+
+impl SqlStore {
+    /// The one JSON value `query` selects in the tenant's transaction (`None`: no row), for the
+    /// settings kept as documents.
+    async fn read_json(&self, tenant: &TenantId, query: Sql<'_>) -> Result<Option<serde_json::Value>, StoreError> {
+        let mut tx = self.begin(tenant).await?;
+        let row: Option<(Json<serde_json::Value>,)> = tx.optional(query).await?;
+        tx.commit().await?;
+        Ok(row.map(|(Json(v),)| v))
     }
 }

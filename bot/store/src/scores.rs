@@ -8,7 +8,7 @@ use engine::alerts::AlertKind;
 use engine::domain::RiskCategory;
 use serde::{Deserialize, Serialize};
 
-use crate::alerts::{NewAlert, insert_alerts};
+use crate::alerts::{Alert, insert_alerts};
 use crate::db::{CHUNK, Sql, Value};
 use crate::tenants::BUMP_SCORES_VERSION;
 use crate::{SqlStore, StoreError, TenantId, parse_stored, stored_int};
@@ -51,7 +51,7 @@ pub trait AlertPlanner: Send + Sync {
     /// Positions in `changes` that might raise an alert: their recent alerts are read.
     fn candidates(&self, changes: &[ScoreChange<'_>]) -> Vec<usize>;
     /// The alerts to raise, given the recent alerts of the candidates.
-    fn plan(&self, changes: &[ScoreChange<'_>], candidates: &[usize], recent: &[RecentAlert]) -> Vec<NewAlert>;
+    fn plan(&self, changes: &[ScoreChange<'_>], candidates: &[usize], recent: &[RecentAlert]) -> Vec<Alert>;
 }
 
 /// Plans nothing: scores saved without alerts (imports of history, tests).
@@ -65,7 +65,7 @@ impl AlertPlanner for NoAlerts {
     fn candidates(&self, _: &[ScoreChange<'_>]) -> Vec<usize> {
         Vec::new()
     }
-    fn plan(&self, _: &[ScoreChange<'_>], _: &[usize], _: &[RecentAlert]) -> Vec<NewAlert> {
+    fn plan(&self, _: &[ScoreChange<'_>], _: &[usize], _: &[RecentAlert]) -> Vec<Alert> {
         Vec::new()
     }
 }

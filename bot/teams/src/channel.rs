@@ -11,7 +11,6 @@
 
 use std::sync::Arc;
 
-use chrono::Utc;
 use serde_json::json;
 
 use super::{PLATFORM, TeamsState, cards};
@@ -74,7 +73,7 @@ pub(super) async fn personal_chat(
         let user = person.user_id.clone().unwrap_or_default();
         person.conversation_id =
             teams.connector.create_conversation(&person.service_url, &person.org_id, &user).await?;
-        person.updated_at = Utc::now();
+        person.updated_at = teams.clock.now();
         if let Err(e) = teams.store.save_conversation(tenant, &person).await {
             tracing::warn!(error = %e, "storing a Teams chat opened with a person");
         }

@@ -71,6 +71,8 @@ pub struct TeamsState {
     /// Dealwatch user id → Entra object id.
     users: settings::UserLinks,
     store: Arc<dyn Store>,
+    /// Where the time comes from (the service's clock).
+    clock: Arc<dyn service::Clock>,
     /// Entra object ids the roster had no Dealwatch user for, and when asked.
     misses: Mutex<HashMap<String, Instant>>,
     /// Conversation references stored by this process, so each is written once.
@@ -85,7 +87,11 @@ impl std::fmt::Debug for TeamsState {
 
 impl Teams {
     /// The adapter `[teams]` configures; `None` without an app id.
-    pub fn configured(settings: &settings::Settings, store: Arc<dyn Store>) -> anyhow::Result<Option<Teams>> {
+    pub fn configured(
+        settings: &settings::Settings,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn service::Clock>,
+    ) -> anyhow::Result<Option<Teams>> {
         let t = &settings.teams;
         let Some(app_id) = t.app_id.as_deref().filter(|id| !id.is_empty()) else { return Ok(None) };
         let password = t.app_password.as_ref().context(
@@ -101,6 +107,7 @@ impl Teams {
             tenants: service::chat::transport::tenant_map("teams", &t.tenants)?,
             users: t.users.clone(),
             store,
+            clock,
             misses: Mutex::new(HashMap::new()),
             remembered: Mutex::new(HashSet::new()),
         };

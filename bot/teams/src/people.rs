@@ -4,8 +4,6 @@
 
 use std::time::Instant;
 
-use chrono::Utc;
-
 use super::{Activity, MISS_TTL, PLATFORM, TeamsState};
 use service::tenants::Scope;
 use store::{Conversation, TenantId, User};
@@ -104,7 +102,7 @@ pub(super) async fn remember(teams: &TeamsState, tenant: &TenantId, activity: &A
             org_id: org.clone(),
             bot_id: bot.clone(),
             user_id: Some(activity.from.id.clone()),
-            updated_at: Utc::now(),
+            updated_at: teams.clock.now(),
         });
     }
     if !activity.personal() {
@@ -118,7 +116,7 @@ pub(super) async fn remember(teams: &TeamsState, tenant: &TenantId, activity: &A
             org_id: org,
             bot_id: bot,
             user_id: None,
-            updated_at: Utc::now(),
+            updated_at: teams.clock.now(),
         });
     }
     for row in rows {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use bot::alerts::channels::{Address, Channel, LogChannel};
 use bot::alerts::deliver::{Report, Sender, SenderConfig};
 use bot::alerts::templates::Templates;
-use bot::alerts::{AlertQuery, AlertState, NewAlert};
+use bot::alerts::{Alert, AlertQuery, AlertState};
 use bot::slack::channel::SlackChannel;
 use bot::store::{Role, ScoreUpdate, Store, TenantId, User};
 use chrono::{DateTime, Duration, Utc};
@@ -767,10 +767,10 @@ fn test_alerts(
     n: usize,
     at: DateTime<Utc>,
     payload: &serde_json::Value,
-) -> Vec<NewAlert> {
+) -> Vec<Alert> {
     (0..n)
-        .map(|i| NewAlert {
-            alert_id: NewAlert::new_id(),
+        .map(|i| Alert {
+            alert_id: Alert::new_id(),
             kind: AlertKind::CriticalDeal,
             priority: AlertKind::CriticalDeal.priority(),
             subject: format!("{prefix}-{i}"),
@@ -782,6 +782,11 @@ fn test_alerts(
             created_at: at,
             due_ms: at.timestamp_millis(),
             escalated_from: None,
+            state: AlertState::Pending,
+            attempts: 0,
+            sent_at: None,
+            last_error: None,
+            external_id: None,
         })
         .collect()
 }

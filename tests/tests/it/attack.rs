@@ -1032,7 +1032,7 @@ async fn markup(rig: &Rig, tally: &mut Tally) {
     payload["deal"]["company"] = deal.name.clone().into();
     payload["deal"]["owner"] = owner(deal).into();
     for channel in ["slack", "teams", "discord"] {
-        let alert = bot::alerts::NewAlert::now(
+        let alert = bot::alerts::Alert::now(
             engine::alerts::AlertKind::CriticalDeal,
             deal.id.to_string(),
             "rep_1",

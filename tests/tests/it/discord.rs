@@ -89,14 +89,14 @@ impl Rig {
         tests::open_deal(&self.dataset, owner)
     }
 
-    async fn raise(&self, kind: engine::alerts::AlertKind, recipient: &str) -> bot::alerts::NewAlert {
+    async fn raise(&self, kind: engine::alerts::AlertKind, recipient: &str) -> bot::alerts::Alert {
         let deal = self.open_deal("rep_1");
         let mut payload = bot::alerts::templates::sample(kind).payload;
         if kind == engine::alerts::AlertKind::CriticalDeal {
             payload["deal"]["deal_id"] = deal.id.to_string().into();
             payload["deal"]["company"] = deal.name.clone().into();
         }
-        let alert = bot::alerts::NewAlert::now(
+        let alert = bot::alerts::Alert::now(
             kind,
             deal.id.to_string(),
             recipient,

@@ -11,6 +11,8 @@
 //! - `quality`: model quality on generated data against boosted trees and hidden outcomes.
 //! - `insights`: planted changes are found; shuffled outcomes raise (almost) no false alarm.
 //! - `data_sets`: the third-party data sets in `../shared/data`.
+//! - `layout`: the crates' layering: no module import loops, dependencies pointing down, each
+//!   SDK in its adapter, no source file over 700 lines.
 //! - `store`: the store conformance suite, on SQLite and PostgreSQL.
 //! - `teams`, `discord`: the same bot on Microsoft Teams (fake Bot Framework) and Discord (fake
 //!   HTTP API and gateway, recorded interactions), on both stores.
@@ -24,6 +26,7 @@ mod cli;
 mod data_sets;
 mod discord;
 mod insights;
+mod layout;
 mod quality;
 mod questions;
 mod replay;

@@ -255,7 +255,7 @@ async fn deal_risk_answers_by_id_and_name_with_pick_lists_suggestions_and_polite
 
 #[tokio::test]
 async fn a_pick_shows_the_card_and_alert_buttons_are_stored_once_and_update_the_message() {
-    use bot::alerts::{AlertQuery, NewAlert};
+    use bot::alerts::{Alert, AlertQuery};
     for store in each_store().await {
         let b = store.store.backend();
         let rig = rig(store).await;
@@ -271,7 +271,7 @@ async fn a_pick_shows_the_card_and_alert_buttons_are_stored_once_and_update_the_
 
         // An alert of rep_1's, as the sender posted it.
         let now = chrono::Utc::now();
-        let alert = NewAlert::now(
+        let alert = Alert::now(
             engine::alerts::AlertKind::CriticalDeal,
             mine.clone(),
             "rep_1",

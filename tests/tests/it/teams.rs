@@ -99,11 +99,11 @@ impl Rig {
     }
 
     /// A critical-deal alert on `deal` for `recipient` on `channel`, raised now.
-    async fn raise(&self, deal: &engine::dataset::Deal, recipient: &str, channel: &str) -> bot::alerts::NewAlert {
+    async fn raise(&self, deal: &engine::dataset::Deal, recipient: &str, channel: &str) -> bot::alerts::Alert {
         let mut payload = bot::alerts::templates::sample(engine::alerts::AlertKind::CriticalDeal).payload;
         payload["deal"]["deal_id"] = deal.id.to_string().into();
         payload["deal"]["company"] = deal.name.clone().into();
-        let alert = bot::alerts::NewAlert::now(
+        let alert = bot::alerts::Alert::now(
             engine::alerts::AlertKind::CriticalDeal,
             deal.id.to_string(),
             recipient,

@@ -135,7 +135,8 @@ pub async fn train_model(
     })
     .await?
     .map_err(ApiError::internal)?;
-    let (status, reason) = service::workflow::store_model(state.store.as_ref(), &caller.tenant, &model).await?;
+    let (status, reason) =
+        service::workflow::store_model(state.store.as_ref(), &caller.tenant, &model, state.now()).await?;
     audit(
         &state,
         &caller,

@@ -187,7 +187,7 @@ pub async fn judge(
     request: &Click,
 ) -> anyhow::Result<Option<Verdict>> {
     use crate::feedback::{give_card_feedback, give_feedback};
-    let failed = |e| anyhow::anyhow!("recording feedback: {e:?}");
+    let failed = |e: crate::ServiceError| e.into_anyhow().context("recording feedback");
     Ok(match on {
         Judge::Alert(alert) => {
             give_feedback(state, tenant, &user.user_id, user.role, alert, request).await.map_err(failed)?.map(|j| {

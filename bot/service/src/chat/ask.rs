@@ -368,7 +368,7 @@ pub async fn ask(
         .cache
         .get_as_of(&state.store, tenant, as_of, today)
         .await
-        .map_err(|e| anyhow::anyhow!("loading the tenant: {e:?}"))?;
+        .map_err(|e| e.into_anyhow().context("loading the tenant"))?;
     let Some(engine) = engine else {
         let reply = Reply::NoModel;
         return Ok(Asked {

@@ -200,7 +200,7 @@ pub async fn save_form(
     };
     let (now_in_force, _) = crate::preferences::update_settings(state, tenant, &user.user_id, update)
         .await
-        .map_err(|e| anyhow::anyhow!("saving the settings: {e:?}"))?;
+        .map_err(|e| e.into_anyhow().context("saving the settings"))?;
     Ok(Reply::Done { text: format!("✅ Saved. {}", describe(&now_in_force, user)), hint: None })
 }
 
@@ -276,7 +276,7 @@ async fn engine(
     tenant: &store::TenantId,
 ) -> anyhow::Result<Option<std::sync::Arc<TenantEngine>>> {
     let engine = state.cache.get(&state.store, tenant, state.now().date_naive()).await;
-    engine.map_err(|e| anyhow::anyhow!("loading the tenant: {e:?}"))
+    engine.map_err(|e| e.into_anyhow().context("loading the tenant"))
 }
 
 /// Mutes `kind` for the user, or unmutes it (every kind when `None`), through the settings.
@@ -303,7 +303,7 @@ async fn mute(
         let update = alerts::settings::AlertSettings { muted: Some(muted.clone()), ..Default::default() };
         crate::preferences::update_settings(state, tenant, &user.user_id, update)
             .await
-            .map_err(|e| anyhow::anyhow!("saving the settings: {e:?}"))?;
+            .map_err(|e| e.into_anyhow().context("saving the settings"))?;
     }
     let text = match (on, kind) {
         (true, Some(k)) => format!("🔕 Muted {} alerts: you won't get them anywhere until you unmute them.", label(k)),
