@@ -214,7 +214,7 @@ impl Sender {
                     alert.payload.clone(),
                     now,
                 );
-                Alert { score: alert.score, escalated_from: Some(alert.alert_id.clone()), ..copy }
+                Box::new(Alert { score: alert.score, escalated_from: Some(alert.alert_id.clone()), ..copy })
             });
         Outcome::Escalated { error, fallback }
     }

@@ -48,9 +48,8 @@ mod tests {
         let tenant = TenantId::parse("acme").expect("tenant id");
         store.ensure_tenant(&tenant, "Acme").await.expect("tenant");
         let texts = crate::resources::load_texts(None).expect("the bundled texts");
-        let mut settings = settings::Settings::default();
         // The question reader caches its embeddings under the data directory: the test's own.
-        settings.data_dir = dir.path().to_path_buf();
+        let settings = settings::Settings { data_dir: dir.path().to_path_buf(), ..Default::default() };
         let services =
             Services::with_clock(settings, store, texts, Arc::new(NoCrm), Arc::new(FixedClock(at))).expect("services");
         (services, tenant)

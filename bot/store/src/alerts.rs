@@ -139,7 +139,7 @@ pub enum Outcome {
     /// Given up on this channel; `fallback` (if any) is raised in the same transaction.
     Escalated {
         error: String,
-        fallback: Option<Alert>,
+        fallback: Option<Box<Alert>>,
     },
 }
 
@@ -436,7 +436,7 @@ impl Alerts for SqlStore {
             .await?
             == 1;
         if updated && let Outcome::Escalated { fallback: Some(fallback), .. } = outcome {
-            insert_alerts(&mut tx, tenant, std::slice::from_ref(fallback)).await?;
+            insert_alerts(&mut tx, tenant, std::slice::from_ref(fallback.as_ref())).await?;
         }
         tx.commit().await?;
         Ok(updated)

@@ -85,7 +85,7 @@ impl Fixture {
             .alerts
     }
 
-    async fn critical_alerts(&self) -> Vec<bot::alerts::Alert> {
+    async fn critical_alerts(&self) -> Vec<Alert> {
         let query = AlertQuery { kinds: vec![AlertKind::CriticalDeal], ..AlertQuery::default() };
         self.store.store.alerts(&self.tenant, &query).await.expect("alerts")
     }
