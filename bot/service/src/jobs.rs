@@ -270,10 +270,7 @@ impl JobWork for ServiceJobs {
             }
             Job::InsightScan => {
                 let dataset = crate::workflow::tenant_dataset(store, tenant).await?;
-                let model = match store.champion(tenant).await? {
-                    Some((_, m)) => Some(serde_json::from_value::<engine::model::TrainedModel>(m)?),
-                    None => None,
-                };
+                let model = crate::workflow::champion_if_any(store, tenant).await?;
                 let texts = self.texts.clone();
                 let found = tokio::task::spawn_blocking(move || {
                     let insights = crate::workflow::insights(
@@ -306,10 +303,7 @@ impl JobWork for ServiceJobs {
                     return Ok(serde_json::json!({ "summaries": 0 }));
                 }
                 let dataset = crate::workflow::tenant_dataset(store, tenant).await?;
-                let model = match store.champion(tenant).await? {
-                    Some((_, m)) => Some(serde_json::from_value::<engine::model::TrainedModel>(m)?),
-                    None => None,
-                };
+                let model = crate::workflow::champion_if_any(store, tenant).await?;
                 let texts = self.texts.clone();
                 let facts = tokio::task::spawn_blocking(move || {
                     crate::workflow::weekly_facts(&dataset, as_of, model.as_ref(), &texts)

@@ -22,10 +22,17 @@ pub async fn tenant_dataset(store: &dyn Store, tenant: &TenantId) -> anyhow::Res
 
 /// The tenant's champion model.
 pub async fn champion_model(store: &dyn Store, tenant: &TenantId) -> anyhow::Result<TrainedModel> {
-    let Some((info, json)) = store.champion(tenant).await? else {
+    let Some(model) = champion_if_any(store, tenant).await? else {
         bail!("tenant {tenant} has no trained model: run `dealwatch train --tenant {tenant}`");
     };
-    serde_json::from_value(json).with_context(|| format!("reading stored model {}", info.version))
+    Ok(model)
+}
+
+/// The tenant's champion model, or `None` before the first training.
+pub async fn champion_if_any(store: &dyn Store, tenant: &TenantId) -> anyhow::Result<Option<TrainedModel>> {
+    let Some((info, json)) = store.champion(tenant).await? else { return Ok(None) };
+    let model = serde_json::from_value(json).with_context(|| format!("reading stored model {}", info.version))?;
+    Ok(Some(model))
 }
 
 /// Stores a tenant's new model and promotes it when it is at least as good as the champion
